@@ -1,0 +1,34 @@
+# The two set-up commands of the quick start: `make demo` and `make test`.
+# Both create the virtual environment on first use (also alone: `make install`) and are
+# idempotent: the environment is rebuilt only when pyproject.toml or requirements.lock change.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.anomask-installed
+PYTEST_ARGS ?=
+
+.PHONY: install test demo lock clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --constraint requirements.lock --editable '.[test]'
+	touch $(STAMP)
+
+# pytest exits 5 when it collected no test: that is a failure too, said plainly.
+test: install
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
+	exit $$rc
+
+demo: install
+	$(VENV)/bin/anomask demo --out demo_out
+
+# Re-pin the whole resolved set after changing a direct dependency in pyproject.toml.
+lock: install
+	$(PY) -m pip freeze --exclude-editable | grep -v '^anomask' > requirements.lock
+
+clean:
+	rm -rf $(VENV) demo_out build *.egg-info

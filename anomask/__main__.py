@@ -1,0 +1,5 @@
+import sys
+
+from anomask.cli import main
+
+sys.exit(main())

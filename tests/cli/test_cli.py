@@ -1,0 +1,40 @@
+import subprocess
+import sys
+
+from anomask.cli import BENCHMARKS, COMMANDS, main
+
+
+def test_help_lists_every_command(capsys):
+    try:
+        main(["--help"])
+    except SystemExit as exit_:
+        assert exit_.code == 0
+    out = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command.name in out
+    assert "bench" in out
+
+
+def test_bench_help_lists_every_benchmark(capsys):
+    try:
+        main(["bench", "--help"])
+    except SystemExit as exit_:
+        assert exit_.code == 0
+    out = capsys.readouterr().out
+    for command in BENCHMARKS:
+        assert command.name in out
+
+
+def test_installed_entry_point_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "anomask", "--version"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.startswith("anomask ")
+
+
+def test_unknown_command_fails_with_usage(capsys):
+    try:
+        main(["no-such-command"])
+    except SystemExit as exit_:
+        assert exit_.code == 2
+    assert "invalid choice" in capsys.readouterr().err
