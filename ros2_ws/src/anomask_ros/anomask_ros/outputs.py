@@ -1,0 +1,115 @@
+"""One frame's runtime outputs -> the node's output messages (and the optional rgb8 views).
+
+Sizes: ``output_resolution = input`` resizes every map back to the camera frame's size
+(nearest for ids, bilinear for the score); ``network`` publishes them as the runtime
+returned them. Every message carries the input's header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from std_msgs.msg import Header
+from sensor_msgs.msg import Image
+
+from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID, ModelMetadata
+from anomask_ros.image_codec import allocate_image, array_to_image
+
+UNKNOWN_COLOR = (255, 255, 255)
+IGNORE_COLOR = (0, 0, 0)
+_INSTANCE_SHIFT = np.array([47, 101, 157], dtype=np.int32)
+"""Per-instance colour offset, so instances of one class stay apart in panoptic_color."""
+
+
+@dataclass(frozen=True)
+class FrameOutputs:
+    """One frame's maps, at the runtime's resolution."""
+
+    semantic: np.ndarray
+    anomaly: np.ndarray
+    open_set: np.ndarray
+    panoptic: np.ndarray | None
+
+
+def _resized(values: np.ndarray, size: tuple[int, int], nearest: bool) -> np.ndarray:
+    if values.shape[:2] == size:
+        return values
+    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.resize(values, (size[1], size[0]), interpolation=interpolation)
+
+
+class OutputBuilder:
+    def __init__(self, metadata: ModelMetadata, wanted: tuple[str, ...], label_encoding: str) -> None:
+        self.wanted = frozenset(wanted)
+        self.label_encoding = label_encoding
+        lut = np.zeros((256, 3), np.uint8)
+        lut[: metadata.num_classes] = np.asarray(metadata.palette, np.uint8).reshape(-1, 3)
+        lut[UNKNOWN_ID] = UNKNOWN_COLOR
+        lut[IGNORE_ID] = IGNORE_COLOR
+        self.lut = lut
+
+    def _labels(self, ids: np.ndarray, header: Header) -> Image:
+        return array_to_image(ids if self.label_encoding == "mono8" else ids.astype(np.uint16), self.label_encoding, header)
+
+    def messages(
+        self,
+        frame: FrameOutputs,
+        size: tuple[int, int],
+        header: Header,
+        threshold: float,
+        color_range: tuple[float, float],
+    ) -> tuple[dict[str, Image], float]:
+        """The wanted messages, and the frame's share of pixels scoring above
+        ``threshold`` (the whole-frame alarm's input)."""
+        anomaly = _resized(frame.anomaly.astype(np.float32, copy=False), size, nearest=False)
+        above = anomaly > threshold
+        share = float(np.count_nonzero(above)) / above.size
+        out: dict[str, Image] = {}
+        if "semantic" in self.wanted or "semantic_color" in self.wanted:
+            semantic = _resized(frame.semantic, size, nearest=True)
+            if "semantic" in self.wanted:
+                out["semantic"] = self._labels(semantic, header)
+            if "semantic_color" in self.wanted:
+                msg, view = allocate_image(header, *size, "rgb8")
+                np.take(self.lut, semantic, axis=0, out=view)
+                out["semantic_color"] = msg
+        if "anomaly" in self.wanted:
+            out["anomaly"] = array_to_image(anomaly, "32FC1", header)
+        if "anomaly_mask" in self.wanted:
+            msg, view = allocate_image(header, *size, "mono8")
+            np.multiply(above, 255, out=view, casting="unsafe")
+            out["anomaly_mask"] = msg
+        if "anomaly_color" in self.wanted:
+            out["anomaly_color"] = self._heat_map(anomaly, color_range, header)
+        if "open_set" in self.wanted:
+            out["open_set"] = self._labels(_resized(frame.open_set, size, nearest=True), header)
+        if frame.panoptic is not None and ("panoptic" in self.wanted or "panoptic_color" in self.wanted):
+            panoptic = _resized(frame.panoptic.astype(np.int32, copy=False), size, nearest=True)
+            if "panoptic" in self.wanted:
+                out["panoptic"] = array_to_image(panoptic, "32SC1", header)
+            if "panoptic_color" in self.wanted:
+                out["panoptic_color"] = array_to_image(self.panoptic_colors(panoptic), "rgb8", header)
+        return out, share
+
+    def panoptic_colors(self, panoptic: np.ndarray) -> np.ndarray:
+        """Class colour per segment; thing and unknown instances (value >= 1000) shifted
+        by a per-instance offset."""
+        is_instance = panoptic >= 1000
+        classes = np.where(is_instance, panoptic // 1000, panoptic).clip(0, 255)
+        instances = np.where(is_instance, panoptic % 1000, 0)
+        colors = self.lut[classes].astype(np.int32)
+        colors += instances[..., None] * _INSTANCE_SHIFT
+        return (colors % 256).astype(np.uint8)
+
+    @staticmethod
+    def _heat_map(anomaly: np.ndarray, color_range: tuple[float, float], header: Header) -> Image:
+        low, high = color_range
+        scaled = np.clip((anomaly - low) * (255.0 / (high - low)), 0, 255).astype(np.uint8)
+        msg, view = allocate_image(header, *anomaly.shape, "rgb8")
+        cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB, dst=view)
+        return msg
+
+    def needs_panoptic(self) -> bool:
+        return bool({"panoptic", "panoptic_color"} & self.wanted)

@@ -1,0 +1,225 @@
+"""``segmentation_node``: camera images in; semantic, anomaly, open-set and panoptic images out.
+
+Threads: the executor runs the subscription callbacks, which only store the message in
+its camera's newest-frame slot (never blocking on inference), and the diagnostics timer
+(on the steady clock, so it runs under ``use_sim_time`` before any ``/clock``). One worker
+thread takes every waiting frame, decodes them, runs them as one batch and publishes.
+SIGINT / SIGTERM shut the context down (rclpy's handlers); the worker is then stopped and
+joined and the runtime dropped before the process exits.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.time import Time
+from sensor_msgs.msg import CompressedImage, Image
+
+from anomask.errors import AnomaskError
+from anomask_ros import params
+from anomask_ros.diagnostics import ModelInfo, Thresholds, diagnostic_array
+from anomask_ros.frame_slots import LatestFrameSlots, Waiting
+from anomask_ros.image_codec import ImageError
+from anomask_ros.outputs import FrameOutputs, OutputBuilder
+from anomask_ros.segmenter import Segmenter, decode_message, open_segmenter
+from anomask_ros.stats import NodeStats
+
+NODE_NAME = "segmentation_node"
+OpenModel = Callable[[str, str], Segmenter]
+_LOG_THROTTLE_S = 5.0
+
+
+def _topic(camera: str, name: str) -> str:
+    return f"{camera.rstrip('/')}/{name}"
+
+
+class SegmentationNode(Node):
+    def __init__(self, open_model: OpenModel = open_segmenter, **node_options) -> None:
+        """``open_model(model_path, backend)`` loads the model; tests pass a stand-in.
+        Raises AnomaskError for bad parameters or a model that cannot be opened."""
+        super().__init__(NODE_NAME, **node_options)
+        try:
+            params.declare(self)
+        except (InvalidParameterValueException, InvalidParameterTypeException) as error:
+            raise AnomaskError(f"bad parameter: {error}") from error
+        self.settings = params.read_settings(self)
+        self.segmenter = open_model(self.settings.model_path, self.settings.backend)
+        metadata = self.segmenter.metadata
+        if self.settings.score and self.settings.score != metadata.score:
+            raise AnomaskError(f"parameter score={self.settings.score!r} but {self.settings.model_path} was exported with score {metadata.score!r}")
+        self._apply_calibrated_threshold(metadata.thresholds)
+        self.info = ModelInfo(self.settings.backend, self.settings.model_path, metadata.score, tuple(self.segmenter.runtime.input_size))
+        self.limits = Thresholds(
+            anomaly_threshold=self.get_parameter("anomaly_threshold").value,
+            latency_budget_ms=self.get_parameter("latency_budget_ms").value,
+            latency_budget_frames=self.get_parameter("latency_budget_frames").value,
+            anomaly_alarm_share=self.get_parameter("anomaly_alarm_share").value,
+        )
+        self.color_range = tuple(self.get_parameter("anomaly_color_range").value)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        cameras = self.settings.cameras
+        self.stats = NodeStats(cameras)
+        self.slots: LatestFrameSlots[Image | CompressedImage] = LatestFrameSlots(cameras)
+        self.builder = OutputBuilder(metadata, self.settings.outputs, self.settings.label_encoding)
+        self.max_batch = min(self.settings.max_batch or self.segmenter.max_batch, self.segmenter.max_batch)
+        self.publishers_ = {
+            camera: {name: self.create_publisher(Image, _topic(camera, name), self.settings.output_qos) for name in self.settings.outputs}
+            for camera in cameras
+        }
+        compressed = self.settings.input_transport == "compressed"
+        msg_type, suffix = (CompressedImage, "image/compressed") if compressed else (Image, "image")
+        self.subscriptions_ = [
+            self.create_subscription(msg_type, _topic(camera, suffix), self._callback(camera), self.settings.input_qos) for camera in cameras
+        ]
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.diagnostics_timer = self.create_timer(
+            self.settings.diagnostics_period_s, self.publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
+        self._stopping = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="anomask-inference", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"model {self.settings.model_path} ({metadata.score}, {metadata.num_classes} classes) on {self.settings.backend}; "
+            f"cameras {', '.join(cameras)} ({self.settings.input_transport}); outputs {', '.join(self.settings.outputs)}"
+        )
+
+    def _apply_calibrated_threshold(self, thresholds: dict[str, float]) -> None:
+        key = self.settings.calibrated_threshold
+        if not key:
+            return
+        if key not in thresholds:
+            known = ", ".join(sorted(thresholds)) or "none"
+            raise AnomaskError(f"parameter calibrated_threshold={key!r} is not in the model's thresholds (it has: {known})")
+        self.set_parameters([Parameter("anomaly_threshold", value=float(thresholds[key]))])
+
+    def _on_set_parameters(self, changed: list[Parameter]) -> SetParametersResult:
+        limits, color_range = self.limits, self.color_range
+        for parameter in changed:
+            if parameter.name == "anomaly_color_range":
+                try:
+                    params.check_color_range(parameter.value)
+                except AnomaskError as error:
+                    return SetParametersResult(successful=False, reason=str(error))
+                color_range = tuple(parameter.value)
+            elif parameter.name in Thresholds.__dataclass_fields__:
+                limits = replace(limits, **{parameter.name: parameter.value})
+        self.limits, self.color_range = limits, color_range
+        return SetParametersResult(successful=True)
+
+    def _callback(self, camera: str) -> Callable[[Image | CompressedImage], None]:
+        def store(msg: Image | CompressedImage) -> None:
+            now = time.monotonic()
+            self.stats.received(camera, now)
+            if self.slots.put(camera, msg, now):
+                self.stats.dropped(camera, "superseded")
+
+        return store
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            waiting = self.slots.take(self.max_batch, timeout=0.2)
+            if waiting:
+                self._process(waiting)
+
+    def _decode(self, waiting: list[Waiting]) -> tuple[list, list[Waiting]]:
+        order = self.segmenter.runtime.input_format
+        frames, kept = [], []
+        for item in waiting:
+            try:
+                frames.append(decode_message(item.item, order, self.settings.limits, self.settings.input_encodings))
+                kept.append(item)
+            except ImageError as error:
+                self.stats.dropped(item.camera, error.reason)
+                self.get_logger().warning(f"camera {item.camera}: frame dropped ({error.reason}): {error}", throttle_duration_sec=_LOG_THROTTLE_S)
+        return frames, kept
+
+    def _process(self, waiting: list[Waiting]) -> None:
+        start = time.monotonic()
+        frames, kept = self._decode(waiting)
+        if not frames:
+            return
+        limits = self.limits
+        batch = self.segmenter.batch(frames)
+        decoded = time.monotonic()
+        try:
+            outputs = self.segmenter.infer(batch, limits.anomaly_threshold)
+            inferred = time.monotonic()
+            panoptic = self.segmenter.panoptic(outputs) if self.builder.needs_panoptic() else None
+        except Exception as error:  # any backend failure: report, drop the batch, keep running
+            self.stats.batch(len(frames), f"{type(error).__name__}: {error}")
+            for item in kept:
+                self.stats.dropped(item.camera, "inference")
+            self.get_logger().error(f"inference failed: {type(error).__name__}: {error}", throttle_duration_sec=_LOG_THROTTLE_S)
+            return
+        self.stats.batch(len(frames), None)
+        self.stats.stage("decode", (decoded - start) * 1e3)
+        self.stats.stage("inference", (inferred - decoded) * 1e3)
+        post_start = time.monotonic()
+        for index, (frame, item) in enumerate(zip(frames, kept)):
+            maps = FrameOutputs(
+                semantic=outputs["semantic"][index],
+                anomaly=outputs["anomaly"][index],
+                open_set=outputs["open_set"][index],
+                panoptic=None if panoptic is None else panoptic[index],
+            )
+            size = frame.size if self.settings.output_resolution == "input" else maps.semantic.shape[:2]
+            messages, share = self.builder.messages(maps, size, item.item.header, limits.anomaly_threshold, self.color_range)
+            built = time.monotonic()
+            publishers = self.publishers_[item.camera]
+            for name, message in messages.items():
+                publishers[name].publish(message)
+            done = time.monotonic()
+            self.stats.stage("postprocess", (built - post_start) * 1e3)
+            self.stats.stage("publish", (done - built) * 1e3)
+            self.stats.frame_total((done - item.received) * 1e3, limits.latency_budget_ms)
+            age = self.get_clock().now() - Time.from_msg(item.item.header.stamp, clock_type=self.get_clock().clock_type)
+            self.stats.stage("age", age.nanoseconds / 1e6)
+            self.stats.published(item.camera, done, share)
+            post_start = done
+
+    def publish_diagnostics(self) -> None:
+        snapshot = self.stats.snapshot(time.monotonic())
+        self.diagnostics_pub.publish(diagnostic_array(snapshot, self.info, self.limits, self.get_clock().now().to_msg()))
+
+    def close(self) -> None:
+        """Stops and joins the worker, then releases the model."""
+        self._stopping.set()
+        self.slots.close()
+        self._worker.join(timeout=30.0)
+        self.segmenter.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    rclpy.init(args=argv)
+    try:
+        node = SegmentationNode()
+    except AnomaskError as error:
+        print(f"{NODE_NAME}: error: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
