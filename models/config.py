@@ -41,6 +41,8 @@ class ModelConfig:
     enc_num_points: int = 4
     global_masked_attention: bool = False
     """Mask2Anomaly GMA (paper 001 §4.2, eq. 10-11) instead of masked attention."""
+    window_size: int = 7
+    """Swin attention window (7 for ImageNet-224 weights, 12 for 384); ignored by ResNets."""
 
     @property
     def num_outputs(self) -> int:
