@@ -202,10 +202,11 @@ class SegmentationNode(Node):
         self.segmenter.close()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, open_model: OpenModel = open_segmenter) -> int:
+    """Runs the node until SIGINT/SIGTERM; 0 on a clean stop, 2 when it cannot start."""
     rclpy.init(args=argv)
     try:
-        node = SegmentationNode()
+        node = SegmentationNode(open_model)
     except AnomaskError as error:
         print(f"{NODE_NAME}: error: {error}", file=sys.stderr)
         rclpy.try_shutdown()

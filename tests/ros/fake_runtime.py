@@ -1,0 +1,58 @@
+"""A test double of ``anomask.export.runtime.Runtime`` for the node's unit tests.
+
+Deterministic outputs computed from the frame, so a test can predict every published
+pixel: semantic = R // 64 (classes 0..3; 2 and 3 are things), anomaly = G / 255,
+open_set = 254 where anomaly > threshold else semantic, panoptic = class*1000 + 1 for
+things, class for stuff. The integration tests with the real ONNX Runtime backend come
+with the runtime itself.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from anomask.models.config import ModelConfig
+from anomask.models.metadata import ClassInfo, ModelMetadata
+from anomask_ros.segmenter import Segmenter
+
+METADATA = ModelMetadata(
+    classes=tuple(ClassInfo(f"class{i}", i >= 2, (60 * i, 255 - 60 * i, 30)) for i in range(4)),
+    architecture=ModelConfig.small(num_classes=4),
+    score="eam",
+    thresholds={"eam@tpr95": 0.25},
+)
+
+
+class FakeRuntime:
+    def __init__(self, input_size: tuple[int, int] = (16, 24), input_format: str = "RGB", max_batch: int = 4) -> None:
+        self.metadata = METADATA
+        self.input_size = input_size
+        self.input_format = input_format
+        self.max_batch = max_batch
+        self.batch_sizes: list[int] = []
+        self.delay_s = 0.0
+        self.error: str | None = None
+
+    def run(self, frames: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
+        assert frames.dtype == np.uint8 and frames.shape[1:] == (*self.input_size, 3)
+        self.batch_sizes.append(frames.shape[0])
+        time.sleep(self.delay_s)
+        if self.error:
+            raise RuntimeError(self.error)
+        red = frames[..., 0] if self.input_format == "RGB" else frames[..., 2]
+        semantic = (red // 64).astype(np.uint8)
+        anomaly = frames[..., 1].astype(np.float32) / 255.0
+        open_set = np.where(anomaly > threshold, 254, semantic).astype(np.uint8)
+        return {"semantic": semantic, "anomaly": anomaly, "open_set": open_set}
+
+
+def fake_panoptic(outputs: dict[str, np.ndarray]) -> np.ndarray:
+    semantic = outputs["semantic"].astype(np.int32)
+    return np.where(semantic >= 2, semantic * 1000 + 1, semantic)
+
+
+def open_fake(model_path: str, backend: str) -> Segmenter:
+    """``open_model`` for SegmentationNode / main(): ignores the path."""
+    return Segmenter(FakeRuntime(), fake_panoptic)

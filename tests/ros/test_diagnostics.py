@@ -1,0 +1,68 @@
+"""/diagnostics content: levels for budget, failure and the anomaly alarm; every value."""
+
+from __future__ import annotations
+
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticStatus
+
+from anomask_ros.diagnostics import NODE_DROP_REASONS, ModelInfo, Thresholds, diagnostic_array
+from anomask_ros.stats import NodeStats
+
+INFO = ModelInfo(backend="onnxruntime", model="/m/small.onnx", score="eam", input_size=(64, 128))
+LIMITS = Thresholds(anomaly_threshold=0.4, latency_budget_ms=50.0, latency_budget_frames=3, anomaly_alarm_share=0.2)
+
+
+def _statuses(stats: NodeStats) -> dict[str, DiagnosticStatus]:
+    array = diagnostic_array(stats.snapshot(1.0), INFO, LIMITS, Time(sec=3))
+    assert array.header.stamp.sec == 3
+    return {s.name: s for s in array.status}
+
+
+def _values(status: DiagnosticStatus) -> dict[str, str]:
+    return {kv.key: kv.value for kv in status.values}
+
+
+def test_ok_run_reports_model_latency_rates_and_every_drop_reason() -> None:
+    stats = NodeStats(("front",))
+    for i in range(10):
+        stats.received("front", 0.1 * i)
+        stats.stage("inference", 10.0 + i)
+        stats.frame_total(20.0, LIMITS.latency_budget_ms)
+        stats.published("front", 0.1 * i + 0.05, 0.1)
+    stats.dropped("front", "truncated")
+    stats.batch(1, None)
+    statuses = _statuses(stats)
+    inference = statuses["anomask: inference"]
+    assert inference.level == DiagnosticStatus.OK
+    values = _values(inference)
+    assert values["backend"] == "onnxruntime" and values["model"] == "/m/small.onnx" and values["input size"] == "128x64"
+    assert float(values["inference p50 ms"]) == 14.5 and "total p99 ms" in values
+    camera = statuses["anomask: camera front"]
+    assert camera.level == DiagnosticStatus.OK
+    cam = _values(camera)
+    assert cam["received"] == "10" and cam["dropped"] == "1" and cam["dropped truncated"] == "1"
+    assert all(f"dropped {reason}" in cam for reason in NODE_DROP_REASONS)
+    assert float(cam["input Hz"]) > 5.0
+
+
+def test_warn_after_n_frames_over_budget_and_error_on_failure() -> None:
+    stats = NodeStats(("front",))
+    for _ in range(LIMITS.latency_budget_frames - 1):
+        stats.frame_total(80.0, LIMITS.latency_budget_ms)
+    assert _statuses(stats)["anomask: inference"].level == DiagnosticStatus.OK
+    stats.frame_total(80.0, LIMITS.latency_budget_ms)
+    warn = _statuses(stats)["anomask: inference"]
+    assert warn.level == DiagnosticStatus.WARN and "3 frames in a row" in warn.message
+    stats.batch(1, "RuntimeError: CUDA error")
+    error = _statuses(stats)["anomask: inference"]
+    assert error.level == DiagnosticStatus.ERROR and "CUDA error" in error.message
+
+
+def test_whole_frame_anomaly_alarm() -> None:
+    stats = NodeStats(("front", "rear"))
+    stats.published("front", 0.0, 0.75)
+    stats.published("rear", 0.0, 0.05)
+    statuses = _statuses(stats)
+    front = statuses["anomask: camera front"]
+    assert front.level == DiagnosticStatus.WARN and "0.750" in front.message
+    assert statuses["anomask: camera rear"].level == DiagnosticStatus.OK
