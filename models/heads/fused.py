@@ -1,0 +1,135 @@
+"""``FusedHeads``: every GPU head in one exportable module.
+
+``forward(pred_logits, pred_masks, threshold)`` upsamples the mask logits to
+``output_size`` (bilinear, as Mask2Former's inference) and returns fixed-shape tensors under
+fixed names (``OUTPUT_NAMES``); never the ``[B, N, H, W]`` mask stack. The CPU functions in
+``open_panoptic`` (``panoptic_images``, ``goss_images``) turn them into panoptic / GOSS
+images. Export with ``torch.onnx.export(heads, (pred_logits, pred_masks, threshold),
+dynamo=True, opset_version=18)``; the eager path also validates its inputs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from anomask.errors import AnomaskError
+from anomask.models.heads.calibration import threshold_key
+from anomask.models.heads.checks import check_mask_outputs, check_metadata, check_threshold
+from anomask.models.heads.evidence import closed_set_semantic, upsample_mask_logits
+from anomask.models.heads.open_panoptic import class_set_entropy
+from anomask.models.heads.open_set import open_set_semantic
+from anomask.models.heads.panoptic import panoptic_maps
+from anomask.models.heads.refinement import claimed_pixels, refine, refinement_class_filter
+from anomask.models.heads.scores import evidence_for, get_score
+from anomask.models.metadata import ModelMetadata
+
+OUTPUT_NAMES = (
+    "semantic", "anomaly", "open_set",
+    "mask_id", "mask_fg", "preferred_mask", "background",
+    "mask_class", "mask_score", "mask_keep", "mask_area", "stuff_entropy", "thing_entropy",
+)
+"""Outputs of ``FusedHeads.forward``, in this order (B batch, H x W output size, N masks):
+
+| name | dtype, shape | meaning |
+| --- | --- | --- |
+| semantic | uint8 [B,H,W] | closed-set class id, argmax over the K known classes (000 eq. 3) |
+| anomaly | float32 [B,H,W] | the selected score, higher = more anomalous (refined if asked) |
+| open_set | uint8 [B,H,W] | ``semantic`` with 254 where anomaly > threshold (001 eq. 16) |
+| mask_id | uint8 [B,H,W] | panoptic winner ``argmax_i score_i m_i`` over the kept masks |
+| mask_fg | bool [B,H,W] | the winning mask has m >= 0.5 |
+| preferred_mask | uint8 [B,H,W] | ``argmax_i m_i`` over all masks |
+| background | bool [B,H,W] | 001 eq. 17 background above ``background_threshold`` |
+| mask_class | int32 [B,N] | top class of each mask over all C outputs |
+| mask_score | float32 [B,N] | its probability |
+| mask_keep | bool [B,N] | known class and score > object_mask_threshold |
+| mask_area | int32 [B,N] | pixels with m >= 0.5 |
+| stuff_entropy | float32 [B,N] | normalised entropy over the stuff classes (mining) |
+| thing_entropy | float32 [B,N] | normalised entropy over the thing classes (mining) |
+"""
+
+
+class FusedHeads(nn.Module):
+    """Semantic, anomaly, open-set and panoptic intermediates from Mask2Former outputs.
+
+    Args:
+        metadata: the model's metadata (class count, thing flags, refinement classes).
+        score: an ``ANOMALY_SCORES`` name.
+        refine: apply the Mask2Anomaly refinement mask (001 eq. 15) to the score.
+        output_size: ``(H, W)`` of every per-pixel output; None keeps the mask resolution.
+        object_mask_threshold: Mask2Former's panoptic keep threshold (0.8).
+        refine_confidence: class probability a refinement mask needs (001: 0.95).
+        background_threshold: binarises 001 eq. 17's background map (0.5).
+    """
+
+    def __init__(
+        self,
+        metadata: ModelMetadata,
+        score: str = "eam",
+        refine: bool = False,
+        output_size: tuple[int, int] | None = None,
+        object_mask_threshold: float = 0.8,
+        refine_confidence: float = 0.95,
+        background_threshold: float = 0.5,
+    ) -> None:
+        super().__init__()
+        check_metadata(metadata)
+        if output_size is not None and (len(output_size) != 2 or min(output_size) < 1):
+            raise AnomaskError(f"output_size must be (height, width) with positive sizes, got {output_size}")
+        self.metadata = metadata
+        self.spec = get_score(score, metadata)
+        self.score = score
+        self.refine = refine
+        self.output_size = None if output_size is None else (int(output_size[0]), int(output_size[1]))
+        self.object_mask_threshold = object_mask_threshold
+        self.refine_confidence = refine_confidence
+        self.background_threshold = background_threshold
+        num_outputs = metadata.architecture.num_outputs
+        lut = torch.zeros(num_outputs, dtype=torch.bool)
+        lut[metadata.refinement_ids()] = True
+        self.register_buffer("refinement_lut", lut, persistent=False)
+        things = set(metadata.thing_ids)
+        stuff = [k for k in range(metadata.num_classes) if k not in things]
+        self.register_buffer("stuff_ids", torch.tensor(stuff, dtype=torch.long), persistent=False)
+        self.register_buffer("thing_ids", torch.tensor(sorted(things), dtype=torch.long), persistent=False)
+
+    def calibrated_threshold(self, tpr: float = 0.95) -> Tensor:
+        """The metadata's calibrated threshold for this score (and refinement), 0-d tensor."""
+        key = threshold_key(self.score, self.refine, tpr)
+        if key not in self.metadata.thresholds:
+            known = ", ".join(sorted(self.metadata.thresholds)) or "none"
+            raise AnomaskError(f"the model metadata has no threshold {key!r} (has: {known}); run calibration first")
+        return torch.tensor(self.metadata.thresholds[key], dtype=torch.float32)
+
+    def forward(self, pred_logits: Tensor, pred_masks: Tensor, threshold: Tensor) -> dict[str, Tensor]:
+        check_mask_outputs(pred_logits, pred_masks, self.metadata)
+        check_threshold(threshold)
+        num_classes = self.metadata.num_classes
+        mask_logits = upsample_mask_logits(pred_masks, self.output_size)
+        evidence = evidence_for(self.spec, pred_logits, mask_logits, num_classes)
+        semantic = closed_set_semantic(evidence.class_scores)
+        anomaly = self.spec.pixel(evidence)
+        claimed = None
+        if self.refine:
+            class_filter = refinement_class_filter(evidence.probs, self.refinement_lut, self.refine_confidence)
+            claimed = claimed_pixels(mask_logits, class_filter)
+            anomaly = refine(anomaly, claimed, self.spec, pred_logits.shape[1], num_classes)
+        anomaly = anomaly.to(torch.float32)
+        panoptic = panoptic_maps(evidence.probs, mask_logits, evidence.masks, num_classes,
+                                 self.object_mask_threshold, self.background_threshold)
+        known_probs = evidence.probs[..., :num_classes]
+        return {
+            "semantic": semantic,
+            "anomaly": anomaly,
+            "open_set": open_set_semantic(semantic, anomaly, threshold.to(torch.float32), claimed),
+            "mask_id": panoptic.mask_id,
+            "mask_fg": panoptic.mask_fg,
+            "preferred_mask": evidence.preferred_mask.to(torch.uint8),
+            "background": panoptic.background,
+            "mask_class": panoptic.mask_class,
+            "mask_score": panoptic.mask_score,
+            "mask_keep": panoptic.mask_keep,
+            "mask_area": panoptic.mask_area,
+            "stuff_entropy": class_set_entropy(known_probs, self.stuff_ids).to(torch.float32),
+            "thing_entropy": class_set_entropy(known_probs, self.thing_ids).to(torch.float32),
+        }

@@ -1,0 +1,101 @@
+"""Mask2Former panoptic inference for the known classes, split in two.
+
+GPU part (``panoptic_maps``, exportable, fixed shapes): per-mask top class / score / keep
+flag / area and per-pixel winning mask, so the graph never returns the ``[B, N, H, W]``
+stack. CPU part (``known_panoptic``, numpy): Mask2Former's per-segment rules on those
+intermediates, vectorised with ``bincount`` and a lookup table (a loop over at most N masks,
+never over pixels).
+
+Mask2Former's rules (``panoptic_inference``): keep masks whose top class (softmax over all
+C outputs) is not no-object and whose probability exceeds ``object_mask_threshold`` (0.8);
+each pixel goes to ``argmax_i score_i * m_i`` over the kept masks; a segment is that mask's
+pixels with ``m_i >= 0.5``; drop it when (pixels where it wins) / (pixels with
+``m_i >= 0.5``) < ``overlap_threshold`` (0.8); stuff segments of one class merge. For K+2
+models a mask whose top class is the negative class is not a known segment either.
+
+Panoptic encoding: ``class*1000 + instance`` (instances counted from 1 per class, in mask
+order) for things, ``class`` for stuff, ``IGNORE_ID`` (255) for void.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from anomask.models.metadata import IGNORE_ID
+
+INSTANCE_DIVISOR = 1000
+VOID = IGNORE_ID
+
+
+@dataclass
+class PanopticMaps:
+    mask_id: Tensor
+    """``[B, H, W]`` uint8: ``argmax_i score_i * m_i`` over the kept masks."""
+    mask_fg: Tensor
+    """``[B, H, W]`` bool: the winning mask has ``m >= 0.5`` there."""
+    background: Tensor
+    """``[B, H, W]`` bool: paper 001 eq. 17, ``1 - max_i score_i m_i`` over the kept known
+    masks exceeds ``background_threshold``."""
+    mask_class: Tensor
+    """``[B, N]`` int32 top class over all C outputs."""
+    mask_score: Tensor
+    """``[B, N]`` float32 its probability."""
+    mask_keep: Tensor
+    """``[B, N]`` bool: top class is known (< K) and score > object_mask_threshold."""
+    mask_area: Tensor
+    """``[B, N]`` int32 pixels with ``m_i >= 0.5`` (Mask2Former's original area)."""
+
+
+def panoptic_maps(
+    probs: Tensor, mask_logits: Tensor, masks: Tensor, num_classes: int,
+    object_mask_threshold: float, background_threshold: float,
+) -> PanopticMaps:
+    """GPU part. ``probs [B, N, C]``, ``mask_logits`` and ``masks = sigmoid(mask_logits)``
+    ``[B, N, H, W]``."""
+    mask_score, mask_class = probs.max(-1)
+    keep = (mask_class < num_classes) & (mask_score > object_mask_threshold)
+    # Dropped masks get weight 0 and offset -1 so a kept mask always wins where one exists.
+    weight = (mask_score * keep)[..., None, None]
+    offset = (keep.to(masks.dtype) - 1.0)[..., None, None]
+    best, mask_id = (masks * weight + offset).max(1)
+    mask_fg = mask_logits.gather(1, mask_id.unsqueeze(1)).squeeze(1) >= 0
+    return PanopticMaps(
+        mask_id=mask_id.to(torch.uint8),
+        mask_fg=mask_fg,
+        background=(1.0 - best.clamp_min(0.0)) > background_threshold,
+        mask_class=mask_class.to(torch.int32),
+        mask_score=mask_score.to(torch.float32),
+        mask_keep=keep,
+        mask_area=(mask_logits >= 0).sum((2, 3)).to(torch.int32),
+    )
+
+
+def known_panoptic(
+    mask_id: np.ndarray, mask_fg: np.ndarray, mask_class: np.ndarray, mask_keep: np.ndarray,
+    mask_area: np.ndarray, thing_ids: set[int] | list[int], overlap_threshold: float = 0.8,
+) -> np.ndarray:
+    """CPU part for one image: ``[H, W]`` int32 panoptic image of the known classes."""
+    num_masks = mask_class.shape[0]
+    ids = mask_id.astype(np.intp)
+    win_area = np.bincount(ids.ravel(), minlength=num_masks)[:num_masks]
+    segment_area = np.bincount(ids[mask_fg], minlength=num_masks)[:num_masks]
+    original_area = mask_area.astype(np.int64)
+    ratio = win_area / np.maximum(original_area, 1)
+    accepted = mask_keep & (win_area > 0) & (original_area > 0) & (segment_area > 0) & (ratio >= overlap_threshold)
+    things = set(int(t) for t in thing_ids)
+    lut = np.full(num_masks, VOID, dtype=np.int32)
+    instances: dict[int, int] = {}
+    for index in np.flatnonzero(accepted):
+        cls = int(mask_class[index])
+        if cls in things:
+            instances[cls] = instances.get(cls, 0) + 1
+            lut[index] = cls * INSTANCE_DIVISOR + instances[cls]
+        else:
+            lut[index] = cls  # one value per stuff class: merging is implicit
+    panoptic = lut[ids]
+    panoptic[~mask_fg] = VOID
+    return panoptic
