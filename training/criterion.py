@@ -25,7 +25,8 @@ from torch import nn
 from anomask.training.contrastive import mask_contrastive_loss
 from anomask.training.distributed import all_reduce_sum, world_size
 from anomask.training.matcher import CostWeights, hungarian_match, matching_cost
-from anomask.training.point_sampling import PointConfig, derived_generator, point_sample, uncertain_points
+from anomask.training.point_sampling import PointConfig, point_sample, uncertain_points
+from anomask.training.seeding import derived_generator
 from anomask.training.targets import ImageTargets
 
 MATCH_STREAM = 0

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -61,14 +60,3 @@ def uncertain_points(logits: torch.Tensor, config: PointConfig, generator: torch
         return chosen
     extra = uniform_points(count, num_random, generator).to(logits.device)
     return torch.cat([chosen, extra], dim=1)
-
-
-def derived_generator(seed: int, *stream: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A generator for one (image seed, stream...) pair, independent of every other pair.
-
-    ``SeedSequence`` mixes the integers so that neighbouring seeds give unrelated streams.
-    """
-    state = np.random.SeedSequence([int(seed) % 2**63, *(int(s) for s in stream)]).generate_state(2, np.uint64)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(int(state[0] ^ (state[1] << np.uint64(1))) % 2**63)
-    return generator

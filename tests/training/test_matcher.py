@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from anomask.training.matcher import CostWeights, hungarian_match, matching_cost
-from anomask.training.point_sampling import derived_generator, point_sample, uniform_points
+from anomask.training.point_sampling import point_sample, uniform_points
+from anomask.training.seeding import derived_generator
 
 
 def _pair_cost(class_logits, mask_logits, label, target_mask, weights, coords):

@@ -1,6 +1,7 @@
 import torch
 
-from anomask.training.point_sampling import PointConfig, derived_generator, point_sample, uncertain_points, uniform_points
+from anomask.training.point_sampling import PointConfig, point_sample, uncertain_points, uniform_points
+from anomask.training.seeding import derived_generator
 
 
 def test_same_seed_same_points_other_seed_other_points():
