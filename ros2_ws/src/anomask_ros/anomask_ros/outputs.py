@@ -8,14 +8,17 @@ returned them. Every message carries the input's header.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from std_msgs.msg import Header
 from sensor_msgs.msg import Image
 
-from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID, ModelMetadata
 from anomask_ros.image_codec import allocate_image, array_to_image
+
+if TYPE_CHECKING:
+    from anomask.models.metadata import ModelMetadata
 
 UNKNOWN_COLOR = (255, 255, 255)
 IGNORE_COLOR = (0, 0, 0)
@@ -42,6 +45,10 @@ def _resized(values: np.ndarray, size: tuple[int, int], nearest: bool) -> np.nda
 
 class OutputBuilder:
     def __init__(self, metadata: ModelMetadata, wanted: tuple[str, ...], label_encoding: str) -> None:
+        # Imported here, once a model is open: anomask.models imports torch, which a node
+        # on the TensorRT or ONNX Runtime backend need not load just to start.
+        from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID
+
         self.wanted = frozenset(wanted)
         self.label_encoding = label_encoding
         lut = np.zeros((256, 3), np.uint8)

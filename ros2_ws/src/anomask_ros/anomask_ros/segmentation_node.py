@@ -21,7 +21,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.time import Time
@@ -91,9 +91,12 @@ class SegmentationNode(Node):
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._work, name="anomask-inference", daemon=True)
         self._worker.start()
-        self.get_logger().info(
+
+    def describe(self) -> str:
+        metadata = self.segmenter.metadata
+        return (
             f"model {self.settings.model_path} ({metadata.score}, {metadata.num_classes} classes) on {self.settings.backend}; "
-            f"cameras {', '.join(cameras)} ({self.settings.input_transport}); outputs {', '.join(self.settings.outputs)}"
+            f"cameras {', '.join(self.settings.cameras)} ({self.settings.input_transport}); outputs {', '.join(self.settings.outputs)}"
         )
 
     def _apply_calibrated_threshold(self, thresholds: dict[str, float]) -> None:
@@ -212,7 +215,10 @@ def main(argv: list[str] | None = None, open_model: OpenModel = open_segmenter) 
         rclpy.try_shutdown()
         return 2
     try:
-        rclpy.spin(node)
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        node.get_logger().info(f"running: {node.describe()}")
+        executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
 from anomask.errors import AnomaskError
-from anomask.models.metadata import ModelMetadata
 from anomask_ros.image_codec import ImageLimits, decode_compressed, image_view, to_channels
+
+if TYPE_CHECKING:  # anomask.models imports torch: the node loads it only with a model
+    from anomask.models.metadata import ModelMetadata
 
 REQUIRED_OUTPUTS = ("semantic", "anomaly", "open_set")
 
