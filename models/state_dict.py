@@ -17,13 +17,24 @@ def _listing(keys: list[str]) -> str:
     return shown + (f" (and {len(keys) - MAX_LISTED} more)" if len(keys) > MAX_LISTED else "")
 
 
-def check_state_dict(expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], source: str) -> None:
-    """Raise an AnomaskError naming every missing key, unexpected key and shape mismatch."""
+def check_state_dict(
+    expected: Mapping[str, torch.Tensor],
+    state: Mapping[str, torch.Tensor],
+    source: str,
+    origins: Mapping[str, str] | None = None,
+) -> None:
+    """Raise an AnomaskError naming every missing key, unexpected key and shape mismatch;
+    ``origins`` (our key -> source key) adds where a renamed tensor came from."""
+    origins = origins or {}
+
+    def named(key: str) -> str:
+        return f"{key} (from {origins[key]})" if key in origins else key
+
     problems = []
     missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
+    unexpected = [named(k) for k in state if k not in expected]
     mismatched = [
-        f"{k} is {tuple(state[k].shape)} in {source} but {tuple(expected[k].shape)} in the model"
+        f"{named(k)} is {tuple(state[k].shape)} in {source} but {tuple(expected[k].shape)} in the model"
         for k in expected
         if k in state and tuple(state[k].shape) != tuple(expected[k].shape)
     ]

@@ -81,7 +81,7 @@ class WindowAttention(nn.Module):
         self.register_buffer("relative_position_index", _relative_position_index(window), persistent=False)
         self.qkv = nn.Linear(dim, dim * 3)
         self.proj = nn.Linear(dim, dim)
-        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        nn.init.normal_(self.relative_position_bias_table, std=0.02)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         batch_windows, n, c = x.shape
@@ -205,7 +205,9 @@ class SwinBackbone(Backbone):
 
 
 def _init_weights(module: nn.Module) -> None:
+    """Swin's init, N(0, 0.02). The original truncates at +-2 (absolute, i.e. 100 std): a
+    plain normal is the same distribution in practice and ~10x faster to draw."""
     if isinstance(module, nn.Linear):
-        nn.init.trunc_normal_(module.weight, std=0.02)
+        nn.init.normal_(module.weight, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
