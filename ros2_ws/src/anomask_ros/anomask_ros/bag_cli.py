@@ -1,0 +1,108 @@
+"""``anomask bag``: write, play and record rosbag2 files (evaluation of a replay comes with
+the evaluation tools)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from anomask.errors import AnomaskError
+
+
+def _add_write(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", type=Path, help="bag folder to create (must not exist)")
+    parser.add_argument("--images", type=Path, action="append", default=[], help="image folder of one camera (repeat for several cameras)")
+    parser.add_argument("--semantic", type=Path, action="append", default=[], help="semantic ground-truth folder, one per --images")
+    parser.add_argument("--anomaly", type=Path, action="append", default=[], help="anomaly ground-truth folder (0/1/255), one per --images")
+    parser.add_argument("--cityscapes", type=Path, help="Cityscapes-style root: leftImg8bit/SPLIT images with gtFine/SPLIT *_gtFine_labelTrainIds.png")
+    parser.add_argument("--split", default="val", help="split folder under --cityscapes (default: val)")
+    parser.add_argument("--cameras", help="comma-separated camera names, one per image folder (default: camera, camera1, ...)")
+    parser.add_argument("--rate", type=float, default=10.0, help="frames per second per camera (default: 10)")
+    parser.add_argument("--start", type=float, default=0.0, help="stamp of the first frame in seconds (default: 0)")
+    parser.add_argument("--compressed", choices=("jpeg", "png"), help="write CompressedImage on <camera>/image/compressed")
+    parser.add_argument("--jpeg-quality", type=int, default=95)
+    parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    parser.add_argument("--image-glob", default="*.png,*.jpg,*.jpeg", help="comma-separated image patterns (default: *.png,*.jpg,*.jpeg)")
+    parser.add_argument("--semantic-glob", default="*.png")
+    parser.add_argument("--anomaly-glob", default="*.png")
+    parser.add_argument("--limit", type=int, help="at most this many frames per camera")
+
+
+def _add_play(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bag", type=Path)
+    parser.add_argument("--topics", nargs="+", default=[], help="topics to play (default: all)")
+    parser.add_argument("--rate", type=float, default=1.0, help="speed factor (default: 1)")
+    parser.add_argument("--loop", action="store_true", help="start again at the end, until interrupted")
+    parser.add_argument("--clock", action="store_true", help="publish /clock with the bag time (for use_sim_time)")
+    parser.add_argument("--wait-for-subscribers", type=float, default=0.0, metavar="S", help="wait up to S s for a subscriber on every topic")
+
+
+def _add_record(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("out", type=Path, help="bag folder to create (must not exist)")
+    parser.add_argument("--topics", nargs="+", required=True)
+    parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
+    parser.add_argument("--duration", type=float, help="stop after S seconds")
+    parser.add_argument("--count", type=int, help="stop once every topic has N messages")
+    parser.add_argument("--discovery-timeout", type=float, default=10.0, help="wait up to S s for the topics' publishers (default: 10)")
+    parser.add_argument("--use-sim-time", action="store_true", help="stamp messages with /clock time")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bag_command", metavar="ACTION", required=True)
+    _add_write(sub.add_parser("write", help="image folders (+ ground truth) -> bag"))
+    _add_play(sub.add_parser("play", help="publish a bag with its recorded timing"))
+    _add_record(sub.add_parser("record", help="record topics to a bag"))
+
+
+def _cameras(args: argparse.Namespace):
+    from anomask_ros.bag_write import CameraSource
+
+    images, semantic, anomaly = list(args.images), list(args.semantic), list(args.anomaly)
+    if args.cityscapes:
+        if images:
+            raise AnomaskError("give either --cityscapes or --images, not both")
+        images, semantic = [args.cityscapes / "leftImg8bit" / args.split], [args.cityscapes / "gtFine" / args.split]
+        args.semantic_glob = "*_gtFine_labelTrainIds.png"
+    if not images:
+        raise AnomaskError("give --images (one per camera) or --cityscapes")
+    for name, folders in (("--semantic", semantic), ("--anomaly", anomaly)):
+        if folders and len(folders) != len(images):
+            raise AnomaskError(f"{name} must be given once per --images ({len(images)}), got {len(folders)}")
+    names = args.cameras.split(",") if args.cameras else ["camera"] + [f"camera{i}" for i in range(1, len(images))]
+    if len(names) != len(images):
+        raise AnomaskError(f"--cameras names {len(names)} cameras but there are {len(images)} image folders")
+    return [
+        CameraSource(name, folder, semantic[i] if semantic else None, anomaly[i] if anomaly else None)
+        for i, (name, folder) in enumerate(zip(names, images))
+    ]
+
+
+def _print_counts(what: str, counts: dict[str, int]) -> None:
+    print(what)
+    for topic, count in sorted(counts.items()):
+        print(f"  {topic}: {count} messages")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.bag_command == "write":
+        from anomask_ros.bag_write import WriteOptions, write_bag
+
+        cameras = _cameras(args)  # --cityscapes sets the semantic glob
+        options = WriteOptions(
+            rate_hz=args.rate, start_s=args.start, compression=args.compressed, jpeg_quality=args.jpeg_quality,
+            storage=args.storage, image_glob=tuple(args.image_glob.split(",")), semantic_glob=args.semantic_glob,
+            anomaly_glob=args.anomaly_glob, limit=args.limit,
+        )
+        counts = write_bag(args.out, cameras, options)
+        _print_counts(f"wrote {args.out} ({args.storage})", counts)
+    elif args.bag_command == "play":
+        from anomask_ros.bag_play import PlayOptions, play_bag
+
+        options = PlayOptions(tuple(args.topics), args.rate, args.loop, args.clock, wait_for_subscribers_s=args.wait_for_subscribers)
+        print(f"played {play_bag(args.bag, options)} messages from {args.bag}")
+    else:
+        from anomask_ros.bag_record import RecordOptions, record_bag
+
+        options = RecordOptions(tuple(args.topics), args.storage, args.duration, args.count, args.discovery_timeout, args.use_sim_time)
+        _print_counts(f"recorded {args.out} ({args.storage})", record_bag(args.out, options))
+    return 0
