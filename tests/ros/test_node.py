@@ -248,3 +248,16 @@ def test_parameters_read_only_ranges_and_start_up_errors(harness, ros_context, f
         start(calibrated_threshold="rba@tpr95")
     with pytest.raises(AnomaskError, match="model file not found: /nowhere/m.onnx"):
         SegmentationNode(context=ros_context, parameter_overrides=[Parameter("model_path", value="/nowhere/m.onnx")])
+
+
+def test_use_sim_time_measures_output_age_on_the_bag_clock(harness) -> None:
+    from rosgraph_msgs.msg import Clock
+
+    h = harness(cameras=["s"], outputs=["semantic"], use_sim_time=True)
+    clock_pub = h.io.create_publisher(Clock, "/clock", 10)
+    h.wait(lambda: clock_pub.get_subscription_count() > 0)
+    clock_pub.publish(Clock(clock=Time(sec=1000, nanosec=500_000_000)))
+    h.wait(lambda: h.node.get_clock().now().nanoseconds == 1_000_500_000_000)
+    h.send("s", frame_msg(scene(), "rgb8", 1000))  # stamp 1000.001 s: 499 ms old on the bag clock
+    p50, _ = h.node.stats.snapshot(time.monotonic()).latency["age"]
+    assert p50 == pytest.approx(499.0, abs=1e-6)
