@@ -1,0 +1,110 @@
+"""The deployed graph: uint8 camera frames in, labelled per-pixel outputs out.
+
+``frames uint8 [B, H, W, 3] -> float NCHW (RGB) -> resize to the network resolution ->
+normalise (metadata mean/std) -> network -> fused heads (their own upsampling to the output
+resolution) -> outputs``. The same module is exported to ONNX, compiled by Torch-TensorRT and
+run eagerly by the PyTorch runtime, so every backend computes the same function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from anomask.errors import AnomaskError
+from anomask.export.export_info import REQUIRED_OUTPUTS, ExportSettings
+from anomask.models.metadata import ModelMetadata
+
+
+class FramePreprocess(nn.Module):
+    """uint8 NHWC frames (RGB or BGR) -> normalised float NCHW RGB at the network size."""
+
+    def __init__(self, metadata: ModelMetadata, settings: ExportSettings) -> None:
+        super().__init__()
+        self.network_size = tuple(settings.network_size)
+        self.resize = tuple(settings.input_size) != self.network_size
+        self.bgr = settings.input_format == "BGR"
+        # Flipping BGR->RGB is folded into the channel order of mean/std and a channel
+        # gather; normalisation is one multiply-add: (x - mean) / std = x * (1/std) - mean/std.
+        mean = torch.tensor(metadata.mean, dtype=torch.float32).view(1, 3, 1, 1)
+        std = torch.tensor(metadata.std, dtype=torch.float32).view(1, 3, 1, 1)
+        self.register_buffer("scale", 1.0 / std, persistent=False)
+        self.register_buffer("shift", -mean / std, persistent=False)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        x = frames.permute(0, 3, 1, 2).to(torch.float32)
+        if self.bgr:
+            x = x[:, [2, 1, 0]]
+        if self.resize:
+            x = F.interpolate(x, size=self.network_size, mode="bilinear", align_corners=False)
+        return x * self.scale + self.shift
+
+
+HEAD_INPUTS = {"mask2former": ("pred_logits", "pred_masks"), "per_pixel": ("sem_logits", "outlier_logits")}
+"""Which network outputs the heads of each meta-architecture read (model output contract)."""
+
+
+def build_heads(metadata: ModelMetadata, settings: ExportSettings) -> nn.Module:
+    """``FusedHeads`` (mask classification) or ``PerPixelHeads`` (paper 002's two-head model,
+    whose only score is OP x MSM) for the exported score, refinement and output size."""
+    from anomask.models.heads import FusedHeads, PerPixelHeads
+
+    if metadata.architecture.meta_arch == "per_pixel":
+        return PerPixelHeads(metadata, output_size=settings.output_size)
+    return FusedHeads(metadata, score=settings.score, refine=settings.refine, output_size=settings.output_size)
+
+
+class DeployGraph(nn.Module):
+    """Preprocessing + network + heads as one module; returns outputs by name.
+
+    ``heads`` is ``build_heads(...)`` (or anything with the heads' interface:
+    ``heads(*network outputs named by HEAD_INPUTS, threshold) -> Mapping[str, Tensor]`` holding
+    at least ``semantic``, ``anomaly`` and ``open_set`` at the output resolution).
+    """
+
+    def __init__(
+        self, network: nn.Module, heads: nn.Module, metadata: ModelMetadata, settings: ExportSettings, network_half: bool = False
+    ) -> None:
+        super().__init__()
+        self.preprocess = FramePreprocess(metadata, settings)
+        self.network = network.half() if network_half else network
+        self.network_half = network_half
+        """Run the network in float16 (explicit typing: GPU PyTorch and Torch-TensorRT FP16);
+        preprocessing and heads stay float32."""
+        self.heads = heads
+        self.head_inputs = HEAD_INPUTS[metadata.architecture.meta_arch]
+        self.anomaly_dtype = torch.float16 if settings.anomaly_dtype == "float16" else torch.float32
+
+    def forward(self, frames: torch.Tensor, threshold: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.run_heads(self.run_network(frames), threshold)
+
+    def run_network(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        images = self.preprocess(frames)
+        if not self.network_half:
+            return self.network(images)
+        out = self.network(images.half())
+        return {name: out[name].float() for name in self.head_inputs}
+
+    def run_heads(self, network_out: dict[str, torch.Tensor], threshold: torch.Tensor) -> dict[str, torch.Tensor]:
+        heads_out = self.heads(*(network_out[name] for name in self.head_inputs), threshold)
+        return order_outputs(heads_out, self.anomaly_dtype)
+
+
+def order_outputs(heads_out: Mapping[str, torch.Tensor], anomaly_dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The graph's outputs in their fixed order: ``REQUIRED_OUTPUTS`` first, then the panoptic
+    intermediates in the heads' own order."""
+    missing = [name for name in REQUIRED_OUTPUTS if name not in heads_out]
+    if missing:
+        raise AnomaskError(f"the heads do not return {', '.join(missing)}; exported graphs need {', '.join(REQUIRED_OUTPUTS)}")
+    ordered = {name: heads_out[name] for name in REQUIRED_OUTPUTS}
+    ordered["anomaly"] = ordered["anomaly"].to(anomaly_dtype)
+    ordered.update((name, value) for name, value in heads_out.items() if name not in ordered)
+    return ordered
+
+
+def threshold_tensor(value: float) -> torch.Tensor:
+    """The graph's ``threshold`` input: a 0-d float32 tensor (``FusedHeads`` takes it so)."""
+    return torch.tensor(value, dtype=torch.float32)

@@ -1,0 +1,123 @@
+"""The runtime interface: backend choice, same outputs from every backend, input checks,
+no stale or uninitialised output rows."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from anomask.errors import AnomaskError
+from anomask.export.engine_cache import BuildTarget, EngineKey, engine_path, file_sha256, write_engine
+from anomask.export.onnx_export import example_frames, read_export_info_file
+from anomask.export.parity import compare_outputs
+from anomask.export.runtime import backend_for, open_runtime
+from anomask.export.runtime_onnx import choose_providers
+from anomask.export.runtime_torch import TorchRuntime
+
+
+def _session_outputs(path, frames, threshold):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    values = session.run(None, {"frames": frames, "threshold": np.array(threshold, np.float32)})
+    return dict(zip(names, values))
+
+
+def test_backend_from_extension_or_explicit():
+    assert backend_for("m.engine") == backend_for("m.PLAN") == "tensorrt"
+    assert backend_for("m.onnx") == "onnxruntime" and backend_for("m.safetensors") == "pytorch"
+    assert backend_for("m.onnx", "tensorrt") == "tensorrt"
+    with pytest.raises(AnomaskError, match="cannot tell the backend"):
+        backend_for("m.pt")
+    with pytest.raises(AnomaskError, match="unknown runtime backend 'tvm'"):
+        backend_for("m.onnx", "tvm")
+    assert choose_providers(["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"]) == [
+        "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    with pytest.raises(AnomaskError, match="no such model file"):
+        open_runtime("missing.onnx")
+
+
+def test_interface_and_outputs_match_a_plain_session(standin_onnx):
+    path, _, metadata, settings = standin_onnx
+    runtime = open_runtime(str(path))
+    assert runtime.backend == "onnxruntime" and runtime.providers == ["CPUExecutionProvider"]
+    assert runtime.input_size == (32, 48) and runtime.input_format == "RGB" and runtime.max_batch == 2
+    assert runtime.metadata == read_export_info_file(path).metadata and runtime.metadata.classes == metadata.classes
+    frames = example_frames(settings, seed=3)
+    got = runtime.run(frames, 0.2)
+    want = _session_outputs(path, frames, 0.2)
+    assert list(got) == list(want)
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
+    assert got["semantic"].dtype == np.uint8 and got["semantic"].shape == (2, 16, 24)
+    assert got["anomaly"].dtype == np.float32 and got["open_set"].dtype == np.uint8
+    assert set(runtime.last_timings) == {"upload", "compute", "download"}
+
+
+def test_outputs_are_fully_written_never_stale_or_poisoned(standin_onnx, standin_dynamic):
+    for path, *_ in (standin_onnx, standin_dynamic):
+        runtime = open_runtime(str(path))
+        frames = example_frames(runtime.info.settings, seed=5)[:1]  # one camera of a larger batch
+        want = runtime.run(frames, 0.1)
+        for buffer in runtime._outputs.values():
+            buffer.view(np.uint8)[...] = 0xA5  # poison every byte
+        got = runtime.run(frames, 0.1)
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name])
+            assert got[name].shape[0] == 1
+        got["semantic"][...] = 99  # results are copies: the next run does not see them
+        assert not np.shares_memory(got["semantic"], runtime._outputs["semantic"])
+
+
+def test_dynamic_batch_takes_one_to_max_frames(standin_dynamic):
+    path, _, _, settings = standin_dynamic
+    runtime = open_runtime(str(path))
+    frames = np.concatenate([example_frames(settings, seed=s)[:1] for s in range(3)])
+    together = runtime.run(frames, 0.3)
+    alone = runtime.run(frames[2:], 0.3)
+    np.testing.assert_array_equal(together["semantic"][2:], alone["semantic"])
+    np.testing.assert_allclose(together["anomaly"][2:], alone["anomaly"], atol=1e-5)
+    with pytest.raises(AnomaskError, match="batch of 4 frames, this model takes 1 to 3"):
+        runtime.run(np.zeros((4, 32, 48, 3), np.uint8), 0.3)
+
+
+def test_threshold_is_a_runtime_input(standin_onnx):
+    path, _, _, settings = standin_onnx
+    runtime = open_runtime(str(path))
+    frames = example_frames(settings, seed=1)
+    low, high = runtime.run(frames, -10.0), runtime.run(frames, 10.0)
+    assert np.all(low["open_set"] == 254) and np.array_equal(high["open_set"], high["semantic"])
+
+
+def test_wrong_inputs_are_clear_errors(standin_onnx):
+    runtime = open_runtime(str(standin_onnx[0]))
+    with pytest.raises(AnomaskError, match="frames must be uint8, got float32"):
+        runtime.run(np.zeros((1, 32, 48, 3), np.float32), 0.5)
+    with pytest.raises(AnomaskError, match=r"frames must be \[B, 32, 48, 3\] \(RGB\), got \[1, 64, 48, 3\]"):
+        runtime.run(np.zeros((1, 64, 48, 3), np.uint8), 0.5)
+    with pytest.raises(AnomaskError, match=r"got \[32, 48, 3\]"):
+        runtime.run(np.zeros((32, 48, 3), np.uint8), 0.5)
+    with pytest.raises(AnomaskError, match="numpy array"):
+        runtime.run([[0]], 0.5)
+
+
+def test_pytorch_backend_gives_the_same_outputs(standin_onnx):
+    path, network, metadata, settings = standin_onnx
+    onnx_runtime = open_runtime(str(path))
+    torch_runtime = TorchRuntime(network, metadata, settings)
+    assert torch_runtime.metadata == onnx_runtime.metadata and torch_runtime.output_names == onnx_runtime.output_names
+    frames = example_frames(settings, seed=9)
+    assert all(r.passed for r in compare_outputs(torch_runtime.run(frames, 0.4), onnx_runtime.run(frames, 0.4)))
+    assert set(torch_runtime.last_timings) == {"upload", "network", "heads", "download"}
+
+
+def test_engine_files_without_tensorrt_fail_clearly(standin_onnx, tmp_path):
+    path, *_ = standin_onnx
+    info = read_export_info_file(path)
+    key = EngineKey(BuildTarget("Orin", (8, 7), "10.3.0"), "fp16", file_sha256(path))
+    engine = engine_path(tmp_path / "standin.onnx", key)
+    write_engine(engine, b"plan", key, info.to_json(), {})
+    engine.write_bytes(b"corrupted plan")
+    with pytest.raises(AnomaskError, match="engine file is corrupt"):
+        open_runtime(str(engine))
+    write_engine(engine, b"plan", key, info.to_json(), {})
+    with pytest.raises(AnomaskError, match="TensorRT is not installed"):
+        open_runtime(str(engine))
