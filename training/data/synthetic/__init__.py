@@ -1,0 +1,24 @@
+"""The embedded synthetic driving default (needs nothing downloaded).
+
+``generate(DIR, SynthConfig(...))`` writes a Cityscapes-format train/val dataset (read it
+with :class:`anomask.training.data.CityscapesDataset`, which picks up ``DIR/classes.json``)
+and an anomaly test split (read it with :class:`SyntheticAnomalyDataset`).
+:func:`seen_negatives` is the training negative pool; unseen objects only appear in tests.
+"""
+
+from anomask.training.data.synthetic.objects import GROUPS, SOURCES, cutouts, seen_negatives
+from anomask.training.data.synthetic.reader import SyntheticAnomalyDataset
+from anomask.training.data.synthetic.scene import SYNTH_CLASSES, render_frame
+from anomask.training.data.synthetic.writer import SynthConfig, generate
+
+__all__ = [
+    "GROUPS",
+    "SOURCES",
+    "SYNTH_CLASSES",
+    "SynthConfig",
+    "SyntheticAnomalyDataset",
+    "cutouts",
+    "generate",
+    "render_frame",
+    "seen_negatives",
+]
