@@ -69,40 +69,39 @@ class OutputBuilder:
         color_range: tuple[float, float],
     ) -> tuple[dict[str, Image], float]:
         """The wanted messages, and the frame's share of pixels scoring above
-        ``threshold`` (the whole-frame alarm's input)."""
+        ``threshold`` (the whole-frame alarm's input). Colour views are computed at the
+        runtime's resolution and then resized (nearest), which for the id maps equals
+        colouring the resized ids, at a fraction of the pixels."""
         anomaly = _resized(frame.anomaly.astype(np.float32, copy=False), size, nearest=False)
         above = anomaly > threshold
         share = float(np.count_nonzero(above)) / above.size
         out: dict[str, Image] = {}
-        if "semantic" in self.wanted or "semantic_color" in self.wanted:
-            semantic = _resized(frame.semantic, size, nearest=True)
-            if "semantic" in self.wanted:
-                out["semantic"] = self._labels(semantic, header)
-            if "semantic_color" in self.wanted:
-                msg, view = allocate_image(header, *size, "rgb8")
-                np.take(self.lut, semantic, axis=0, out=view)
-                out["semantic_color"] = msg
+        if "semantic" in self.wanted:
+            out["semantic"] = self._labels(_resized(frame.semantic, size, nearest=True), header)
         if "anomaly" in self.wanted:
             out["anomaly"] = array_to_image(anomaly, "32FC1", header)
         if "anomaly_mask" in self.wanted:
             msg, view = allocate_image(header, *size, "mono8")
-            np.multiply(above, 255, out=view, casting="unsafe")
+            np.multiply(above.view(np.uint8), 255, out=view)
             out["anomaly_mask"] = msg
-        if "anomaly_color" in self.wanted:
-            out["anomaly_color"] = self._heat_map(anomaly, color_range, header)
         if "open_set" in self.wanted:
             out["open_set"] = self._labels(_resized(frame.open_set, size, nearest=True), header)
-        if frame.panoptic is not None and ("panoptic" in self.wanted or "panoptic_color" in self.wanted):
-            panoptic = _resized(frame.panoptic.astype(np.int32, copy=False), size, nearest=True)
-            if "panoptic" in self.wanted:
-                out["panoptic"] = array_to_image(panoptic, "32SC1", header)
-            if "panoptic_color" in self.wanted:
-                out["panoptic_color"] = array_to_image(self.panoptic_colors(panoptic), "rgb8", header)
+        if frame.panoptic is not None and "panoptic" in self.wanted:
+            out["panoptic"] = array_to_image(_resized(frame.panoptic.astype(np.int32, copy=False), size, nearest=True), "32SC1", header)
+        views = {
+            "semantic_color": lambda: self.lut[frame.semantic],
+            "panoptic_color": lambda: self.panoptic_colors(frame.panoptic),
+            "anomaly_color": lambda: self.heat_map(frame.anomaly.astype(np.float32, copy=False), color_range),
+        }
+        for name, colors in views.items():
+            if name in self.wanted and (name != "panoptic_color" or frame.panoptic is not None):
+                out[name] = array_to_image(_resized(colors(), size, nearest=name != "anomaly_color"), "rgb8", header)
         return out, share
 
     def panoptic_colors(self, panoptic: np.ndarray) -> np.ndarray:
         """Class colour per segment; thing and unknown instances (value >= 1000) shifted
         by a per-instance offset."""
+        panoptic = panoptic.astype(np.int32, copy=False)
         is_instance = panoptic >= 1000
         classes = np.where(is_instance, panoptic // 1000, panoptic).clip(0, 255)
         instances = np.where(is_instance, panoptic % 1000, 0)
@@ -111,12 +110,11 @@ class OutputBuilder:
         return (colors % 256).astype(np.uint8)
 
     @staticmethod
-    def _heat_map(anomaly: np.ndarray, color_range: tuple[float, float], header: Header) -> Image:
+    def heat_map(anomaly: np.ndarray, color_range: tuple[float, float]) -> np.ndarray:
+        """rgb8 inferno map of the score, ``color_range`` stretched to the full scale."""
         low, high = color_range
         scaled = np.clip((anomaly - low) * (255.0 / (high - low)), 0, 255).astype(np.uint8)
-        msg, view = allocate_image(header, *anomaly.shape, "rgb8")
-        cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB, dst=view)
-        return msg
+        return cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
     def needs_panoptic(self) -> bool:
         return bool({"panoptic", "panoptic_color"} & self.wanted)

@@ -17,7 +17,7 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
 from anomask.errors import AnomaskError
-from anomask_ros.image_codec import ImageLimits, decode_compressed, image_view, to_channels
+from anomask_ros.image_codec import ImageLimits, convert_channels, decode_compressed, image_view
 
 if TYPE_CHECKING:  # anomask.models imports torch: the node loads it only with a model
     from anomask.models.metadata import ModelMetadata
@@ -76,8 +76,8 @@ class Segmenter:
 
     def batch(self, frames: list[Frame]) -> np.ndarray:
         """``[B, H, W, 3]`` uint8 at the runtime's input size and channel order. Frames of
-        another size are resized (bilinear) in their own channel layout first, so the one
-        copy into the batch also does the channel reordering."""
+        another size are resized (bilinear) in their own channel layout first; the channel
+        reordering then writes straight into the batch."""
         height, width = self.runtime.input_size
         buffer = self._buffers.get(len(frames))
         if buffer is None:
@@ -86,7 +86,7 @@ class Segmenter:
             pixels = frame.pixels
             if frame.size != (height, width):
                 pixels = cv2.resize(pixels, (width, height), interpolation=cv2.INTER_LINEAR)
-            np.copyto(buffer[index], to_channels(pixels, frame.encoding, self.runtime.input_format))
+            convert_channels(pixels, frame.encoding, self.runtime.input_format, out=buffer[index])
         return buffer
 
     def infer(self, batch: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
