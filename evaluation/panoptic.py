@@ -87,19 +87,30 @@ def build_segments(
         raise AnomaskError(f"instance map holds negative ids{where(name)}")
     category = np.where(classes == UNKNOWN_ID, num_known, classes).astype(np.int64)
     category[classes == IGNORE_ID] = -1
-    is_thing = np.concatenate((thing, [False]))[category]  # index -1 (void) -> False
-    instance = np.where(is_thing, instances, 0).astype(np.int64)
-    key = np.where(category >= 0, (category + 1) << 32 | instance, 0)
-    distinct = np.unique(key)  # 0 (void) first when present
-    ids = np.searchsorted(distinct, key)
-    if distinct[0] != 0:
+    thing_or_void = np.concatenate((thing, [False]))  # index -1 (void) -> False
+    instance = np.where(thing_or_void[category], instances, 0).astype(np.int64)
+    span = int(instance.max()) + 1 if instance.size else 1
+    key = (category + 1) * span + instance  # 0 exactly on void
+    distinct, ids = _compact(key)
+    if distinct.size == 0 or distinct[0] != 0:  # no void: ids start at 1 all the same
         ids += 1
         distinct = np.concatenate(([0], distinct))
-    segment_category = (distinct >> 32) - 1
-    segment_instance = distinct & 0xFFFFFFFF
+    segment_category = distinct // span - 1
+    segment_instance = distinct % span
     crowd = crowd_without_instance & (segment_category >= 0) & (segment_instance == 0)
-    crowd &= np.concatenate((thing, [False]))[segment_category]
+    crowd &= thing_or_void[segment_category]
     return Segments(ids=ids, category=segment_category, crowd=crowd)
+
+
+def _compact(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct keys and each pixel's rank among them (a lookup table when the keys
+    are small, else ``np.unique``)."""
+    if key.size and int(key.max()) < 1 << 24:
+        present = np.bincount(key.ravel(), minlength=1) > 0
+        rank = np.cumsum(present) - 1
+        return np.flatnonzero(present), rank[key]
+    distinct, inverse = np.unique(key, return_inverse=True)
+    return distinct, inverse.reshape(key.shape)
 
 
 @dataclass

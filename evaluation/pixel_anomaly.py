@@ -10,9 +10,9 @@ values: no score range is needed (probabilities, logits and energies all work) a
 metrics computed from it are the exact metrics of the pooled pixels.
 
 Memory is bounded by ``max_bins`` table rows (default 2**21, 40 MB). When the number of
-distinct scores seen exceeds it, the table drops the lowest mantissa bit of every key
-(adjacent float32 values merge into one bin, order is kept) until it fits again, and every
-later score is keyed the same way. The result then states ``mantissa_bits`` < 23: it is the
+distinct scores seen exceeds it, the table drops the fewest low mantissa bits of every key
+that bring it to half its capacity (adjacent float32 values merge into one bin, order is
+kept), and every later score is keyed the same way. The result then states ``mantissa_bits`` < 23: it is the
 exact metric of the scores truncated to that many mantissa bits (relative resolution
 2**-mantissa_bits; float16 scores, 10 bits, always stay exact). On random float32 scores the
 table settles at 20 mantissa bits (relative resolution 1e-6) after a few 1024x2048 images.
@@ -33,10 +33,13 @@ Conventions (ties, crossing) -- and the sklearn ones the papers' code uses
   brute-force sweep over thresholds, and ``threshold95`` = gamma* is returned (open-IoU
   takes it, paper 001 eq. 25-26). SMIYC's code picks the same point on its binned curve.
 * ``fpr95_interpolated`` = the papers' code convention: Mask2Anomaly calls
-  ``ood_metrics.fpr_at_95_tpr``, which linearly interpolates FPR between the two ROC points
-  around TPR = 0.95 (``np.interp(0.95, tpr, fpr)`` on ``sklearn.metrics.roc_curve``). It is
-  <= ``fpr95`` and the gap is below one ROC step: on random data with millions of pixels
-  the two agree to ~1e-6 (README, evaluation section, for the measured gaps).
+  ``ood_metrics.fpr_at_95_tpr``, which linearly interpolates FPR between the ROC points
+  around TPR = 0.95 (``np.interp(0.95, tpr, fpr)`` on ``sklearn.metrics.roc_curve``). Where
+  0.95 falls strictly between two ROC points it is lower than ``fpr95`` by less than one
+  step. Where TPR equals 0.95 exactly over a run of thresholds (the outlier count is a
+  multiple of 20), ``np.interp`` returns the far end of that run, which can be much higher
+  (a test constructs 0.00 vs 0.89). On random data with millions of pixels the two agree to
+  ~1e-7 (README, evaluation section).
 * Mask2Anomaly's script skips images without any anomaly pixel; SMIYC keeps every frame.
   ``skip_images_without_anomaly`` chooses (default: keep, like SMIYC).
 """
@@ -121,6 +124,16 @@ class ScoreCurves:
     def recall(self) -> np.ndarray:
         return self.tpr
 
+    @property
+    def ap(self) -> float:
+        """Step-wise AP, sklearn's ``average_precision_score``."""
+        return float(np.sum(np.diff(self.tpr, prepend=0.0) * self.precision))
+
+    @property
+    def auroc(self) -> float:
+        """Trapezoid rule from (0, 0), sklearn's ``roc_auc_score``."""
+        return float(np.trapezoid(np.concatenate(([0.0], self.tpr)), np.concatenate(([0.0], self.fpr))))
+
 
 @dataclass(frozen=True)
 class ScoreHistogram:
@@ -139,8 +152,8 @@ class PixelAnomalyAccumulator:
     """
 
     def __init__(self, max_bins: int = 1 << 21, skip_images_without_anomaly: bool = False) -> None:
-        if max_bins < 2:
-            raise AnomaskError(f"max_bins must be at least 2, got {max_bins}")
+        if max_bins < 64:
+            raise AnomaskError(f"max_bins must be at least 64, got {max_bins}")
         self.max_bins = max_bins
         self.skip_images_without_anomaly = skip_images_without_anomaly
         self.shift = 0
@@ -181,70 +194,69 @@ class PixelAnomalyAccumulator:
         outliers[np.searchsorted(merged, outlier_keys)] += outlier_counts
         inliers[np.searchsorted(merged, inlier_keys)] += inlier_counts
         self._keys, self._outliers, self._inliers = merged, outliers, inliers
-        while self._keys.size > self.max_bins:
+        if self._keys.size > self.max_bins:
             self._coarsen()
 
     def _coarsen(self) -> None:
-        """Merge adjacent float32 bins by dropping one mantissa bit of every key."""
-        self.shift += 1
-        keys = self._keys >> np.uint32(1)
+        """Merge adjacent float32 bins by dropping the fewest low mantissa bits of every key
+        that bring the table to half its capacity (the other half absorbs new scores)."""
+        bits = 1
+        while np.count_nonzero(np.diff(self._keys >> np.uint32(bits))) + 1 > self.max_bins // 2:
+            bits += 1
+        self.shift += bits
+        keys = self._keys >> np.uint32(bits)
         starts = _run_starts(keys)
         self._keys = keys[starts]
         self._outliers = np.add.reduceat(self._outliers, starts)
         self._inliers = np.add.reduceat(self._inliers, starts)
 
-    def _descending(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    def _cumulative(self) -> tuple[np.ndarray, np.ndarray]:
+        """TP and FP counts at each threshold, thresholds descending; checks definedness."""
         if self.images == 0:
             raise AnomaskError("no images were evaluated: the dataset is empty")
         tp = np.cumsum(self._outliers[::-1])
         fp = np.cumsum(self._inliers[::-1])
-        positives = int(tp[-1]) if tp.size else 0
-        negatives = int(fp[-1]) if fp.size else 0
-        if positives == 0:
+        if tp.size == 0 or tp[-1] == 0:
             raise AnomaskError(f"no anomaly pixels (label 1) in {self.images} images: AP, AUROC and FPR95 are undefined")
-        if negatives == 0:
+        if fp[-1] == 0:
             raise AnomaskError(f"no inlier pixels (label 0) in {self.images} images: AP, AUROC and FPR95 are undefined")
-        return self._keys[::-1], tp, fp, positives, negatives
+        return tp, fp
+
+    def curves(self) -> ScoreCurves:
+        """ROC and PR points at every distinct (binned) threshold, descending."""
+        tp, fp = self._cumulative()
+        return ScoreCurves(
+            thresholds=key_values(self._keys[::-1], self.shift),
+            tpr=tp / tp[-1],
+            fpr=fp / fp[-1],
+            precision=tp / (tp + fp),
+        )
 
     def result(self) -> PixelAnomalyResult:
-        keys, tp, fp, positives, negatives = self._descending()
-        tpr = tp / positives
-        fpr = fp / negatives
-        precision = tp / (tp + fp)
-        ap = float(np.sum(np.diff(tpr, prepend=0.0) * precision))
-        auroc = float(np.trapezoid(np.concatenate(([0.0], tpr)), np.concatenate(([0.0], fpr))))
+        tp, fp = self._cumulative()
+        positives, negatives = int(tp[-1]), int(fp[-1])
+        curves = self.curves()
         at95 = int(np.argmax(100 * tp >= 95 * positives))
-        fpr95_interpolated = float(np.interp(0.95, np.concatenate(([0.0], tpr)), np.concatenate(([0.0], fpr))))
         f1 = 2 * tp / (tp + fp + positives)
         best = int(np.argmax(f1))
-        edges = key_values(keys[[at95, best]], self.shift)
         return PixelAnomalyResult(
-            ap=ap,
-            auroc=auroc,
-            fpr95=float(fpr[at95]),
-            threshold95=float(edges[0]),
-            fpr95_interpolated=fpr95_interpolated,
+            ap=curves.ap,
+            auroc=curves.auroc,
+            fpr95=float(curves.fpr[at95]),
+            threshold95=float(curves.thresholds[at95]),
+            fpr95_interpolated=float(np.interp(0.95, np.concatenate(([0.0], curves.tpr)), np.concatenate(([0.0], curves.fpr)))),
             best_f1=float(f1[best]),
-            best_f1_threshold=float(edges[1]),
+            best_f1_threshold=float(curves.thresholds[best]),
             positives=positives,
             negatives=negatives,
             images=self.images,
             mantissa_bits=self.mantissa_bits,
         )
 
-    def curves(self) -> ScoreCurves:
-        keys, tp, fp, positives, negatives = self._descending()
-        return ScoreCurves(
-            thresholds=key_values(keys, self.shift),
-            tpr=tp / positives,
-            fpr=fp / negatives,
-            precision=tp / (tp + fp),
-        )
-
     def histogram(self, bins: int = 50) -> ScoreHistogram:
         """Inlier and outlier score distributions over ``bins`` equal bins between the lowest
         and highest finite score, each normalised to sum to 1."""
-        self._descending()  # same emptiness checks
+        self._cumulative()  # same definedness checks
         values = key_values(self._keys, self.shift)
         finite = values[np.isfinite(values)]
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
@@ -259,7 +271,7 @@ class PixelAnomalyAccumulator:
 
 def pixel_anomaly_metrics(scores: np.ndarray, anomaly: np.ndarray) -> PixelAnomalyResult:
     """All-in-memory convenience: the metrics of one array of scores (any shape) at once."""
-    accumulator = PixelAnomalyAccumulator(max_bins=max(2, np.asarray(scores).size + 1))
+    accumulator = PixelAnomalyAccumulator(max_bins=max(64, np.asarray(scores).size))
     accumulator.update(scores, anomaly)
     return accumulator.result()
 

@@ -68,7 +68,20 @@ def test_fpr95_matches_brute_force_threshold_sweep(seed, ties):
     # The papers' code (ood_metrics.fpr_at_95_tpr): linear interpolation on sklearn's ROC.
     roc_fpr, roc_tpr, _ = roc_curve(labels, scores)
     assert result.fpr95_interpolated == pytest.approx(np.interp(0.95, roc_tpr, roc_fpr), abs=1e-12)
-    assert result.fpr95_interpolated <= result.fpr95
+
+
+def test_fpr95_conventions_when_tpr_hits_095_exactly():
+    """20 outliers: TPR reaches 0.95 exactly at the 19th and stays there over 42 inliers."""
+    outliers = np.concatenate([np.arange(100, 81, -1), [10]]).astype(np.float32)
+    inliers = np.concatenate([[80.5, 80.0, 79.5], np.arange(50, 11, -1), np.full(5, 5.0)]).astype(np.float32)
+    scores = np.concatenate([outliers, inliers])
+    labels = np.concatenate([np.ones(20, np.uint8), np.zeros(inliers.size, np.uint8)])
+    result = pixel_anomaly_metrics(scores, labels)
+    assert (result.fpr95, result.threshold95) == (0.0, 82.0)  # the 19th outlier, no inlier above it
+    roc_fpr, roc_tpr, _ = roc_curve(labels, scores)
+    assert result.fpr95_interpolated == pytest.approx(np.interp(0.95, roc_tpr, roc_fpr))
+    # np.interp lands on the far end of the flat run: every inlier above the 20th outlier.
+    assert result.fpr95_interpolated == pytest.approx(42 / inliers.size)
 
 
 def test_best_f1_threshold_is_the_best_operating_point():

@@ -1,0 +1,117 @@
+"""Report figures: PR and ROC curves per score, inlier/outlier score histograms (paper 000
+Fig. 3: relative pixel frequency per score bin, one bar series per class) and qualitative
+panels (image, ground truth, anomaly map, open-set panoptic). Every figure is written
+atomically (PNG); matplotlib runs headless (Agg).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (backend first)
+import numpy as np  # noqa: E402
+
+from anomask.errors import AnomaskError  # noqa: E402
+from anomask.evaluation.output_files import write_atomic  # noqa: E402
+from anomask.evaluation.pixel_anomaly import ScoreCurves, ScoreHistogram  # noqa: E402
+from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID, ClassInfo  # noqa: E402
+
+MAX_CURVE_POINTS = 2000
+UNKNOWN_COLOR = (255, 0, 255)
+IGNORE_COLOR = (0, 0, 0)
+
+
+def _save(figure: plt.Figure, path: str | Path) -> Path:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return write_atomic(path, lambda stream: stream.write(buffer.getvalue()))
+
+
+def _thin(*arrays: np.ndarray) -> list[np.ndarray]:
+    """At most MAX_CURVE_POINTS evenly spaced points, keeping both ends."""
+    size = arrays[0].size
+    if size <= MAX_CURVE_POINTS:
+        return list(arrays)
+    keep = np.unique(np.linspace(0, size - 1, MAX_CURVE_POINTS).round().astype(np.int64))
+    return [a[keep] for a in arrays]
+
+
+def plot_curves(curves: Mapping[str, ScoreCurves], path: str | Path, title: str = "") -> Path:
+    """PR (left) and ROC (right) of each score; the legend gives AP / AUROC."""
+    if not curves:
+        raise AnomaskError("no score curves to plot")
+    figure, (pr, roc) = plt.subplots(1, 2, figsize=(12, 5))
+    for name, curve in curves.items():
+        recall, precision, fpr = _thin(curve.recall, curve.precision, curve.fpr)
+        pr.plot(np.concatenate(([0.0], recall)), np.concatenate(([precision[0]], precision)), label=f"{name} (AP {100 * curve.ap:.2f})")
+        roc.plot(np.concatenate(([0.0], fpr)), np.concatenate(([0.0], recall)), label=f"{name} (AUROC {100 * curve.auroc:.2f})")
+    pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="precision-recall")
+    roc.plot([0, 1], [0, 1], color="0.7", linestyle=":", linewidth=1)
+    roc.axhline(0.95, color="0.5", linestyle="--", linewidth=1)
+    roc.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.02), title="ROC (dashed: TPR 95 %)")
+    for axis in (pr, roc):
+        axis.grid(True, alpha=0.3)
+        axis.legend(loc="lower left" if axis is pr else "lower right", fontsize=8)
+    if title:
+        figure.suptitle(title)
+    return _save(figure, path)
+
+
+def plot_histogram(histogram: ScoreHistogram, path: str | Path, score: str = "score", title: str = "") -> Path:
+    """Relative frequency of inlier and outlier pixels per score bin (paper 000 Fig. 3)."""
+    figure, axis = plt.subplots(figsize=(6, 4))
+    width = np.diff(histogram.edges)
+    axis.bar(histogram.edges[:-1], histogram.inlier, width=width, align="edge", alpha=0.6, label="inliers")
+    axis.bar(histogram.edges[:-1], histogram.outlier, width=width, align="edge", alpha=0.6, label="outliers")
+    axis.set(xlabel=score, ylabel="relative pixel frequency", title=title)
+    axis.legend()
+    return _save(figure, path)
+
+
+def colorize_panoptic(panoptic: np.ndarray, classes: Sequence[ClassInfo]) -> np.ndarray:
+    """RGB view of a panoptic int32 map: stuff in its class colour, each thing instance a
+    shade of its class colour, unknown instances shades of magenta, void black."""
+    panoptic = np.asarray(panoptic)
+    palette = np.zeros((256, 3), np.float64)
+    palette[: len(classes)] = [c.color for c in classes]
+    palette[UNKNOWN_ID] = UNKNOWN_COLOR
+    palette[IGNORE_ID] = IGNORE_COLOR
+    classes_map = np.where(panoptic >= 1000, panoptic // 1000, panoptic)
+    if classes_map.size and (classes_map.min() < 0 or classes_map.max() > 255):
+        raise AnomaskError("panoptic map holds class ids outside 0..255")
+    instance = np.where(panoptic >= 1000, panoptic % 1000, 0)
+    shade = np.where(instance > 0, 0.55 + 0.45 * ((instance * 0.618) % 1.0), 1.0)
+    return (palette[classes_map] * shade[..., None]).clip(0, 255).astype(np.uint8)
+
+
+def plot_panel(
+    image: np.ndarray,
+    anomaly_truth: np.ndarray,
+    anomaly_score: np.ndarray,
+    panoptic: np.ndarray | None,
+    classes: Sequence[ClassInfo],
+    path: str | Path,
+    title: str = "",
+) -> Path:
+    """One qualitative row: image, ground truth (inlier grey, anomaly white, ignore black),
+    anomaly score map and, when given, the open-set panoptic prediction."""
+    truth_view = np.select([anomaly_truth == 1, anomaly_truth == 0], [255, 128], 0).astype(np.uint8)
+    views = [("image", image, {}), ("ground truth", truth_view, {"cmap": "gray", "vmin": 0, "vmax": 255}), ("anomaly score", anomaly_score, {"cmap": "magma"})]
+    if panoptic is not None:
+        views.append(("open-set panoptic", colorize_panoptic(panoptic, classes), {}))
+    figure, axes = plt.subplots(1, len(views), figsize=(4 * len(views), 3.2))
+    for axis, (name, view, options) in zip(axes, views):
+        shown = axis.imshow(view, **options)
+        if name == "anomaly score":
+            figure.colorbar(shown, ax=axis, fraction=0.046, pad=0.02)
+        axis.set_title(name)
+        axis.axis("off")
+    if title:
+        figure.suptitle(title)
+    return _save(figure, path)
