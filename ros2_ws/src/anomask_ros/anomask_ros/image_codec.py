@@ -235,14 +235,20 @@ def decode_compressed(msg: CompressedImage, order: str, limits: ImageLimits = Im
     return decoded
 
 
-def allocate_image(header: Header, height: int, width: int, encoding: str) -> tuple[Image, np.ndarray]:
-    """A new ``Image`` with ``header`` copied, and a writable numpy view of its ``data``
-    (``[H, W]`` or ``[H, W, C]``) to fill in place: no copy when the message is built."""
+def _new_image(header: Header, height: int, width: int, encoding: str, data: array.array) -> Image:
     dtype, channels = ENCODINGS[encoding]
     step = width * channels * dtype.itemsize
     msg = Image(height=height, width=width, encoding=encoding, is_bigendian=NATIVE_BIG_ENDIAN, step=step)
     msg.header = Header(stamp=header.stamp, frame_id=header.frame_id)
-    msg.data = array.array("B", [0]) * (step * height)
+    msg.data = data
+    return msg
+
+
+def allocate_image(header: Header, height: int, width: int, encoding: str) -> tuple[Image, np.ndarray]:
+    """A new zeroed ``Image`` with ``header`` copied, and a writable numpy view of its
+    ``data`` (``[H, W]`` or ``[H, W, C]``), for producers that can write in place."""
+    dtype, channels = ENCODINGS[encoding]
+    msg = _new_image(header, height, width, encoding, array.array("B", [0]) * (height * width * channels * dtype.itemsize))
     # The setter stored a copy: view the buffer the message now owns.
     view = np.frombuffer(msg.data, dtype=dtype)
     return msg, view.reshape(height, width, channels) if channels > 1 else view.reshape(height, width)
@@ -250,13 +256,14 @@ def allocate_image(header: Header, height: int, width: int, encoding: str) -> tu
 
 def array_to_image(pixels: np.ndarray, encoding: str, header: Header) -> Image:
     """``Image`` holding ``pixels`` (dtype and channels must match ``encoding``), as
-    cv_bridge's ``cv2_to_imgmsg``: dense rows, machine byte order, ``header`` copied."""
+    cv_bridge's ``cv2_to_imgmsg``: dense rows, machine byte order, ``header`` copied.
+    Two memory passes: into an ``array.array``, and rclpy's setter copy."""
     if encoding not in ENCODINGS:
         raise UnsupportedEncoding(f"image encoding {encoding!r} is not one of {', '.join(ENCODINGS)}")
     dtype, channels = ENCODINGS[encoding]
     shape_channels = pixels.shape[2] if pixels.ndim == 3 else 1
     if pixels.dtype != dtype or shape_channels != channels or pixels.ndim not in (2, 3):
         raise UnsupportedEncoding(f"array {pixels.dtype}{list(pixels.shape)} does not fit encoding {encoding} ({dtype}, {channels} channels)")
-    msg, view = allocate_image(header, pixels.shape[0], pixels.shape[1], encoding)
-    np.copyto(view, pixels)
-    return msg
+    data = array.array("B")
+    data.frombytes(np.ascontiguousarray(pixels, dtype=dtype.newbyteorder("=")).reshape(-1).view(np.uint8))
+    return _new_image(header, pixels.shape[0], pixels.shape[1], encoding, data)

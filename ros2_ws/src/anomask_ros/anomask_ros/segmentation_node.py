@@ -134,8 +134,13 @@ class SegmentationNode(Node):
     def _work(self) -> None:
         while not self._stopping.is_set():
             waiting = self.slots.take(self.max_batch, timeout=0.2)
-            if waiting:
-                self._process(waiting)
+            try:
+                if waiting:
+                    self._process(waiting)
+            except Exception as error:  # keep serving the next frames whatever one batch did
+                if self._stopping.is_set():
+                    return
+                self.get_logger().error(f"frame processing failed: {type(error).__name__}: {error}", throttle_duration_sec=_LOG_THROTTLE_S)
 
     def _decode(self, waiting: list[Waiting]) -> tuple[list, list[Waiting]]:
         order = self.segmenter.runtime.input_format
@@ -155,9 +160,9 @@ class SegmentationNode(Node):
         if not frames:
             return
         limits = self.limits
-        batch = self.segmenter.batch(frames)
-        decoded = time.monotonic()
         try:
+            batch = self.segmenter.batch(frames)
+            decoded = time.monotonic()
             outputs = self.segmenter.infer(batch, limits.anomaly_threshold)
             inferred = time.monotonic()
             panoptic = self.segmenter.panoptic(outputs) if self.builder.needs_panoptic() else None
