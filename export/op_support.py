@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import onnx
 import onnx.inliner
+import onnx.numpy_helper
 import onnx.shape_inference
 
 from anomask.errors import AnomaskError
@@ -102,7 +103,7 @@ def tensorrt_problems(model: onnx.ModelProto, targets: tuple[str, ...] = tuple(T
     dynamic = sorted({n.op_type for n in nodes if n.op_type in DATA_DEPENDENT_SHAPE_OPS})
     if dynamic:
         problems.append(f"operator(s) {', '.join(dynamic)} have data-dependent output shapes")
-    problems.extend(_restriction_problems(nodes))
+    problems.extend(_restriction_problems(nodes, {init.name: init for init in model.graph.initializer}))
     problems.extend(_shape_problems(model))
     return problems
 
@@ -126,7 +127,10 @@ def _attr(node: onnx.NodeProto, name: str, default):
     return default
 
 
-def _restriction_problems(nodes: list[onnx.NodeProto]) -> list[str]:
+QUANTIZED_TYPES = {onnx.TensorProto.INT8, onnx.TensorProto.FLOAT8E4M3FN, onnx.TensorProto.INT4}
+
+
+def _restriction_problems(nodes: list[onnx.NodeProto], initializers: dict[str, onnx.TensorProto]) -> list[str]:
     problems = []
     for node in nodes:
         label = f"{node.op_type} node {node.name or '(unnamed)'}"
@@ -141,6 +145,14 @@ def _restriction_problems(nodes: list[onnx.NodeProto]) -> list[str]:
                 problems.append(f"{label}: antialiasing unsupported")
         elif node.op_type == "TopK" and not _attr(node, "sorted", 1):
             problems.append(f"{label}: sorted=0 unsupported")
+        elif node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            if node.op_type == "DequantizeLinear" and node.input[0] in initializers and \
+                    initializers[node.input[0]].data_type not in QUANTIZED_TYPES:
+                name = onnx.TensorProto.DataType.Name(initializers[node.input[0]].data_type)
+                problems.append(f"{label}: dequantizes {name} (TensorRT: INT8, FP8, INT4)")
+            zero_point = initializers.get(node.input[2]) if len(node.input) > 2 else None
+            if zero_point is not None and onnx.numpy_helper.to_array(zero_point).any():
+                problems.append(f"{label}: zero point must be 0")
     return problems
 
 

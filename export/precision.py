@@ -15,6 +15,9 @@ ModelOpt quantization (INT8); neither is a dependency of anomask, so we do the t
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import tempfile
 from collections.abc import Iterable
@@ -157,7 +160,7 @@ def quantize_int8(model: onnx.ModelProto, batches: Iterable[np.ndarray], thresho
         def get_next(self):
             return next(self.feeds, None)
 
-    with tempfile.TemporaryDirectory(prefix="anomask-int8-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="anomask-int8-") as tmp, _quiet():
         src, dst = Path(tmp, "fp32.onnx"), Path(tmp, "int8.onnx")
         onnx.save(model, src)
         quantize_static(
@@ -168,9 +171,28 @@ def quantize_int8(model: onnx.ModelProto, batches: Iterable[np.ndarray], thresho
             calibrate_method=CalibrationMethod.Entropy,
             per_channel=True,
             nodes_to_quantize=targets,
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
+            # TensorRT: zero points 0, no int32 bias quantization (DequantizeLinear takes INT8)
+            extra_options={
+                "ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
+                # Q/DQ on the inputs of the quantized ops only: their outputs, and the
+                # tensors other consumers (the heads) read, stay float.
+                "OpTypesToExcludeOutputQuantization": ["Conv", "MatMul", "Gemm"], "DedicatedQDQPair": True,
+            },
         )
         return onnx.load(str(dst))
+
+
+@contextlib.contextmanager
+def _quiet():
+    """ONNX Runtime's quantizer prints progress and logs advice on the root logger."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)
 
 
 def save_derived(model: onnx.ModelProto, path: str | os.PathLike) -> Path:

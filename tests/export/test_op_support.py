@@ -67,3 +67,15 @@ def test_resize_restrictions_and_opset():
     assert any("mode 'cubic' unsupported" in p for p in tensorrt_problems(model))
     high = _model([helper.make_node("Relu", ["x"], ["y"])], [_vi("x", [2])], [_vi("y", [2])], opset=21)
     assert tensorrt_problems(high) == ["opset 21 is above tensorrt-10's maximum 20"]
+
+
+def test_quantization_nodes_must_be_int8_and_symmetric():
+    bias = helper.make_tensor("b", TensorProto.INT32, [2], [1, 2])
+    scale = helper.make_tensor("s", TensorProto.FLOAT, [], [0.1])
+    zero = helper.make_tensor("z", TensorProto.INT8, [], [3])
+    nodes = [helper.make_node("DequantizeLinear", ["b", "s"], ["y"]),
+             helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"])]
+    model = _model(nodes, [_vi("x", [2])], [_vi("y", [2]), _vi("q", [2], TensorProto.INT8)], initializers=[bias, scale, zero])
+    problems = tensorrt_problems(model)
+    assert any("dequantizes INT32" in p for p in problems)
+    assert any("QuantizeLinear" in p and "zero point must be 0" in p for p in problems)

@@ -1,0 +1,86 @@
+"""FP16 and INT8 graphs for TensorRT 11 (strongly typed): types, accuracy, TensorRT check."""
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, numpy_helper
+
+from anomask.errors import AnomaskError
+from anomask.export import tensorrt_builder
+from anomask.export.engine_cache import BuildTarget
+from anomask.export.onnx_export import example_frames, read_export_info_file
+from anomask.export.op_support import tensorrt_problems
+from anomask.export.precision import NETWORK_SCOPE, node_scope, quantize_int8, to_mixed_float16
+from anomask.export.tensorrt_builder import EngineOptions, ensure_engine
+
+H100 = BuildTarget("NVIDIA H100", (9, 0), "11.4.0.106")
+
+
+def _run(model, frames, threshold=0.3):
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    values = session.run(None, {"frames": frames, "threshold": np.array(threshold, np.float32)})
+    return dict(zip([o.name for o in session.get_outputs()], values))
+
+
+def test_fp16_graph_keeps_io_types_and_heads_in_float32(standin_onnx):
+    path, _, _, settings = standin_onnx
+    model = onnx.load(str(path))
+    half = to_mixed_float16(model)
+    assert [(v.name, v.type.tensor_type.elem_type) for v in half.graph.input] == \
+        [(v.name, v.type.tensor_type.elem_type) for v in model.graph.input]
+    assert [(v.name, v.type.tensor_type.elem_type) for v in half.graph.output] == \
+        [(v.name, v.type.tensor_type.elem_type) for v in model.graph.output]
+    weights = {init.name: init.data_type for init in half.graph.initializer}
+    convs = [n for n in half.graph.node if n.op_type == "Conv"]
+    assert convs and all(node_scope(n) == NETWORK_SCOPE and weights[n.input[1]] == TensorProto.FLOAT16 for n in convs)
+    types = {v.name: v.type.tensor_type.elem_type for v in half.graph.value_info}
+    softmax = [n for n in half.graph.node if n.op_type == "Softmax"]
+    assert softmax and all(types[n.output[0]] == TensorProto.FLOAT for n in softmax)  # heads stay float32
+    assert tensorrt_problems(half) == []
+    frames = example_frames(settings, seed=2)
+    want, got = _run(model, frames), _run(half, frames)
+    assert np.abs(want["anomaly"] - got["anomaly"]).max() < 1e-2
+    assert np.mean(want["semantic"] == got["semantic"]) > 0.98
+
+
+def test_int8_graph_is_symmetric_qdq_on_network_weights_only(standin_onnx):
+    path, _, _, settings = standin_onnx
+    model = onnx.load(str(path))
+    batches = [example_frames(settings, seed=s) for s in range(3)]
+    quantized = quantize_int8(model, batches)
+    quantize = [n for n in quantized.graph.node if n.op_type == "QuantizeLinear"]
+    assert quantize
+    zero_points = [numpy_helper.to_array(i) for i in quantized.graph.initializer if "zero_point" in i.name]
+    assert zero_points and all(np.all(z == 0) and z.dtype == np.int8 for z in zero_points)
+    dequantized = {n.output[0] for n in quantized.graph.node if n.op_type == "DequantizeLinear"}
+    users = [n for n in quantized.graph.node if set(n.input) & dequantized]
+    assert {n.op_type for n in users} >= {"Conv", "Gemm"}
+    assert all(node_scope(n) == NETWORK_SCOPE for n in users)  # the heads read float tensors only
+    assert not any(n.op_type == "QuantizeLinear" and n.input[0] in {"pred_logits", "conv2d_1"} for n in quantized.graph.node)
+    assert tensorrt_problems(quantized) == []
+    got = _run(quantized, batches[0])
+    assert got["semantic"].shape == (2, 16, 24) and np.isfinite(got["anomaly"]).all()
+
+
+def test_tensorrt11_builds_from_derived_graphs(standin_onnx, tmp_path, monkeypatch):
+    """ensure_engine on TensorRT 11 writes the fp16 / Q-DQ graph (metadata kept) and hands
+    that file to the parser; no TensorRT here, so the build step itself is replaced."""
+    source, _, _, settings = standin_onnx
+    path = tmp_path / "model.onnx"
+    path.write_bytes(source.read_bytes())
+    parsed = []
+    monkeypatch.setattr(tensorrt_builder, "build_serialized_engine", lambda plan, info, options: parsed.append(plan.parser_onnx) or b"engine")
+    ensure_engine(path, EngineOptions("fp16"), target=H100, log=lambda _: None)
+    assert parsed[-1].name.endswith(".fp16.onnx")
+    assert read_export_info_file(parsed[-1]) == read_export_info_file(path)
+    with pytest.raises(AnomaskError, match="INT8 needs calibration images"):
+        ensure_engine(path, EngineOptions("int8"), target=H100, log=lambda _: None)
+    images = tmp_path / "calib"
+    images.mkdir()
+    for i, frame in enumerate(example_frames(settings, seed=4)):
+        cv2.imwrite(str(images / f"{i}.png"), frame)
+    ensure_engine(path, EngineOptions("int8", calib_images=images), target=H100, log=lambda _: None)
+    assert parsed[-1].name.endswith(".int8-qdq.onnx")
+    assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(parsed[-1])).graph.node)
