@@ -92,7 +92,8 @@ def _shape(state: dict[str, torch.Tensor], key: str, source: str) -> tuple[int, 
     return tuple(state[key].shape)
 
 
-def _backbone(state: dict[str, torch.Tensor], source: str) -> tuple[str, int]:
+def backbone_spec(state: dict[str, torch.Tensor], source: str) -> tuple[str, int]:
+    """(backbone name, Swin window size) from the backbone keys and shapes."""
     if "backbone.stem.conv1.weight" in state:
         blocks = [_count(state, rf"backbone\.res{n}\.(\d+)\.") for n in (2, 3, 4, 5)]
         bottleneck = "backbone.res2.0.conv3.weight" in state
@@ -113,7 +114,7 @@ def _backbone(state: dict[str, torch.Tensor], source: str) -> tuple[str, int]:
 
 def architecture(state: dict[str, torch.Tensor], num_heads: int, source: str) -> dict[str, Any]:
     """``ModelConfig`` fields (all but the class count) read off the tensor shapes."""
-    backbone, window = _backbone(state, source)
+    backbone, window = backbone_spec(state, source)
     num_queries, hidden = _shape(state, "sem_seg_head.predictor.query_feat.weight", source)
     conv_dim = _shape(state, "sem_seg_head.pixel_decoder.mask_features.weight", source)[1]
     if conv_dim != hidden:

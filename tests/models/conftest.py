@@ -1,6 +1,7 @@
 """Tiny configurations shared by the network tests (fast on a 2-core CPU)."""
 
 import pytest
+import torch
 
 from anomask.models.config import ModelConfig
 from anomask.models.metadata import ClassInfo, ModelMetadata
@@ -32,3 +33,12 @@ def make_config():
 @pytest.fixture
 def make_metadata():
     return tiny_metadata
+
+
+@pytest.fixture(scope="module")
+def gma_model():
+    """A tiny GMA Mask2Former (ResNet-18) in eval mode, shared within a test module."""
+    from anomask.models import build_model
+
+    torch.manual_seed(0)
+    return build_model(tiny_config(global_masked_attention=True)).eval()

@@ -1,0 +1,18 @@
+import pytest
+
+from anomask.cli import main
+
+
+def test_bench_model_prints_a_row_per_case(capsys):
+    assert main(["bench", "model", "--presets", "small", "--resolutions", "64x64,64x128", "--iterations", "1",
+                 "--warmup", "0", "--device", "cpu"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("small")]
+    assert [row.split()[2] for row in rows] == ["64x64", "64x128"]
+    assert all(float(row.split()[4]) > 0 for row in rows)
+
+
+def test_bench_model_rejects_sizes_that_are_not_multiples_of_32(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "model", "--resolutions", "100x200"])
+    assert exit_.value.code == 2
+    assert "multiples of 32" in capsys.readouterr().err
