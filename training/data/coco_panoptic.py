@@ -86,10 +86,14 @@ class CocoPanopticDataset:
         for annotation in data["annotations"]:
             image = images.get(annotation["image_id"])
             if image is None:
-                raise AnomaskError(f"{annotation_file}: annotation {annotation['file_name']} names unknown image id {annotation['image_id']}")
+                raise AnomaskError(
+                    f"{annotation_file}: annotation {annotation['file_name']} names unknown image id {annotation['image_id']}"
+                )
             for info in annotation["segments_info"]:
                 if info["category_id"] not in self._is_thing:
-                    raise AnomaskError(f"{annotation_file}: segment {info['id']} has unknown category id {info['category_id']}")
+                    raise AnomaskError(
+                        f"{annotation_file}: segment {info['id']} has unknown category id {info['category_id']}"
+                    )
             self.entries.append(
                 _Entry(
                     Path(image["file_name"]).stem,

@@ -127,9 +127,10 @@ class CocoInstanceNegatives(NegativePool):
         annotation = self.annotations[index]
         info = self.images.get(annotation["image_id"])
         if info is None:
-            raise AnomaskError(f"{self.source}: annotation {annotation.get('id')} names unknown image {annotation['image_id']}")
+            raise AnomaskError(f"{self.source}: annotation {annotation.get('id')} names unknown image id {annotation['image_id']}")
         image = read_rgb(self.image_dir / info["file_name"])
-        mask = segmentation_to_mask(annotation["segmentation"], image.shape[0], image.shape[1], f"{self.source} annotation {annotation.get('id')}")
+        where = f"{self.source} annotation {annotation.get('id')}"
+        mask = segmentation_to_mask(annotation["segmentation"], image.shape[0], image.shape[1], where)
         return crop_to_mask(image, mask, f"coco:{annotation.get('id')}") if mask.any() else None
 
 

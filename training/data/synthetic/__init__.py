@@ -8,7 +8,8 @@ and an anomaly test split (read it with :class:`SyntheticAnomalyDataset`).
 
 from anomask.training.data.synthetic.objects import GROUPS, SOURCES, cutouts, seen_negatives
 from anomask.training.data.synthetic.reader import SyntheticAnomalyDataset
-from anomask.training.data.synthetic.scene import SYNTH_CLASSES, render_frame
+from anomask.training.data.synthetic.labels import SYNTH_CLASSES
+from anomask.training.data.synthetic.scene import render_frame
 from anomask.training.data.synthetic.writer import SynthConfig, generate
 
 __all__ = [

@@ -33,7 +33,8 @@ from anomask.errors import AnomaskError
 from anomask.models.metadata import IGNORE_ID
 from anomask.training.data.imageio import write_bytes_atomic, write_png
 from anomask.training.data.synthetic.objects import GROUPS, cutouts
-from anomask.training.data.synthetic.scene import ANOMALY, SYNTH_CLASSES, Frame, render_frame
+from anomask.training.data.synthetic.labels import ANOMALY, SYNTH_CLASSES
+from anomask.training.data.synthetic.scene import Frame, render_frame
 
 CITY = "synthcity"
 SPLIT_STREAMS = {"train": 0, "val": 1, "anomaly": 2}
