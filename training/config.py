@@ -13,11 +13,13 @@ import typing
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, Literal
 
+import yaml
+
 from anomask.errors import AnomaskError
 from anomask.training.criterion import MaskLossConfig
 from anomask.training.per_pixel_loss import PerPixelLossConfig
 
-PasteLabel = Literal["void", "negative", "anomaly"]
+Paste = Literal["none", "eam", "uno", "anomaly_mix", "noisy"]
 
 
 @dataclass(frozen=True)
@@ -42,25 +44,29 @@ class SolverConfig:
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = "synthetic"
-    """``synthetic`` (the embedded default) or a dataset folder the data package reads."""
+    """``synthetic`` (the embedded default, generated once into the user cache), a
+    Cityscapes-layout folder, ``coco:ROOT`` or ``streethazards:ROOT``."""
     train_split: str = "train"
     val_split: str = "val"
     anomaly_split: str | None = "anomaly"
     """Split with anomaly ground truth for AP/FPR95 during validation (``None``: skip)."""
     crop: tuple[int, int] = (512, 1024)
     """Training crop (height, width); multiples of 32."""
+    scales: tuple[float, ...] = tuple(x / 10 for x in range(5, 21))
+    """Random resize factors before the crop (Mask2Former: 0.5, 0.6, ..., 2.0)."""
     negatives: str | None = None
-    """Negative pool pasted into training images (``synthetic`` or a folder); ``None``: none."""
-    paste_label: PasteLabel = "void"
-    """How pasted pixels are labelled: ``void`` 255 (EAM, paper 000 §3.4), ``negative`` K
-    (UNO, paper 004 §4), ``anomaly`` void plus the outlier map (Mask2Anomaly, paper 001
-    §4.3; also the two-head baseline's outlier target, paper 002)."""
-    paste_probability: float = 0.0
-    """Chance that a training image gets pasted negatives (0: no pasting)."""
-    paste_count: int = 1
-    """Negatives pasted into an image that gets any."""
-    paste_scale: tuple[float, float] = (0.001, 0.1)
-    """Area share of a pasted negative (paper 002 §4.1: 0.1 %-10 %)."""
+    """Negative pool: ``synthetic`` (the synthetic default's *seen* objects),
+    ``ade:IMAGES:ANNOTATIONS``, ``coco:INSTANCES_JSON:IMAGES`` or ``boxes:IMAGES:XML_DIR``."""
+    paste: Paste = "none"
+    """Pasting transform of the data package: ``eam`` (labelled void, paper 000 §3.4), ``uno``
+    (labelled K, paper 004 §4), ``anomaly_mix`` (void + outlier map, paper 001 §4.3),
+    ``noisy`` (boxes at a random area share, outlier map, paper 002 §3.3) or ``none``."""
+    paste_probability: float = 1.0
+    """Chance that a training image gets pasted negatives."""
+    paste_count: int = 3
+    """Objects per image (``eam``/``uno``)."""
+    paste_share: tuple[float, float] = (0.001, 0.1)
+    """Area share of a pasted box (``noisy``; paper 002 §4.1: 0.1 %-10 %)."""
     open_set: str | None = None
     """Open-set split of the dataset (COCO: ``5``/``10``/``20``, paper 001 §7.1): its
     classes are void in training and unknown (254, anomaly 1) in validation."""
@@ -205,4 +211,21 @@ def dotted(key: str, value: Any) -> dict[str, Any]:
     for part in parts[:-1]:
         node = node.setdefault(part, {})
     node[parts[-1]] = value
+    return out
+
+
+def parse_overrides(settings: list[str]) -> dict[str, dict[str, Any]]:
+    """``["finetune:solver.lr=1e-5", "seed=3"]`` -> ``{"finetune": {...}, "*": {...}}``
+    (``--set [STAGE:]KEY=VALUE``; values are YAML: numbers, true/false, lists)."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in settings:
+        if "=" not in item:
+            raise AnomaskError(f"--set {item!r}: expected [STAGE:]KEY=VALUE")
+        key, text = item.split("=", 1)
+        stage, _, key = key.rpartition(":")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise AnomaskError(f"--set {item!r}: cannot parse the value ({error})") from error
+        out[stage or "*"] = deep_update(out.get(stage or "*", {}), dotted(key.strip(), value))
     return out

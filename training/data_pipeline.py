@@ -1,0 +1,204 @@
+"""From a stage's :class:`DataConfig` to what the trainer consumes: the training dataset
+(pasting, then Mask2Former augmentation, each sample with its own seeded generator), the
+validation and anomaly splits, and a loader that yields each iteration's samples.
+The datasets, pools and transforms themselves are the data package's
+(``anomask.training.data``); this module only assembles them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch.utils.data
+
+from anomask.errors import AnomaskError
+from anomask.models.metadata import ClassInfo
+from anomask.training import distributed
+from anomask.training.config import DataConfig, StageConfig
+from anomask.training.data import (
+    AdeNegatives,
+    AnomalyMix,
+    Augment,
+    AugmentConfig,
+    BoxNegatives,
+    CityscapesDataset,
+    CocoInstanceNegatives,
+    CocoPanopticDataset,
+    InstancePaste,
+    NegativePool,
+    NoisyNegativePaste,
+    StreetHazardsDataset,
+)
+from anomask.training.data.sample import Dataset, Sample, Transform, TransformedDataset
+from anomask.training.data.synthetic import SynthConfig, SyntheticAnomalyDataset, generate, seen_negatives
+from anomask.training.sampler import BatchItem, StreamSampler
+
+SYNTHETIC = "synthetic"
+NEGATIVE_FORMS = "synthetic, ade:IMAGE_DIR:ANNOTATION_DIR, coco:INSTANCES_JSON:IMAGE_DIR, boxes:IMAGE_DIR:XML_DIR"
+
+
+@dataclass
+class TrainData:
+    classes: tuple[ClassInfo, ...]
+    train: TransformedDataset
+    val: Dataset | None
+    anomaly: Dataset | None
+
+
+class _KeyedSamples(torch.utils.data.Dataset):
+    """``dataset[(epoch, index)]``: the transformed sample of ``index`` in ``epoch``."""
+
+    def __init__(self, source: TransformedDataset) -> None:
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, key: tuple[int, int]) -> Sample:
+        epoch, index = key
+        self.source.set_epoch(epoch)
+        return self.source[index]
+
+
+class _IterationKeys(torch.utils.data.Sampler):
+    def __init__(self, sampler: StreamSampler, start: int, stop: int) -> None:
+        self.sampler, self.start, self.stop = sampler, start, stop
+
+    def __len__(self) -> int:
+        return max(self.stop - self.start, 0)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for iteration in range(self.start, self.stop):
+            yield [(item.epoch, item.index) for item in self.sampler.local_batch(iteration)]
+
+
+def _as_list(samples: list[Sample]) -> list[Sample]:
+    return samples
+
+
+class BatchLoader:
+    """Iterations ``start .. stop-1`` as ``(items, samples)``; ``num_workers`` > 0 loads
+    ahead in worker processes (the result is the same: samples depend only on their keys)."""
+
+    def __init__(self, source: TransformedDataset, sampler: StreamSampler, start: int, stop: int, num_workers: int = 0) -> None:
+        self.sampler = sampler
+        self.start, self.stop = start, stop
+        self.loader = torch.utils.data.DataLoader(
+            _KeyedSamples(source),
+            batch_sampler=_IterationKeys(sampler, start, stop),
+            collate_fn=_as_list,
+            num_workers=num_workers,
+            persistent_workers=False,
+        )
+
+    def __len__(self) -> int:
+        return max(self.stop - self.start, 0)
+
+    def __iter__(self) -> Iterator[tuple[list[BatchItem], list[Sample]]]:
+        for iteration, samples in zip(range(self.start, self.stop), self.loader):
+            yield self.sampler.local_batch(iteration), samples
+
+
+
+def synthetic_root() -> Path:
+    """Where ``dataset: synthetic`` lives: ``$ANOMASK_SYNTHETIC`` or the user cache."""
+    if os.environ.get("ANOMASK_SYNTHETIC"):
+        return Path(os.environ["ANOMASK_SYNTHETIC"])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "anomask" / "synthetic"
+
+
+def resolve_dataset(name: str, dist: distributed.DistInfo) -> str:
+    """``synthetic`` -> its folder, generated once (``anomask data synth`` defaults) on
+    first use by rank 0; anything else is returned unchanged."""
+    if name != SYNTHETIC:
+        return name
+    root = synthetic_root()
+    if dist.is_main and not (root / "synth.json").is_file():
+        print(f"generating the synthetic default in {root} (once; set ANOMASK_SYNTHETIC to choose the folder)")
+        generate(root, SynthConfig())
+    distributed.barrier()
+    return str(root)
+
+
+def _kind_and_paths(spec: str) -> tuple[str, list[Path]]:
+    """``"coco:/a:/b"`` -> ``("coco", [/a, /b])``; a plain path -> ``("", [path])``."""
+    kind, _, rest = spec.partition(":")
+    if not rest:
+        return "", [Path(spec)]
+    return kind, [Path(p) for p in rest.split(":")]
+
+
+def open_split(spec: str, split: str, config: DataConfig, evaluation: bool = False) -> Dataset:
+    """A split of a dataset: a Cityscapes-layout folder (the synthetic default is one),
+    ``coco:ROOT`` (``ROOT/annotations/panoptic_<split>2017.json``, ``ROOT/<split>2017``) or
+    ``streethazards:ROOT``."""
+    kind, paths = _kind_and_paths(spec)
+    root = paths[0]
+    if kind == "coco":
+        return CocoPanopticDataset(root / "annotations" / f"panoptic_{split}2017.json", root / f"{split}2017",
+                                   open_set=config.open_set, mode="eval" if evaluation else "train")
+    if kind == "streethazards":
+        return StreetHazardsDataset(root, split)
+    if kind:
+        raise AnomaskError(f"dataset {spec!r}: unknown kind {kind!r}; use a Cityscapes-layout folder, coco:ROOT or streethazards:ROOT")
+    if not root.is_dir():
+        raise AnomaskError(f"dataset {spec!r}: folder not found (use 'synthetic', a Cityscapes-layout folder, coco:ROOT or streethazards:ROOT)")
+    return CityscapesDataset(root, split)
+
+
+def open_anomaly_split(spec: str, config: DataConfig) -> Dataset | None:
+    """The split with anomaly ground truth: ``ROOT/anomaly`` (Fishyscapes layout, the
+    synthetic default's test split), StreetHazards' test split, or COCO's open-set val."""
+    if config.anomaly_split is None:
+        return None
+    kind, paths = _kind_and_paths(spec)
+    if kind == "coco":
+        return open_split(spec, config.val_split, config, evaluation=True) if config.open_set else None
+    if kind == "streethazards":
+        return StreetHazardsDataset(paths[0], "test")
+    if (paths[0] / config.anomaly_split).is_dir():
+        return SyntheticAnomalyDataset(paths[0])
+    return None
+
+
+def open_negatives(spec: str | None, needed_by: str) -> NegativePool:
+    if spec is None:
+        raise AnomaskError(
+            f"{needed_by} pastes negatives but no negative pool is set: pass --negatives ({NEGATIVE_FORMS})"
+        )
+    if spec == SYNTHETIC:
+        return seen_negatives()
+    kind, paths = _kind_and_paths(spec)
+    makers = {"ade": AdeNegatives, "coco": CocoInstanceNegatives, "boxes": BoxNegatives}
+    if kind not in makers or len(paths) != 2:
+        raise AnomaskError(f"--negatives {spec!r}: expected one of {NEGATIVE_FORMS}")
+    return makers[kind](*paths)
+
+
+def paste_transform(config: DataConfig, pool: NegativePool, num_classes: int) -> Transform:
+    if config.paste == "eam":
+        return InstancePaste.eam(pool, count=config.paste_count)
+    if config.paste == "uno":
+        return InstancePaste.uno(pool, negative_class=num_classes, count=config.paste_count)
+    if config.paste == "anomaly_mix":
+        return AnomalyMix(pool, probability=config.paste_probability)
+    return NoisyNegativePaste(pool, share=config.paste_share, probability=config.paste_probability)
+
+
+def build_train_data(stage: StageConfig, dist: distributed.DistInfo) -> TrainData:
+    """Datasets of one stage: training (paste, then augment), validation and anomaly."""
+    config = stage.data
+    spec = resolve_dataset(config.dataset, dist)
+    train = open_split(spec, config.train_split, config)
+    transforms: list[Transform] = []
+    if config.paste != "none":
+        pool = open_negatives(config.negatives, f"stage {stage.name!r} (data.paste={config.paste})")
+        transforms.append(paste_transform(config, pool, len(train.classes)))
+    transforms.append(Augment(AugmentConfig(crop_size=config.crop, scales=config.scales)))
+    val = open_split(spec, config.val_split, config, evaluation=True) if config.val_split else None
+    return TrainData(train.classes, TransformedDataset(train, transforms, seed=stage.seed), val,
+                     open_anomaly_split(spec, config))

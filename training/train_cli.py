@@ -1,0 +1,105 @@
+"""``anomask train``: run a recipe (or continue one) on one process or under ``torchrun``.
+
+    anomask train --recipe closed-set --preset small --out runs/closed
+    anomask train --recipe uno --preset small --init runs/closed/closed-set/final/model.safetensors --out runs/uno
+    anomask train --resume --out runs/uno
+    torchrun --nproc_per_node 2 -m anomask train --recipe closed-set --preset small --out runs/ddp
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+from anomask.errors import AnomaskError
+from anomask.training import distributed
+from anomask.training.config import parse_overrides
+from anomask.training.recipe_runner import RUN_FILE, RunSpec, run_recipe
+from anomask.training.recipes import available_recipes, load_recipe
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--recipe", help=f"recipe name ({', '.join(available_recipes())}) or a .yaml/.json recipe file "
+                        "(default: closed-set)")
+    parser.add_argument("--preset", help="settings preset: default (Cityscapes scale) or small (2-core CPU, synthetic)")
+    parser.add_argument("--out", type=Path, help="output folder (default: runs/<recipe>)")
+    parser.add_argument("--init", type=Path, help="checkpoint to start from: the first fine-tune stage starts "
+                        "from it and the stages before it are skipped")
+    parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT_DIR",
+                        help="continue the run in --out from its newest checkpoint (or from CHECKPOINT_DIR)")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="[STAGE:]KEY=VALUE",
+                        help="override a setting, e.g. solver.lr=1e-5 or finetune:solver.iterations=50 (repeatable)")
+    parser.add_argument("--dataset", help="shortcut for --set data.dataset=...")
+    parser.add_argument("--negatives", help="shortcut for --set data.negatives=... (negative pool)")
+    parser.add_argument("--iterations", type=int, help="shortcut for --set solver.iterations=N (every stage)")
+    parser.add_argument("--seed", type=int, help="shortcut for --set seed=N")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--list", action="store_true", help="list the recipes with their sources and exit")
+
+
+def _shortcuts(args: argparse.Namespace) -> list[str]:
+    pairs = [("data.dataset", args.dataset), ("data.negatives", args.negatives),
+             ("solver.iterations", args.iterations), ("seed", args.seed)]
+    return [f"{key}={value}" for key, value in pairs if value is not None]
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", distributed.local_rank())
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise AnomaskError(f"--device {name}: CUDA is not available on this machine")
+    return device
+
+
+def _spec(args: argparse.Namespace, out: Path) -> RunSpec:
+    overrides = parse_overrides(args.settings + _shortcuts(args)) or None
+    if not args.resume:
+        return RunSpec(args.recipe or "closed-set", args.preset or "default", overrides,
+                       str(args.init) if args.init else None)
+    run_file = out / RUN_FILE
+    if not run_file.is_file():
+        raise AnomaskError(f"--resume: {run_file} not found; nothing to resume in {out}")
+    spec = RunSpec.read(run_file)
+    given = {"--recipe": (args.recipe, spec.recipe), "--preset": (args.preset, spec.preset),
+             "--init": (str(args.init) if args.init else None, spec.init)}
+    for flag, (value, stored) in given.items():
+        if value is not None and value != stored:
+            raise AnomaskError(f"--resume continues {out} as it was started ({flag} {stored}), not with {flag} {value}")
+    if overrides is not None and overrides != (spec.overrides or None):
+        raise AnomaskError(f"--resume continues {out} with its original settings; drop --set/shortcut options")
+    return spec
+
+
+def _list() -> int:
+    for name in available_recipes():
+        recipe = load_recipe(name)
+        stages = " -> ".join(s.name for s in recipe.stages)
+        print(f"{name}: {stages}\n    {recipe.source}\n")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        return _list()
+    if args.init is not None and not args.init.is_file():
+        raise AnomaskError(f"--init {args.init}: checkpoint file not found")
+    out = args.out or Path("runs") / Path(args.recipe or "closed-set").stem
+    spec = _spec(args, out)
+    resume_from = None if args.resume in (False, True) else Path(args.resume)
+    command = shlex.join(["anomask", *sys.argv[1:]])
+    try:
+        finals = run_recipe(spec, out, _device(args.device), command, resume=bool(args.resume),
+                            resume_from=resume_from, progress=not args.no_progress)
+    finally:
+        distributed.shutdown()
+    for path in finals:
+        print(f"trained: {path}")
+    return 0

@@ -1,0 +1,113 @@
+"""Periodic validation through the deployed heads: closed-set mIoU on the validation split,
+pixel AP / FPR95 / AUROC of the anomaly score on the anomaly split, and the score's
+threshold at 95 % TPR (written into the checkpoint metadata for the deployed model).
+
+Images of any size are padded (bottom/right, with the normalised mean, i.e. zeros) to a
+multiple of 32 for the network and the heads' outputs cropped back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from anomask.evaluation.pixel_anomaly import PixelAnomalyAccumulator
+from anomask.evaluation.semantic import SemanticAccumulator
+from anomask.models import ModelMetadata
+from anomask.models.heads import FusedHeads, PerPixelHeads, TprCalibrator
+from anomask.training.config import ValidationConfig
+from anomask.training.data.sample import Dataset, Sample
+
+STRIDE = 32
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    metrics: dict[str, float] = field(default_factory=dict)
+    """``miou``, ``ap``, ``fpr95``, ``auroc`` (those that could be computed)."""
+    thresholds: dict[str, float] = field(default_factory=dict)
+    """Calibrated thresholds, e.g. ``{"uno@tpr95": -0.41}``."""
+
+
+def normalise(images: np.ndarray, metadata: ModelMetadata, device: torch.device) -> torch.Tensor:
+    """uint8 RGB ``[B, H, W, 3]`` -> normalised float ``[B, 3, H, W]`` (metadata mean/std)."""
+    batch = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float()
+    mean = torch.tensor(metadata.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(metadata.std, device=device).view(1, 3, 1, 1)
+    return (batch - mean) / std
+
+
+def _padded(image: np.ndarray, metadata: ModelMetadata, device: torch.device) -> torch.Tensor:
+    tensor = normalise(image[None], metadata, device)
+    height, width = tensor.shape[-2:]
+    return F.pad(tensor, (0, -width % STRIDE, 0, -height % STRIDE))
+
+
+def _limited(dataset: Dataset, max_images: int | None) -> Iterator[Sample]:
+    count = len(dataset) if max_images is None else min(len(dataset), max_images)
+    for index in range(count):
+        yield dataset[index]
+
+
+@torch.no_grad()
+def predict(model: nn.Module, metadata: ModelMetadata, image: np.ndarray, score: str, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """``(semantic uint8 [H, W], anomaly float32 [H, W])`` for one uint8 RGB image."""
+    height, width = image.shape[:2]
+    tensor = _padded(image, metadata, device)
+    outputs = model(tensor)
+    threshold = torch.zeros((), device=device)
+    if metadata.architecture.meta_arch == "per_pixel":
+        heads = PerPixelHeads(metadata, output_size=tuple(tensor.shape[-2:])).to(device)
+        result = heads(outputs["sem_logits"], outputs["outlier_logits"], threshold)
+    else:
+        heads = FusedHeads(metadata, score=score, output_size=tuple(tensor.shape[-2:])).to(device)
+        result = heads(outputs["pred_logits"], outputs["pred_masks"], threshold)
+    semantic = result["semantic"][0, :height, :width].cpu().numpy()
+    anomaly = result["anomaly"][0, :height, :width].float().cpu().numpy()
+    return semantic, anomaly
+
+
+def score_name(metadata: ModelMetadata, config: ValidationConfig) -> str:
+    """The score validated: OP x MSM for per-pixel models (paper 002 eq. 2), else the config's."""
+    return "op_msm" if metadata.architecture.meta_arch == "per_pixel" else config.score
+
+
+def validate(
+    model: nn.Module,
+    metadata: ModelMetadata,
+    val_set: Dataset | None,
+    anomaly_set: Dataset | None,
+    config: ValidationConfig,
+    device: torch.device,
+) -> ValidationResult:
+    was_training = model.training
+    model.eval()
+    metrics: dict[str, float] = {}
+    thresholds: dict[str, float] = {}
+    score = score_name(metadata, config)
+    try:
+        if val_set is not None and len(val_set):
+            semantic_acc = SemanticAccumulator(metadata.num_classes)
+            for sample in _limited(val_set, config.max_images):
+                semantic, _ = predict(model, metadata, sample["image"], score, device)
+                semantic_acc.update(semantic, sample["semantic"], sample.get("name", ""))
+            metrics["miou"] = semantic_acc.result().miou
+        if anomaly_set is not None and len(anomaly_set):
+            anomaly_acc = PixelAnomalyAccumulator()
+            calibrator = TprCalibrator()
+            for sample in _limited(anomaly_set, config.max_images):
+                _, anomaly = predict(model, metadata, sample["image"], score, device)
+                anomaly_acc.update(anomaly, sample["anomaly"], sample.get("name", ""))
+                calibrator.update(anomaly, sample["anomaly"])
+            result = anomaly_acc.result()
+            metrics.update(ap=result.ap, fpr95=result.fpr95, auroc=result.auroc)
+            if calibrator.num_positives:
+                thresholds = calibrator.thresholds(score)
+    finally:
+        model.train(was_training)
+    return ValidationResult(metrics, thresholds)
