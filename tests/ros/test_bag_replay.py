@@ -4,15 +4,23 @@ carries the bag time."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
 from rclpy.serialization import deserialize_message
 from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import Image
 
+from anomask_ros.bag_play import BagPlayer, PlayOptions
 from anomask_ros.bag_io import connections_for, open_bag, read_raw
 from anomask_ros.bag_write import CameraSource, WriteOptions, write_bag
 
@@ -34,22 +42,35 @@ def test_play_into_record_keeps_messages_timing_and_clock(tmp_path: Path) -> Non
     source = tmp_path / "source"
     write_bag(source, [CameraSource("front", images)], WriteOptions(rate_hz=RATE_HZ, start_s=50.0))
 
-    recorded = tmp_path / "recorded"
-    record = subprocess.Popen(
-        [*ANOMASK, "bag", "record", str(recorded), "--topics", "/front/image", "/clock", "--count", str(FRAMES), "--discovery-timeout", "30"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    recorded, interrupted = tmp_path / "recorded", tmp_path / "interrupted"
+
+    def start(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([*ANOMASK, "bag", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    # The player waits for subscribers on /front/image and /clock; the recorders learn the
+    # types from the player's publishers. The open-ended recorder (/clock, no stop
+    # condition: SIGINT must still leave a complete bag) subscribes first, so the counting
+    # recorder is the one that releases the player.
+    play = start("play", str(source), "--rate", str(PLAY_RATE), "--clock", "--wait-for-subscribers", "60")
+    procs = [play]
     try:
-        play = subprocess.run(
-            [*ANOMASK, "bag", "play", str(source), "--rate", str(PLAY_RATE), "--clock", "--wait-for-subscribers", "30"],
-            capture_output=True, text=True, timeout=60,
-        )
-        assert play.returncode == 0, play.stderr
-        assert f"played {FRAMES} messages" in play.stdout
+        open_ended = start("record", str(interrupted), "--topics", "/clock", "--discovery-timeout", "60")
+        procs.append(open_ended)
+        assert open_ended.stdout.readline().startswith("recording "), open_ended.stderr.read()
+        record = start("record", str(recorded), "--topics", "/front/image", "/clock", "--count", str(FRAMES), "--discovery-timeout", "60")
+        procs.append(record)
+        play_out, play_err = play.communicate(timeout=90)
+        assert play.returncode == 0, play_err
+        assert f"played {FRAMES} messages" in play_out
         out, err = record.communicate(timeout=30)
+        open_ended.send_signal(signal.SIGINT)
+        open_out, open_err = open_ended.communicate(timeout=30)
     finally:
-        if record.poll() is None:
-            record.kill()
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    assert open_ended.returncode == 0, open_err
+    assert raw_messages(interrupted, "/clock"), open_out
     assert record.returncode == 0, err
     assert f"/front/image: {FRAMES} messages" in out
 
@@ -63,3 +84,30 @@ def test_play_into_record_keeps_messages_timing_and_clock(tmp_path: Path) -> Non
     clock_ns = [c.sec * 1_000_000_000 + c.nanosec for c in clock]
     assert clock_ns == sorted(clock_ns)
     assert 50_000_000_000 <= clock_ns[0] and clock_ns[-1] <= 50_000_000_000 + (FRAMES - 1) * 100_000_000
+
+
+def test_loop_replays_until_shutdown(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(images / f"{i}.png"), np.full((4, 6, 3), i, np.uint8))
+    write_bag(tmp_path / "bag", [CameraSource("cam", images)], WriteOptions(rate_hz=50.0))
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        listener = Node("listener", context=context)
+        received: list[int] = []
+        listener.create_subscription(Image, "/cam/image", lambda m: received.append(int(m.data[0])), 10)
+        player = BagPlayer(Node("player", context=context), tmp_path / "bag", PlayOptions(loop=True, rate=4.0, wait_for_subscribers_s=10))
+        thread = threading.Thread(target=player.play)
+        thread.start()
+        executor = SingleThreadedExecutor(context=context)
+        executor.add_node(listener)
+        deadline = time.monotonic() + 20
+        while len(received) < 7 and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        assert received[:7] == [0, 1, 2, 0, 1, 2, 0]
+    finally:
+        rclpy.try_shutdown(context=context)
+    thread.join(timeout=10)
+    assert not thread.is_alive()

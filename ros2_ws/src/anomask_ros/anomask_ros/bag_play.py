@@ -72,7 +72,8 @@ class BagPlayer:
     def _wait_for_subscribers(self) -> None:
         deadline = time.monotonic() + self.options.wait_for_subscribers_s
         while time.monotonic() < deadline and rclpy.ok(context=self.node.context):
-            if all(p.get_subscription_count() > 0 for p in self.publishers.values()):
+            publishers = [*self.publishers.values(), *([self.clock_pub] if self.clock_pub else [])]
+            if all(p.get_subscription_count() > 0 for p in publishers):
                 return
             time.sleep(0.05)
 

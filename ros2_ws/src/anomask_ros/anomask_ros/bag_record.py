@@ -54,6 +54,16 @@ def _qos(node: Node, topic: str) -> QoSProfile:
     return QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE)
 
 
+def _spin_until_done(executor: SingleThreadedExecutor, context: rclpy.Context, counts: dict[str, int], options: RecordOptions) -> None:
+    stop_at = time.monotonic() + options.duration_s if options.duration_s else None
+    while rclpy.ok(context=context):
+        if stop_at is not None and time.monotonic() >= stop_at:
+            return
+        if options.count is not None and min(counts.values()) >= options.count:
+            return
+        executor.spin_once(timeout_sec=0.05)
+
+
 def record_bag(out: Path, options: RecordOptions, args: list[str] | None = None) -> dict[str, int]:
     """Records until a stop condition; returns messages per topic."""
     if not options.topics:
@@ -75,16 +85,11 @@ def record_bag(out: Path, options: RecordOptions, args: list[str] | None = None)
                     counts[topic] += 1
 
                 node.create_subscription(message_class(kind), topic, store, _qos(node, topic), raw=True)
-            stop_at = time.monotonic() + options.duration_s if options.duration_s else None
-            while rclpy.ok(context=context):
-                if stop_at is not None and time.monotonic() >= stop_at:
-                    break
-                if options.count is not None and min(counts.values()) >= options.count:
-                    break
-                try:
-                    executor.spin_once(timeout_sec=0.05)
-                except (ExternalShutdownException, KeyboardInterrupt):
-                    break  # SIGINT / SIGTERM: keep what was recorded
+            print(f"recording {', '.join(types)} to {out}", flush=True)
+            try:
+                _spin_until_done(executor, context, counts, options)
+            except (ExternalShutdownException, KeyboardInterrupt):
+                pass  # SIGINT / SIGTERM: keep what was recorded; the bag is closed below
     finally:
         rclpy.try_shutdown(context=context)
     return counts
