@@ -112,6 +112,8 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 def _check_subset(name: str, values: list[str], choices: tuple[str, ...]) -> None:
+    if not values:
+        raise AnomaskError(f"parameter {name} is empty; allowed entries: {', '.join(choices)}")
     unknown = [v for v in values if v not in choices]
     if unknown:
         raise AnomaskError(f"parameter {name} has unknown entries {unknown}; allowed: {', '.join(choices)}")
