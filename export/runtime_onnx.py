@@ -28,6 +28,18 @@ ORT_TYPES = {
 }
 
 
+def session_options(threads: int = 0, spin: bool = True) -> ort.SessionOptions:
+    """``threads`` intra-op threads (0: one per core); ``spin=False`` stops idle worker threads
+    from busy-waiting after a run (fairer when other work shares the CPU, e.g. benchmarks)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.log_severity_level = 3
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 def choose_providers(available: list[str] | None = None) -> list[str]:
     """The preferred providers that this ONNX Runtime build has, best first."""
     available = ort.get_available_providers() if available is None else available
@@ -43,12 +55,10 @@ class OnnxRuntime(Runtime):
         providers: list[str] | None = None,
         device_id: int = 0,
         threads: int = 0,
+        spin: bool = True,
     ) -> None:
         path = Path(path)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads
-        options.log_severity_level = 3
+        options = session_options(threads, spin)
         providers = choose_providers() if providers is None else providers
         provider_options = [self._provider_options(p, path, device_id) for p in providers]
         try:

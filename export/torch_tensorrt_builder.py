@@ -12,6 +12,7 @@ GPU and TensorRT version.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -52,5 +53,12 @@ def compile_torch_tensorrt(
         min_block_size=1,
     )
     out_path = Path(out_path)
-    torch_tensorrt.save(compiled, str(out_path), output_format="exported_program", arg_inputs=list(inputs))
+    handle, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.stem}.", suffix=out_path.suffix or ".ep")
+    os.close(handle)
+    try:
+        torch_tensorrt.save(compiled, tmp, output_format="exported_program", arg_inputs=list(inputs))
+        os.replace(tmp, out_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return out_path

@@ -1,0 +1,258 @@
+"""``anomask bench runtime``: per-stage latency, p50/p99, throughput and peak memory of every
+available runtime backend, per resolution and batch (cameras). Prints numbers, asserts
+nothing.
+
+Stages: ``upload`` (host frames to the backend's input), ``network`` (preprocessing + network),
+``heads`` (the fused heads), ``download`` (outputs back to host arrays), ``post`` (CPU
+panoptic assembly, ``anomask.models.heads.panoptic_images``). PyTorch times network and heads
+directly; for the one-graph backends (ONNX Runtime, TensorRT) ``network`` is timed on the
+network-only subgraph cut from the same ONNX file and ``heads`` is the rest of the forward.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import psutil
+import torch
+
+from anomask.errors import AnomaskError
+from anomask.export.export_info import INPUT_FRAMES, ExportSettings
+from anomask.export.graph import build_heads
+from anomask.export.onnx_export import example_frames, export_onnx
+from anomask.export.precision import node_scope
+from anomask.export.runtime import Runtime
+from anomask.export.runtime_onnx import OnnxRuntime, session_options
+from anomask.export.runtime_torch import TorchRuntime
+from anomask.models.metadata import ModelMetadata
+
+STAGES = ("upload", "network", "heads", "download", "post")
+
+
+@dataclass
+class BenchRow:
+    backend: str
+    size: tuple[int, int]
+    batch: int
+    iterations: int
+    stages_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    """stage -> {"p50": ms, "p99": ms}; ``total`` included."""
+    frames_per_s: float = 0.0
+    peak_memory_mb: float = 0.0
+    memory_kind: str = "process RSS"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", help="checkpoint to benchmark (default: a randomly initialised --preset model)")
+    parser.add_argument("--preset", default="small", help="model preset without --checkpoint (default %(default)s)")
+    parser.add_argument("--sizes", nargs="+", default=["512x1024", "1024x2048"], help="HxW camera = network = output sizes")
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 4], help="cameras per run (default 1 4)")
+    parser.add_argument("--backends", nargs="+", default=["auto"],
+                        help="onnxruntime, pytorch, pytorch-fp16, tensorrt, or auto (every one available here)")
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--score", default="eam")
+    parser.add_argument("--json", help="write the results as JSON here")
+    parser.add_argument("--workdir", help="folder for the exported ONNX files (default: a temporary folder)")
+
+
+def available_backends() -> list[str]:
+    backends = ["onnxruntime", "pytorch"]
+    if torch.cuda.is_available():
+        backends.append("pytorch-fp16")
+        try:
+            import tensorrt  # noqa: F401
+
+            backends.append("tensorrt")
+        except ImportError:
+            pass
+    return backends
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError as error:
+        raise AnomaskError(f"size {text!r} is not HxW, e.g. 512x1024") from error
+    return height, width
+
+
+def network_only(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The preprocessing + network part of an exported graph: from ``frames`` to the tensors
+    the heads read."""
+    produced_before_heads = set()
+    for node in model.graph.node:
+        if node_scope(node) != "heads":
+            produced_before_heads.update(node.output)
+    heads_inputs = {i for n in model.graph.node if node_scope(n) == "heads" for i in n.input if i in produced_before_heads}
+    if not heads_inputs:
+        raise AnomaskError("cannot find where the heads start in this graph (no scope metadata)")
+    extractor = onnx.utils.Extractor(model)
+    return extractor.extract_model([INPUT_FRAMES], sorted(heads_inputs))
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ms = np.asarray(values) * 1000.0
+    return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99))}
+
+
+def time_runtime(runtime: Runtime, frames: np.ndarray, metadata: ModelMetadata, iterations: int, warmup: int,
+                 network_time=None) -> tuple[dict[str, list[float]], float]:
+    """Per-iteration stage times; ``network_time()`` times the network-only graph for one-graph
+    backends. Returns the times and the peak process RSS in MB."""
+    from anomask.models.heads import panoptic_images
+
+    process = psutil.Process(os.getpid())
+    peak = process.memory_info().rss
+    times: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "total")}
+    for index in range(warmup + iterations):
+        start = time.perf_counter()
+        outputs = runtime.run(frames, threshold=0.5)
+        post_start = time.perf_counter()
+        panoptic_images(outputs, metadata)
+        end = time.perf_counter()
+        peak = max(peak, process.memory_info().rss)
+        if index < warmup:
+            continue
+        stages = dict(runtime.last_timings)
+        if "compute" in stages:
+            compute = stages.pop("compute")
+            network = network_time() if network_time else compute
+            stages["network"], stages["heads"] = network, max(compute - network, 0.0) if network_time else float("nan")
+        stages["post"] = end - post_start
+        for stage in STAGES:
+            times[stage].append(stages.get(stage, 0.0))
+        times["total"].append(end - start)
+    return times, peak / 1e6
+
+
+def open_backend(backend: str, onnx_path: Path, network, metadata, settings: ExportSettings) -> tuple[Runtime, object]:
+    """The runtime and, for one-graph backends, a callable timing the network-only graph."""
+    if backend in ("pytorch", "pytorch-fp16"):
+        device = "cuda" if backend == "pytorch-fp16" or torch.cuda.is_available() else "cpu"
+        return TorchRuntime(network, metadata, settings, device=device, half=backend == "pytorch-fp16"), None
+    if backend == "onnxruntime":
+        runtime = OnnxRuntime(onnx_path, spin=False)
+    elif backend == "tensorrt":
+        from anomask.export.runtime import open_runtime
+
+        # One engine: no network-only split (heads reported as nan).
+        return open_runtime(str(onnx_path), backend="tensorrt"), None
+    else:
+        raise AnomaskError(f"unknown backend {backend!r}; valid: auto, onnxruntime, pytorch, pytorch-fp16, tensorrt")
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(network_only(onnx.load(str(onnx_path))).SerializeToString(), session_options(spin=False),
+                                   providers=runtime.providers)
+    frames = {INPUT_FRAMES: example_frames(settings)}
+
+    def network_time() -> float:
+        start = time.perf_counter()
+        session.run(None, frames)
+        return time.perf_counter() - start
+
+    return runtime, network_time
+
+
+def bench(args: argparse.Namespace, log=print) -> list[BenchRow]:
+    from anomask.models.config import ModelConfig
+    from anomask.models.metadata import ClassInfo
+    from anomask.models.network import build_model
+
+    if args.checkpoint:
+        from anomask.models.checkpoint import load_checkpoint
+
+        network, metadata = load_checkpoint(args.checkpoint)
+    else:
+        config = ModelConfig.preset(args.preset)
+        classes = tuple(ClassInfo(f"class{i}", i >= config.num_classes - 8, (i, i, i)) for i in range(config.num_classes))
+        metadata = ModelMetadata(classes=classes, architecture=config)
+        torch.manual_seed(0)
+        network = build_model(config).eval()
+    backends = available_backends() if args.backends == ["auto"] else args.backends
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="anomask-bench-") as tmp:
+        workdir = Path(args.workdir or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        for size in (parse_size(s) for s in args.sizes):
+            for batch in args.batches:
+                settings = ExportSettings(input_size=size, network_size=size, output_size=size, score=args.score, batch=batch)
+                onnx_path = workdir / f"bench_{size[0]}x{size[1]}_b{batch}.onnx"
+                if not onnx_path.is_file():
+                    log(f"exporting {onnx_path.name} ...")
+                    export_onnx(network, build_heads(metadata, settings), metadata, settings, onnx_path)
+                frames = np.concatenate([example_frames(settings, seed=s)[:1] for s in range(batch)])
+                for backend in backends:
+                    runtime, network_time = open_backend(backend, onnx_path, network, metadata, settings)
+                    if torch.cuda.is_available():
+                        torch.cuda.reset_peak_memory_stats()
+                    times, rss_mb = time_runtime(runtime, frames, metadata, args.iterations, args.warmup, network_time)
+                    row = BenchRow(backend, size, batch, args.iterations)
+                    row.stages_ms = {stage: percentiles(values) for stage, values in times.items()}
+                    row.frames_per_s = batch / statistics.mean(times["total"])
+                    gpu = backend != "onnxruntime" and torch.cuda.is_available() or getattr(runtime, "on_gpu", False)
+                    if gpu and torch.cuda.is_available():
+                        row.peak_memory_mb, row.memory_kind = torch.cuda.max_memory_allocated() / 1e6, "CUDA (torch allocator)"
+                    else:
+                        row.peak_memory_mb = rss_mb
+                    rows.append(row)
+                    log(format_row(row))
+                    del runtime
+    return rows
+
+
+HEADER = (f"{'backend':<13} {'size':>9} {'B':>2} | " + " ".join(f"{s:>8}" for s in STAGES)
+          + f" | {'p50':>8} {'p99':>8} | {'frames/s':>8} | {'peak MB':>8}")
+
+
+def format_row(row: BenchRow) -> str:
+    stages = " ".join(f"{row.stages_ms[s]['p50']:8.1f}" for s in STAGES)
+    total = row.stages_ms["total"]
+    return (f"{row.backend:<13} {row.size[0]:>4}x{row.size[1]:<4} {row.batch:>2} | {stages} | {total['p50']:8.1f} {total['p99']:8.1f}"
+            f" | {row.frames_per_s:8.2f} | {row.peak_memory_mb:8.0f}")
+
+
+def summary(rows: list[BenchRow]) -> list[str]:
+    """ONNX Runtime vs PyTorch (same device class) and the heads' share of the forward."""
+    lines = []
+    by_key = {(r.backend, r.size, r.batch): r for r in rows}
+    for (backend, size, batch), row in by_key.items():
+        forward = row.stages_ms["network"]["p50"] + row.stages_ms["heads"]["p50"]
+        share = row.stages_ms["heads"]["p50"] / forward if forward else 0.0
+        line = f"{backend} {size[0]}x{size[1]} B={batch}: heads {100 * share:.1f} % of the forward"
+        torch_row = by_key.get(("pytorch", size, batch))
+        if backend == "onnxruntime" and torch_row is not None:
+            ratio = row.stages_ms["total"]["p50"] / torch_row.stages_ms["total"]["p50"]
+            line += f"; ONNX Runtime / PyTorch eager latency = {ratio:.2f}"
+        lines.append(line)
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    print(f"anomask bench runtime: backends {args.backends}, sizes {args.sizes}, batches {args.batches}, "
+          f"{args.iterations} iterations after {args.warmup} warm-up; stage times in ms (p50)")
+    print(HEADER)
+    rows = bench(args)
+    for line in summary(rows):
+        print(line)
+    if args.json:
+        data = {"conditions": conditions(), "rows": [asdict(r) for r in rows], "summary": summary(rows)}
+        Path(args.json).write_text(json.dumps(data, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def conditions() -> dict[str, object]:
+    info = {"cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
