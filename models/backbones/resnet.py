@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
-from anomask.models.backbones.base import FEATURE_STRIDES, Backbone
+from anomask.models.backbones.base import Backbone
 
 _SPECS = {
     "resnet18": (BasicBlock, [2, 2, 2, 2]),
@@ -21,8 +21,6 @@ _SPECS = {
 
 class ResNetBackbone(ResNet, Backbone):
     """torchvision ResNet minus ``avgpool``/``fc``; returns the outputs of ``layer1..layer4``."""
-
-    strides = FEATURE_STRIDES
 
     def __init__(self, name: str) -> None:
         block, layers = _SPECS[name]

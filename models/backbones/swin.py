@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import StochasticDepth
 
-from anomask.models.backbones.base import FEATURE_STRIDES, Backbone
+from anomask.models.backbones.base import Backbone
 
 DROP_PATH_RATE = 0.3
 """Stochastic depth at the last block (linear from 0); Mask2Former's Swin configs use 0.3."""
@@ -172,8 +172,6 @@ class PatchEmbed(nn.Module):
 
 
 class SwinBackbone(Backbone):
-    strides = FEATURE_STRIDES
-
     def __init__(self, name: str, window_size: int = 7) -> None:
         super().__init__()
         spec = SWIN_SPECS[name]

@@ -36,3 +36,16 @@ def test_negative_class_twice_or_on_per_pixel_is_an_error(make_config, make_meta
     config = make_config(meta_arch="per_pixel")
     with pytest.raises(AnomaskError, match="needs a mask2former model"):
         add_negative_class(build_model(config), make_metadata(config))
+
+
+def test_convert_from_anomask_adds_the_negative_class(tmp_path, make_config, make_metadata, capsys):
+    from anomask.cli import main
+
+    config = make_config()
+    src = save_checkpoint(tmp_path / "k1.safetensors", build_model(config), make_metadata(config))
+    out = tmp_path / "k2.safetensors"
+    assert main(["convert", "--from", "anomask", str(src), "--negative-class", "--out", str(out)]) == 0
+    assert "added a zero-initialised negative class" in capsys.readouterr().out
+    model, metadata = load_checkpoint(out)
+    assert metadata.architecture.negative_class and model.predictor.class_embed.out_features == 5
+    assert metadata.command.startswith("anomask convert --from anomask")
