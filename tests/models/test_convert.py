@@ -175,3 +175,31 @@ def test_cli_errors_exit_2_with_a_message(tmp_path, capsys):
     assert main(["convert", "--from", "hf", str(folder), "--out", str(tmp_path / "m.pt")]) == 2
     assert "must end in .safetensors" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.safetensors"))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"pre_norm": True}, "pre_norm decoder layers"),
+        ({"feature_size": 128}, "feature_size 128 != hidden_dim 256"),
+        ({"backbone_config": {"model_type": "convnext"}}, "unsupported backbone model_type 'convnext'"),
+        ({"backbone_config": {"model_type": "resnet", "downsample_in_bottleneck": True}}, "stride in the 1x1 conv"),
+        ({"backbone_config": {"model_type": "swin", "depths": [2, 2, 2, 2]}}, r"Swin \(96, \(2, 2, 2, 2\)"),
+        ({"id2label": {}}, "no id2label"),
+    ],
+)
+def test_unsupported_hf_configs_are_named(change, message):
+    from anomask.models.convert import hf
+
+    config = {"model_type": "mask2former", "backbone_config": {"model_type": "resnet"}, "id2label": {"0": "road"}}
+    config.update(change)
+    with pytest.raises(AnomaskError, match=message):
+        hf.architecture(config, "hf_folder")
+
+
+def test_hf_defaults_give_mask2former_s_swin_and_dec_layers_minus_one():
+    from anomask.models.convert import hf
+
+    fields, names = hf.architecture({"id2label": {"1": "car", "0": "road"}}, "hf_folder")
+    assert names == ["road", "car"]
+    assert fields["backbone"] == "swin_s" and fields["dec_layers"] == 9 and fields["enc_layers"] == 6
