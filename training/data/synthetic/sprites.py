@@ -208,20 +208,24 @@ def street_objects(camera: Camera, street: Street, rng: np.random.Generator) -> 
                 z += uniform(rng, 15, 40)
     # cars in the lanes (oncoming in the left half of a road with 3+ lanes) and parked
     occupied: list[tuple[int, float]] = []
+
+    def free(lane: int, z: float) -> bool:
+        return all(other != lane or abs(z - other_z) >= 8 for other, other_z in occupied)
+
     for _ in range(int(rng.integers(1, 6))):
         lane, z = int(rng.integers(street.lanes)), uniform(rng, 7, 70)
-        if any(l == lane and abs(z - oz) < 8 for l, oz in occupied):
-            continue
-        occupied.append((lane, z))
-        facing = street.lanes >= 3 and lane < street.lanes // 2
-        X = _lane_centre(street, lane) + uniform(rng, -0.3, 0.3) + street.slope * z
-        sprites.append(_car_sprite(camera, rng, X, z, facing))
-    for side in (0, 1):
+        if free(lane, z):
+            occupied.append((lane, z))
+            facing = street.lanes >= 3 and lane < street.lanes // 2
+            X = _lane_centre(street, lane) + uniform(rng, -0.3, 0.3) + street.slope * z
+            sprites.append(_car_sprite(camera, rng, X, z, facing))
+    for side, lane in ((0, 0), (1, street.lanes - 1)):
         if rng.random() < 0.4:
             z = uniform(rng, 6, 20)
             while z < 60:
-                X = (street.road_left + 1.1 if side == 0 else street.road_right - 1.1) + street.slope * z
-                sprites.append(_car_sprite(camera, rng, X, z, False))
+                if free(lane, z):
+                    X = (street.road_left + 1.1 if side == 0 else street.road_right - 1.1) + street.slope * z
+                    sprites.append(_car_sprite(camera, rng, X, z, False))
                 z += uniform(rng, 5.5, 12)
     # pedestrians on the sidewalks, a few crossing
     for _ in range(int(rng.integers(0, 6))):
