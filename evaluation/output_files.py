@@ -1,37 +1,23 @@
-"""Atomic output files: a report, table or plot is either complete on disk or absent."""
+"""Report files written atomically (``anomask.training.data.imageio.write_bytes_atomic``: a
+temporary file in the same folder, then ``os.replace``), so a report is complete or absent."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-
-def write_atomic(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write`` on a temporary file in ``path``'s folder, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+from anomask.training.data.imageio import write_bytes_atomic
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    return write_atomic(path, lambda stream: stream.write(text.encode("utf-8")))
+    write_bytes_atomic(Path(path), text.encode("utf-8"))
+    return Path(path)
 
 
 def write_json(path: str | Path, data: Any) -> Path:
     """JSON with NaN written as null (strict JSON readers reject NaN)."""
-    return write_text(path, json.dumps(_nan_to_none(data), indent=2, sort_keys=False) + "\n")
+    return write_text(path, json.dumps(_nan_to_none(data), indent=2) + "\n")
 
 
 def _nan_to_none(value: Any) -> Any:

@@ -17,9 +17,9 @@ import matplotlib.pyplot as plt  # noqa: E402  (backend first)
 import numpy as np  # noqa: E402
 
 from anomask.errors import AnomaskError  # noqa: E402
-from anomask.evaluation.output_files import write_atomic  # noqa: E402
 from anomask.evaluation.pixel_anomaly import ScoreCurves, ScoreHistogram  # noqa: E402
 from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID, ClassInfo  # noqa: E402
+from anomask.training.data.imageio import write_bytes_atomic  # noqa: E402
 
 MAX_CURVE_POINTS = 2000
 UNKNOWN_COLOR = (255, 0, 255)
@@ -30,7 +30,8 @@ def _save(figure: plt.Figure, path: str | Path) -> Path:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(figure)
-    return write_atomic(path, lambda stream: stream.write(buffer.getvalue()))
+    write_bytes_atomic(Path(path), buffer.getvalue())
+    return Path(path)
 
 
 def _thin(*arrays: np.ndarray) -> list[np.ndarray]:

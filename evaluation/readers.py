@@ -23,50 +23,39 @@ Lost&Found: the range 2..200 and "everything else ignored" follow the SMIYC benc
 (``LAF_CLASSES``) and Mask2Anomaly's script; frames whose labels are all 0 (17 in the test
 split) contribute nothing because every pixel is ignore, so they need no exclusion list.
 StreetHazards, the COCO open panoptic splits and the synthetic default's anomaly split are
-read by ``anomask.training.data`` and only re-exported here.
+read by ``anomask.training.data``'s readers, imported here (``streethazards``,
+``coco-open-panoptic``, ``synthetic-anomaly``); image and label files are read with its
+``imageio`` too.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from anomask.errors import AnomaskError
 from anomask.evaluation.inputs import ANOMALY_LABELS
 from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID, ClassInfo
+from anomask.training.data import imageio
+from anomask.training.data.coco_panoptic import CocoPanopticDataset
+from anomask.training.data.streethazards import StreetHazardsDataset
+from anomask.training.data.synthetic import SyntheticAnomalyDataset
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
 LabelMap = Callable[[np.ndarray, Path], np.ndarray]
 
 
-def _read(path: Path, flags: int, kind: str) -> np.ndarray:
-    if not path.is_file():
-        raise AnomaskError(f"{kind} file not found: {path}")
-    data = cv2.imread(str(path), flags)
-    if data is None:
-        raise AnomaskError(f"cannot decode {kind} file {path}")
-    return data
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    return cv2.cvtColor(_read(path, cv2.IMREAD_COLOR, "image"), cv2.COLOR_BGR2RGB)
-
-
 def read_label(path: Path) -> np.ndarray:
     """A single-channel 8-bit label image, values unchanged."""
-    label = _read(path, cv2.IMREAD_UNCHANGED, "label")
-    if label.ndim != 2 or label.dtype != np.uint8:
-        raise AnomaskError(
-            f"label file {path} must be a single-channel 8-bit image (got shape {label.shape}, dtype {label.dtype})"
-        )
+    label = imageio.read_label(path)
+    if label.dtype != np.uint8:
+        raise AnomaskError(f"{path}: anomaly benchmark labels are 8-bit, this file is {label.dtype}")
     return label
 
 
@@ -123,13 +112,10 @@ class AnomalyBenchmark:
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         frame = self.frames[index]
-        image = read_rgb(frame.image)
-        anomaly = self.label_map(read_label(frame.label), frame.label)
-        if anomaly.shape != image.shape[:2]:
-            raise AnomaskError(
-                f"label {frame.label} is {anomaly.shape[1]}x{anomaly.shape[0]} but image {frame.image} is "
-                f"{image.shape[1]}x{image.shape[0]}"
-            )
+        image = imageio.read_rgb(frame.image)
+        label = read_label(frame.label)
+        imageio.check_same_size(image, label, frame.image, frame.label)
+        anomaly = self.label_map(label, frame.label)
         semantic = np.where(anomaly == 1, UNKNOWN_ID, IGNORE_ID).astype(np.uint8)
         return {"image": image, "anomaly": anomaly, "semantic": semantic, "name": frame.name}
 
@@ -205,29 +191,26 @@ def lost_and_found(root: str | Path, split: str = "test") -> AnomalyBenchmark:
     return AnomalyBenchmark(benchmark, base, frames, lost_and_found_labels)
 
 
-def _training_reader(module: str, attribute: str, benchmark: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), attribute)
-    except (ImportError, AttributeError) as error:
-        raise AnomaskError(f"benchmark {benchmark!r} is read by {module}.{attribute}, which this installation lacks ({error})") from error
-
-
-def streethazards(root: str | Path, split: str = "test") -> Any:
+def streethazards(root: str | Path, split: str = "test") -> StreetHazardsDataset:
     """StreetHazards (``anomask.training.data.streethazards``); the test split holds t5 and t6
     (sample names start with ``t5_`` / ``t6_``), anomalies as 254 with ``anomaly`` = 1."""
-    reader = _training_reader("anomask.training.data.streethazards", "StreetHazardsDataset", "streethazards")
-    return reader(_existing_root(root, "streethazards"), split=split)
+    return StreetHazardsDataset(_existing_root(root, "streethazards"), split=split)
 
 
-def coco_open_panoptic(root: str | Path, open_set: str = "20", split: str = "val2017") -> Any:
+def coco_open_panoptic(root: str | Path, open_set: str = "20", split: str = "val2017") -> CocoPanopticDataset:
     """COCO panoptic with the open-set split's removed classes as unknown (254, with instance
     ids; ``anomask.training.data.coco_panoptic``), from the standard COCO layout:
     ``annotations/panoptic_<split>.json``, ``annotations/panoptic_<split>/`` and ``<split>/``.
     Its class 0 (person) is a thing: feed PQ through ``update_labels``."""
-    reader = _training_reader("anomask.training.data.coco_panoptic", "CocoPanopticDataset", "coco-open-panoptic")
     base = _existing_root(root, "coco-open-panoptic")
     annotations = base / "annotations"
-    return reader(annotations / f"panoptic_{split}.json", base / split, annotations / f"panoptic_{split}", open_set=open_set, mode="eval")
+    return CocoPanopticDataset(annotations / f"panoptic_{split}.json", base / split, annotations / f"panoptic_{split}", open_set=open_set, mode="eval")
+
+
+def synthetic_anomaly(root: str | Path) -> SyntheticAnomalyDataset:
+    """The synthetic default's anomaly split (``anomask data synth --out DIR``; DIR is the
+    root): Fishyscapes-style labels plus semantic/instance maps with 254 on anomalies."""
+    return SyntheticAnomalyDataset(_existing_root(root, "synthetic-anomaly"))
 
 
 BENCHMARKS: tuple[str, ...] = (
@@ -239,6 +222,7 @@ BENCHMARKS: tuple[str, ...] = (
     "lostandfound",
     "streethazards",
     "coco-open-panoptic",
+    "synthetic-anomaly",
 )
 _OPTIONS = {"lostandfound": {"split"}, "streethazards": {"split"}, "coco-open-panoptic": {"open_set", "split"}}
 
@@ -261,4 +245,6 @@ def open_benchmark(name: str, root: str | Path, **options: Any) -> Any:
         return streethazards(root, **options)
     if name == "coco-open-panoptic":
         return coco_open_panoptic(root, **options)
+    if name == "synthetic-anomaly":
+        return synthetic_anomaly(root)
     raise AnomaskError(f"unknown benchmark {name!r}; valid: {', '.join(BENCHMARKS)}")

@@ -1,7 +1,7 @@
 import numpy as np
-import pytest
 
 from anomask.cli import main
+from anomask.evaluation import eval_bench
 from anomask.evaluation.eval_bench import METRICS, NUM_CLASSES, measure, synthetic_sample
 from anomask.evaluation.inputs import check_anomaly_labels, check_class_ids
 
@@ -22,8 +22,8 @@ def test_measure_streams_every_metric():
     assert 0 < report["ap"] <= 1 and report["mantissa_bits"] == 23
 
 
-@pytest.mark.slow
-def test_cli_runs_each_size_in_a_fresh_process(capsys):
+def test_cli_runs_each_size_in_its_own_process(capsys, monkeypatch):
+    monkeypatch.setattr(eval_bench, "START_METHOD", "fork")  # spawn re-imports torch: 10+ s
     assert main(["bench", "eval", "--images", "2", "--height", "64", "--width", "96", "--metrics", "pixel", "goss"]) == 0
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
