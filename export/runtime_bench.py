@@ -5,8 +5,8 @@ nothing.
 Stages: ``upload`` (host frames to the backend's input), ``network`` (preprocessing + network),
 ``heads`` (the fused heads), ``download`` (outputs back to host arrays), ``post`` (CPU
 panoptic assembly, ``anomask.models.heads.panoptic_images``). PyTorch times network and heads
-directly; for the one-graph backends (ONNX Runtime, TensorRT) ``network`` is timed on the
-network-only subgraph cut from the same ONNX file and ``heads`` is the rest of the forward.
+directly; for ONNX Runtime they are timed on the two halves of the same ONNX file, cut where
+the heads start (``split_graph``); a TensorRT engine is one piece (heads: nan).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import psutil
 import torch
 
 from anomask.errors import AnomaskError
-from anomask.export.export_info import INPUT_FRAMES, ExportSettings
+from anomask.export.export_info import INPUT_FRAMES, INPUT_THRESHOLD, ExportSettings
 from anomask.export.graph import build_heads
 from anomask.export.onnx_export import example_frames, export_onnx
 from anomask.export.precision import node_scope
@@ -86,18 +86,19 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
-def network_only(model: onnx.ModelProto) -> onnx.ModelProto:
-    """The preprocessing + network part of an exported graph: from ``frames`` to the tensors
-    the heads read."""
+def split_graph(model: onnx.ModelProto) -> tuple[onnx.ModelProto, onnx.ModelProto]:
+    """The exported graph cut where the heads start: (preprocessing + network: ``frames`` ->
+    the tensors the heads read, heads: those tensors + ``threshold`` -> the outputs)."""
     produced_before_heads = set()
     for node in model.graph.node:
         if node_scope(node) != "heads":
             produced_before_heads.update(node.output)
-    heads_inputs = {i for n in model.graph.node if node_scope(n) == "heads" for i in n.input if i in produced_before_heads}
+    heads_inputs = sorted({i for n in model.graph.node if node_scope(n) == "heads" for i in n.input if i in produced_before_heads})
     if not heads_inputs:
         raise AnomaskError("cannot find where the heads start in this graph (no scope metadata)")
     extractor = onnx.utils.Extractor(model)
-    return extractor.extract_model([INPUT_FRAMES], sorted(heads_inputs))
+    outputs = [o.name for o in model.graph.output]
+    return extractor.extract_model([INPUT_FRAMES], heads_inputs), extractor.extract_model([*heads_inputs, INPUT_THRESHOLD], outputs)
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -106,9 +107,9 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 def time_runtime(runtime: Runtime, frames: np.ndarray, metadata: ModelMetadata, iterations: int, warmup: int,
-                 network_time=None) -> tuple[dict[str, list[float]], float]:
-    """Per-iteration stage times; ``network_time()`` times the network-only graph for one-graph
-    backends. Returns the times and the peak process RSS in MB."""
+                 split_time=None) -> tuple[dict[str, list[float]], float]:
+    """Per-iteration stage times; ``split_time()`` returns (network, heads) seconds from the
+    two halves of the graph for one-graph backends. Returns the times and the peak RSS in MB."""
     from anomask.models.heads import panoptic_images
 
     process = psutil.Process(os.getpid())
@@ -126,8 +127,7 @@ def time_runtime(runtime: Runtime, frames: np.ndarray, metadata: ModelMetadata, 
         stages = dict(runtime.last_timings)
         if "compute" in stages:
             compute = stages.pop("compute")
-            network = network_time() if network_time else compute
-            stages["network"], stages["heads"] = network, max(compute - network, 0.0) if network_time else float("nan")
+            stages["network"], stages["heads"] = split_time() if split_time else (compute, float("nan"))
         stages["post"] = end - post_start
         for stage in STAGES:
             times[stage].append(stages.get(stage, 0.0))
@@ -136,7 +136,7 @@ def time_runtime(runtime: Runtime, frames: np.ndarray, metadata: ModelMetadata, 
 
 
 def open_backend(backend: str, onnx_path: Path, network, metadata, settings: ExportSettings) -> tuple[Runtime, object]:
-    """The runtime and, for one-graph backends, a callable timing the network-only graph."""
+    """The runtime and, for ONNX Runtime, a callable timing the graph's two halves."""
     if backend in ("pytorch", "pytorch-fp16"):
         device = "cuda" if backend == "pytorch-fp16" or torch.cuda.is_available() else "cpu"
         return TorchRuntime(network, metadata, settings, device=device, half=backend == "pytorch-fp16"), None
@@ -151,16 +151,19 @@ def open_backend(backend: str, onnx_path: Path, network, metadata, settings: Exp
         raise AnomaskError(f"unknown backend {backend!r}; valid: auto, onnxruntime, pytorch, pytorch-fp16, tensorrt")
     import onnxruntime as ort
 
-    session = ort.InferenceSession(network_only(onnx.load(str(onnx_path))).SerializeToString(), session_options(spin=False),
-                                   providers=runtime.providers)
+    halves = [ort.InferenceSession(part.SerializeToString(), session_options(spin=False), providers=runtime.providers)
+              for part in split_graph(onnx.load(str(onnx_path)))]
     frames = {INPUT_FRAMES: example_frames(settings)}
 
-    def network_time() -> float:
+    def split_time() -> tuple[float, float]:
         start = time.perf_counter()
-        session.run(None, frames)
-        return time.perf_counter() - start
+        values = halves[0].run(None, frames)
+        middle = time.perf_counter()
+        feeds = dict(zip([o.name for o in halves[0].get_outputs()], values), threshold=np.array(0.5, np.float32))
+        halves[1].run(None, feeds)
+        return middle - start, time.perf_counter() - middle
 
-    return runtime, network_time
+    return runtime, split_time
 
 
 def bench(args: argparse.Namespace, log=print) -> list[BenchRow]:
@@ -192,10 +195,10 @@ def bench(args: argparse.Namespace, log=print) -> list[BenchRow]:
                     export_onnx(network, build_heads(metadata, settings), metadata, settings, onnx_path)
                 frames = np.concatenate([example_frames(settings, seed=s)[:1] for s in range(batch)])
                 for backend in backends:
-                    runtime, network_time = open_backend(backend, onnx_path, network, metadata, settings)
+                    runtime, split_time = open_backend(backend, onnx_path, network, metadata, settings)
                     if torch.cuda.is_available():
                         torch.cuda.reset_peak_memory_stats()
-                    times, rss_mb = time_runtime(runtime, frames, metadata, args.iterations, args.warmup, network_time)
+                    times, rss_mb = time_runtime(runtime, frames, metadata, args.iterations, args.warmup, split_time)
                     row = BenchRow(backend, size, batch, args.iterations)
                     row.stages_ms = {stage: percentiles(values) for stage, values in times.items()}
                     row.frames_per_s = batch / statistics.mean(times["total"])

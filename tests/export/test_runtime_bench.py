@@ -6,15 +6,18 @@ import onnx
 import onnxruntime as ort
 
 from anomask.export.onnx_export import example_frames
-from anomask.export.runtime_bench import STAGES, BenchRow, format_row, network_only, open_backend, percentiles, summary, time_runtime
+from anomask.export.runtime_bench import STAGES, BenchRow, format_row, open_backend, split_graph, percentiles, summary, time_runtime
 
 
-def test_network_only_graph_ends_where_the_heads_start(standin_onnx):
+def test_graph_splits_where_the_heads_start(standin_onnx):
     path, network, metadata, settings = standin_onnx
-    cut = network_only(onnx.load(str(path)))
-    session = ort.InferenceSession(cut.SerializeToString(), providers=["CPUExecutionProvider"])
+    model = onnx.load(str(path))
+    network_half, heads_half = split_graph(model)
+    session = ort.InferenceSession(network_half.SerializeToString(), providers=["CPUExecutionProvider"])
     shapes = sorted(tuple(o.shape) for o in session.get_outputs())
     assert shapes == [(2, 5, 4), (2, 5, 8, 12)]  # pred_logits [B,N,C], pred_masks [B,N,H/4,W/4]
+    assert [o.name for o in heads_half.graph.output] == [o.name for o in model.graph.output]
+    assert "threshold" in [i.name for i in heads_half.graph.input]
 
 
 def test_stage_times_for_one_graph_and_eager_backends(standin_onnx):
@@ -22,8 +25,8 @@ def test_stage_times_for_one_graph_and_eager_backends(standin_onnx):
     frames = example_frames(settings)
     rows = []
     for backend in ("onnxruntime", "pytorch"):
-        runtime, network_time = open_backend(backend, path, network, metadata, settings)
-        times, peak_mb = time_runtime(runtime, frames, metadata, iterations=2, warmup=1, network_time=network_time)
+        runtime, split_time = open_backend(backend, path, network, metadata, settings)
+        times, peak_mb = time_runtime(runtime, frames, metadata, iterations=2, warmup=1, split_time=split_time)
         assert all(len(times[s]) == 2 for s in (*STAGES, "total")) and peak_mb > 0
         assert all(not math.isnan(v) and v >= 0 for s in STAGES for v in times[s])
         row = BenchRow(backend, settings.input_size, 2, 2, {s: percentiles(v) for s, v in times.items()}, 1.0, peak_mb)
