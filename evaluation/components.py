@@ -46,7 +46,9 @@ from scipy import ndimage
 from anomask.errors import AnomaskError
 from anomask.evaluation.inputs import check_anomaly_labels, check_finite_scores, check_same_shape, where
 
-SMIYC_TAUS: tuple[float, ...] = tuple(round(0.25 + 0.05 * i, 2) for i in range(11))
+SMIYC_TAUS: tuple[float, ...] = tuple(float(t) for t in np.linspace(0.25, 0.75, 11))
+"""The SMIYC code's ``np.linspace`` values, bit for bit: its 0.6 is 0.6000000000000001, so a
+component with sIoU exactly 0.6 is not a TP at that tau, as in the published numbers."""
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
@@ -60,9 +62,9 @@ class ComponentSettings:
 
 
 ANOMALY_TRACK = ComponentSettings(min_predicted_size=500, min_gt_size=100)
-"""SMIYC RoadAnomaly21 (``SegEval-AnomalyTrack``); also used for Fishyscapes and Road Anomaly."""
+"""SMIYC ``SegEval-AnomalyTrack``: RoadAnomaly21 and Fishyscapes Lost&Found in the SMIYC code."""
 OBSTACLE_TRACK = ComponentSettings(min_predicted_size=50, min_gt_size=10)
-"""SMIYC RoadObstacle21 (``SegEval-ObstacleTrack``); also used for Lost&Found."""
+"""SMIYC ``SegEval-ObstacleTrack``: RoadObstacle21 and Lost&Found in the SMIYC code."""
 NO_SIZE_LIMITS = ComponentSettings(min_predicted_size=0, min_gt_size=0)
 
 

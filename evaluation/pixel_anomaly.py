@@ -4,10 +4,11 @@ eq. 18-21), streamed over a dataset in bounded memory.
 How the stream stays exact
 --------------------------
 Every labelled pixel (ground truth 0 or 1; 255 is dropped) adds one count to a table keyed
-by its score. The key is the score's float32 bit pattern mapped to an unsigned integer whose
-order is the order of the floats, so the table is a histogram whose bins are single float32
-values: no score range is needed (probabilities, logits and energies all work) and the
-metrics computed from it are the exact metrics of the pooled pixels.
+by its score. The key is the score's float32 bit pattern (float64 scores are rounded to
+float32 first) mapped to an unsigned integer whose order is the order of the floats, so
+the table is a histogram whose bins are single float32 values: no score range is needed
+(probabilities, logits and energies all work) and the metrics computed from it are the
+exact metrics of the pooled pixels.
 
 Memory is bounded by ``max_bins`` table rows (default 2**21, 40 MB). When the number of
 distinct scores seen exceeds it, the table drops the fewest low mantissa bits of every key

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from anomask.errors import AnomaskError
-from anomask.evaluation.inputs import ANOMALY_LABELS
+from anomask.evaluation.inputs import check_anomaly_labels, distinct_values
 from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID, ClassInfo
 from anomask.training.data import imageio
 from anomask.training.data.coco_panoptic import CocoPanopticDataset
@@ -59,21 +59,15 @@ def read_label(path: Path) -> np.ndarray:
     return label
 
 
-def _values(label: np.ndarray) -> set[int]:
-    return {int(v) for v in np.flatnonzero(np.bincount(label.ravel(), minlength=256))}
-
-
 def fishyscapes_labels(label: np.ndarray, path: Path) -> np.ndarray:
     """Fishyscapes and SMIYC: already 0 inlier, 1 anomaly, 255 ignore."""
-    bad = sorted(_values(label) - set(ANOMALY_LABELS))
-    if bad:
-        raise AnomaskError(f"label file {path} holds values {bad}; this benchmark uses only 0, 1 and 255")
+    check_anomaly_labels(label, str(path))
     return label
 
 
 def road_anomaly_labels(label: np.ndarray, path: Path) -> np.ndarray:
     """Road Anomaly: background 0, anomaly 2 (the dataset's readme)."""
-    bad = sorted(_values(label) - {0, 2})
+    bad = sorted({int(v) for v in distinct_values(label)} - {0, 2})
     if bad:
         raise AnomaskError(f"label file {path} holds values {bad}; Road Anomaly labels are 0 (background) and 2 (anomaly)")
     return (label == 2).astype(np.uint8)

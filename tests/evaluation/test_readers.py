@@ -81,7 +81,7 @@ def test_missing_and_bad_files_name_the_file(tmp_path):
     with pytest.raises(AnomaskError, match=r"labels_masks/a.png: missing or not a readable image"):
         open_benchmark("fishyscapes-static", tmp_path)[0]
     _label(tmp_path / "labels_masks" / "a.png", np.full((6, 8), 3))
-    with pytest.raises(AnomaskError, match=r"labels_masks/a.png holds values \[3\]"):
+    with pytest.raises(AnomaskError, match=r"holds values 3 in .*labels_masks/a.png"):
         open_benchmark("fishyscapes-static", tmp_path)[0]
     _label(tmp_path / "labels_masks" / "a.png", np.zeros((5, 8)))
     with pytest.raises(AnomaskError, match=r"labels_masks/a.png: size 8x5 does not match its image .*images/a.png \(8x6\)"):
