@@ -28,8 +28,6 @@ from anomask.models.metadata import ModelMetadata
 BACKENDS = ("tensorrt", "onnxruntime", "pytorch")
 EXTENSIONS = {".engine": "tensorrt", ".plan": "tensorrt", ".onnx": "onnxruntime", ".safetensors": "pytorch"}
 
-NUMPY_DTYPES = {"semantic": np.uint8, "open_set": np.uint8}
-
 
 class Runtime(ABC):
     """A loaded model: ``run(frames, threshold) -> {output name: array}``."""

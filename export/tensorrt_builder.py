@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -81,7 +81,6 @@ class BuildPlan:
     dynamic_batch: bool
     max_batch: int
     dla_core: int | None
-    notes: list[str] = field(default_factory=list)
 
 
 def plan_build(onnx_path: str | os.PathLike, info: ExportInfo, options: EngineOptions, target: BuildTarget, onnx_sha256: str) -> BuildPlan:

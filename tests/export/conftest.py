@@ -4,8 +4,8 @@ graph is exported ONCE per session and shared:
 - ``exported``: the real small Mask2Former checkpoint through ``anomask export --check``
   (batch 2, BGR, resize inside the graph, EAM + refinement): the end-to-end graph.
 - ``standin_onnx`` / ``standin_dynamic``: a one-convolution stand-in network (model output
-  contract) + the real ``FusedHeads``, static batch 2 / dynamic batch 1..3: fast graphs for
-  runtime behaviour tests.
+  contract) + the real ``FusedHeads``; static batch 2, RGB / dynamic batch 1..3, BGR,
+  float16 anomaly: fast graphs for runtime behaviour tests.
 """
 
 from __future__ import annotations
@@ -113,5 +113,6 @@ def standin_onnx(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def standin_dynamic(tmp_path_factory):
-    settings = ExportSettings(input_size=(32, 48), network_size=(32, 48), output_size=(16, 24), batch=3, dynamic_batch=True)
+    settings = ExportSettings(input_size=(32, 48), network_size=(32, 48), output_size=(16, 24), batch=3, dynamic_batch=True,
+                              input_format="BGR", anomaly_dtype="float16")
     return _export_standin(tmp_path_factory.mktemp("standin_dynamic"), settings)
