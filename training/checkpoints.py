@@ -146,6 +146,14 @@ def latest_intact(root: Path) -> tuple[Path, dict[str, Any]] | None:
         raise AnomaskError(f"{error}. No intact older checkpoint in {root}") from error
 
 
+def remove_temporaries(root: Path) -> None:
+    """Delete hidden half-written folders a killed process left (``.iter_*.tmp.*``)."""
+    if root.is_dir():
+        for path in root.iterdir():
+            if path.name.startswith(".") and (".tmp." in path.name or ".old." in path.name) and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def prune(root: Path, keep_last: int) -> list[Path]:
     """Delete all but the newest ``keep_last`` checkpoints; returns what was deleted."""
     checkpoints = list_checkpoints(root)

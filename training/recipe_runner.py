@@ -94,7 +94,15 @@ def prepare_model(
     config = _with_overrides(metadata.architecture, stage.model)
     if config != model.config:
         rebuilt = build_model(config)
-        load_state_dict_strict(rebuilt, model.state_dict(), f"{init} (with the stage's model settings {stage.model})")
+        changed = {k: (v, config.to_dict()[k]) for k, v in model.config.to_dict().items() if config.to_dict()[k] != v}
+        try:
+            load_state_dict_strict(rebuilt, model.state_dict(), str(init))
+        except AnomaskError as error:
+            listing = ", ".join(f"{k}: checkpoint {a}, stage {b}" for k, (a, b) in changed.items())
+            raise AnomaskError(
+                f"{init} cannot start stage {stage.name!r}: the stage changes the architecture ({listing}); "
+                f"start from a checkpoint of the recipe's earlier stage ({error})"
+            ) from error
         model = rebuilt
     return model.train(), replace(metadata, architecture=config, thresholds={}, **common)
 

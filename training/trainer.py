@@ -37,6 +37,7 @@ from anomask.training.checkpoints import (
     checkpoint_name,
     prune,
     read_state,
+    remove_temporaries,
     write_model_dir,
 )
 from anomask.training.config import StageConfig
@@ -262,6 +263,8 @@ class Trainer:
         writer = None
         if main:
             self.outputs.root.mkdir(parents=True, exist_ok=True)
+            for folder in (self.outputs.root, self.outputs.checkpoints):
+                remove_temporaries(folder)
             self._truncate_log()
             writer = SummaryWriter(str(self.outputs.tensorboard), purge_step=self.iteration or None)
         total = self.solver.iterations

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from anomask.errors import AnomaskError
 from anomask.evaluation.pixel_anomaly import PixelAnomalyAccumulator
 from anomask.evaluation.semantic import SemanticAccumulator
 from anomask.models import ModelMetadata
@@ -49,8 +50,7 @@ def _padded(image: np.ndarray, metadata: ModelMetadata, device: torch.device) ->
 
 
 def _limited(dataset: Dataset, max_images: int | None) -> Iterator[Sample]:
-    count = len(dataset) if max_images is None else min(len(dataset), max_images)
-    for index in range(count):
+    for index in range(len(dataset) if max_images is None else min(len(dataset), max_images)):
         yield dataset[index]
 
 
@@ -70,6 +70,35 @@ def predict(model: nn.Module, metadata: ModelMetadata, image: np.ndarray, score:
     semantic = result["semantic"][0, :height, :width].cpu().numpy()
     anomaly = result["anomaly"][0, :height, :width].float().cpu().numpy()
     return semantic, anomaly
+
+
+def _anomaly_metrics(
+    model: nn.Module, metadata: ModelMetadata, dataset: Dataset, config: ValidationConfig, score: str,
+    device: torch.device, thresholds: dict[str, float],
+) -> dict[str, float]:
+    """AP / FPR95 / AUROC over the split, and per anomaly group (``ap_unseen`` ...) when the
+    dataset tells each image's group (the synthetic default: ``seen`` objects are in the
+    negative pool, ``unseen`` ones never appear in training). Fills ``thresholds``."""
+    group_of = getattr(dataset, "group", None)
+    accumulators: dict[str, PixelAnomalyAccumulator] = {"": PixelAnomalyAccumulator()}
+    calibrator = TprCalibrator()
+    for index, sample in enumerate(_limited(dataset, config.max_images)):
+        _, anomaly = predict(model, metadata, sample["image"], score, device)
+        group = group_of(index) if group_of is not None else None
+        keys = [""] + ([f"_{group}"] if group else [])
+        for key in keys:
+            accumulators.setdefault(key, PixelAnomalyAccumulator()).update(anomaly, sample["anomaly"], sample.get("name", ""))
+        calibrator.update(anomaly, sample["anomaly"])
+    metrics: dict[str, float] = {}
+    for key, accumulator in accumulators.items():
+        try:
+            result = accumulator.result()
+        except AnomaskError:  # a group without anomaly (or inlier) pixels: undefined there
+            continue
+        metrics.update({f"ap{key}": result.ap, f"fpr95{key}": result.fpr95, f"auroc{key}": result.auroc})
+    if calibrator.num_positives:
+        thresholds.update(calibrator.thresholds(score))
+    return metrics
 
 
 def score_name(metadata: ModelMetadata, config: ValidationConfig) -> str:
@@ -98,16 +127,7 @@ def validate(
                 semantic_acc.update(semantic, sample["semantic"], sample.get("name", ""))
             metrics["miou"] = semantic_acc.result().miou
         if anomaly_set is not None and len(anomaly_set):
-            anomaly_acc = PixelAnomalyAccumulator()
-            calibrator = TprCalibrator()
-            for sample in _limited(anomaly_set, config.max_images):
-                _, anomaly = predict(model, metadata, sample["image"], score, device)
-                anomaly_acc.update(anomaly, sample["anomaly"], sample.get("name", ""))
-                calibrator.update(anomaly, sample["anomaly"])
-            result = anomaly_acc.result()
-            metrics.update(ap=result.ap, fpr95=result.fpr95, auroc=result.auroc)
-            if calibrator.num_positives:
-                thresholds = calibrator.thresholds(score)
+            metrics.update(_anomaly_metrics(model, metadata, anomaly_set, config, score, device, thresholds))
     finally:
         model.train(was_training)
     return ValidationResult(metrics, thresholds)
