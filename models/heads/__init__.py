@@ -6,8 +6,14 @@ open-set panoptic methods and GOSS output. See README section "Scoring and infer
 """
 
 from anomask.models.heads.calibration import TprCalibrator, threshold_at_tpr, threshold_key, with_thresholds
-from anomask.models.heads.evidence import closed_set_semantic, gather_evidence, mask_ensemble, upsample_mask_logits
-from anomask.models.heads.fused import OUTPUT_NAMES, FusedHeads
+from anomask.models.heads.evidence import (
+    closed_set_semantic,
+    gather_evidence,
+    mask_ensemble,
+    resize_fields,
+    upsample_mask_logits,
+)
+from anomask.models.heads.fused import OUTPUT_NAMES, UPSAMPLE_MODES, FusedHeads
 from anomask.models.heads.open_panoptic import (
     OPEN_SET_METHODS,
     OpenPanopticConfig,
@@ -17,16 +23,16 @@ from anomask.models.heads.open_panoptic import (
     panoptic_images,
 )
 from anomask.models.heads.open_set import open_set_semantic
-from anomask.models.heads.panoptic import known_panoptic, panoptic_maps
+from anomask.models.heads.panoptic import known_panoptic, panoptic_fields
 from anomask.models.heads.per_pixel import PerPixelHeads, op_msm
 from anomask.models.heads.refinement import claimed_pixels, refine, refinement_class_filter
 from anomask.models.heads.scores import ANOMALY_SCORES, AnomalyScore, anomaly_score, get_score
 
 __all__ = [
-    "ANOMALY_SCORES", "OPEN_SET_METHODS", "OUTPUT_NAMES",
+    "ANOMALY_SCORES", "OPEN_SET_METHODS", "OUTPUT_NAMES", "UPSAMPLE_MODES",
     "AnomalyScore", "FusedHeads", "OpenPanopticConfig", "PerPixelHeads", "TprCalibrator",
     "anomaly_score", "claimed_pixels", "closed_set_semantic", "gather_evidence", "get_score",
     "goss_image", "goss_images", "known_panoptic", "mask_ensemble", "op_msm", "open_set_panoptic",
-    "open_set_semantic", "panoptic_images", "panoptic_maps", "refine", "refinement_class_filter",
-    "threshold_at_tpr", "threshold_key", "upsample_mask_logits", "with_thresholds",
+    "open_set_semantic", "panoptic_images", "panoptic_fields", "refine", "refinement_class_filter",
+    "resize_fields", "threshold_at_tpr", "threshold_key", "upsample_mask_logits", "with_thresholds",
 ]

@@ -1,6 +1,6 @@
 """Mask2Former panoptic inference for the known classes, split in two.
 
-GPU part (``panoptic_maps``, exportable, fixed shapes): per-mask top class / score / keep
+GPU part (``panoptic_fields``, exportable, fixed shapes): per-mask top class / score / keep
 flag / area and per-pixel winning mask, so the graph never returns the ``[B, N, H, W]``
 stack. CPU part (``known_panoptic``, numpy): Mask2Former's per-segment rules on those
 intermediates, vectorised with ``bincount`` and a lookup table (a loop over at most N masks,
@@ -32,28 +32,29 @@ VOID = IGNORE_ID
 
 
 @dataclass
-class PanopticMaps:
+class PanopticFields:
+    """GPU part of the known panoptic at the working resolution (continuous fields, so they
+    can be upsampled before binarising)."""
+
     mask_id: Tensor
-    """``[B, H, W]`` uint8: ``argmax_i score_i * m_i`` over the kept masks."""
-    mask_fg: Tensor
-    """``[B, H, W]`` bool: the winning mask has ``m >= 0.5`` there."""
-    background: Tensor
-    """``[B, H, W]`` bool: paper 001 eq. 17, ``1 - max_i score_i m_i`` over the kept known
-    masks exceeds ``background_threshold``."""
+    """``[B, H, W]`` int64 ``argmax_i score_i * m_i`` over the kept masks."""
+    best: Tensor
+    """``[B, H, W]`` that maximum (-1 where no mask is kept); ``1 - best`` is paper 001
+    eq. 17's background map B."""
+    winner_logit: Tensor
+    """``[B, H, W]`` mask logit of the winner; ``>= 0`` means ``m >= 0.5`` (segment pixel)."""
     mask_class: Tensor
-    """``[B, N]`` int32 top class over all C outputs."""
+    """``[B, N]`` int64 top class over all C outputs."""
     mask_score: Tensor
-    """``[B, N]`` float32 its probability."""
+    """``[B, N]`` its probability."""
     mask_keep: Tensor
     """``[B, N]`` bool: top class is known (< K) and score > object_mask_threshold."""
     mask_area: Tensor
-    """``[B, N]`` int32 pixels with ``m_i >= 0.5`` (Mask2Former's original area)."""
+    """``[B, N]`` pixels with ``m_i >= 0.5`` (Mask2Former's original area)."""
 
 
-def panoptic_maps(
-    probs: Tensor, mask_logits: Tensor, masks: Tensor, num_classes: int,
-    object_mask_threshold: float, background_threshold: float,
-) -> PanopticMaps:
+def panoptic_fields(probs: Tensor, mask_logits: Tensor, masks: Tensor, num_classes: int,
+                    object_mask_threshold: float) -> PanopticFields:
     """GPU part. ``probs [B, N, C]``, ``mask_logits`` and ``masks = sigmoid(mask_logits)``
     ``[B, N, H, W]``."""
     mask_score, mask_class = probs.max(-1)
@@ -62,15 +63,14 @@ def panoptic_maps(
     weight = (mask_score * keep)[..., None, None]
     offset = (keep.to(masks.dtype) - 1.0)[..., None, None]
     best, mask_id = (masks * weight + offset).max(1)
-    mask_fg = mask_logits.gather(1, mask_id.unsqueeze(1)).squeeze(1) >= 0
-    return PanopticMaps(
-        mask_id=mask_id.to(torch.uint8),
-        mask_fg=mask_fg,
-        background=(1.0 - best.clamp_min(0.0)) > background_threshold,
-        mask_class=mask_class.to(torch.int32),
-        mask_score=mask_score.to(torch.float32),
+    return PanopticFields(
+        mask_id=mask_id,
+        best=best,
+        winner_logit=mask_logits.gather(1, mask_id.unsqueeze(1)).squeeze(1),
+        mask_class=mask_class,
+        mask_score=mask_score,
         mask_keep=keep,
-        mask_area=(mask_logits >= 0).sum((2, 3)).to(torch.int32),
+        mask_area=(mask_logits >= 0).flatten(2).sum(-1),
     )
 
 

@@ -33,10 +33,16 @@ def refinement_class_filter(probs: Tensor, refinement_lut: Tensor, confidence: f
     return refinement_lut[top_class] & (top_prob > confidence)
 
 
-def claimed_pixels(mask_logits: Tensor, class_filter: Tensor) -> Tensor:
-    """``[B, H, W]`` bool: some filtered mask has ``sigmoid(logit) > 0.5`` (logit > 0)."""
+def claim_logit(mask_logits: Tensor, class_filter: Tensor) -> Tensor:
+    """``[B, H, W]`` largest mask logit among the filtered masks (the dtype's lowest value
+    where none); a pixel is claimed where it is > 0, i.e. some ``sigmoid(logit) > 0.5``."""
     lowest = torch.finfo(mask_logits.dtype).min
-    return mask_logits.masked_fill(~class_filter[..., None, None], lowest).amax(1) > 0
+    return mask_logits.masked_fill(~class_filter[..., None, None], lowest).amax(1)
+
+
+def claimed_pixels(mask_logits: Tensor, class_filter: Tensor) -> Tensor:
+    """``[B, H, W]`` bool: some filtered mask has ``sigmoid(logit) > 0.5``."""
+    return claim_logit(mask_logits, class_filter) > 0
 
 
 def refine(score: Tensor, claimed: Tensor, spec: AnomalyScore, num_masks: int, num_classes: int) -> Tensor:
