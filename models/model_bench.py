@@ -2,16 +2,19 @@
 
 Latency is the median (and minimum) wall time of ``--iterations`` forwards after
 ``--warmup`` untimed ones, in inference mode (``--train-step``: forward + backward in
-training mode, the mean of every output as the loss, for sizing training presets). Peak memory is
+training mode, the mean of every output as the loss, for sizing training presets). The
+process CPU time per iteration is printed too: on a shared machine it moves much less with
+other processes' load than the wall time does. Peak memory is
 ``torch.cuda.max_memory_allocated`` on CUDA; on the CPU it is the rise of the process's
 resident-set high-water mark (``VmHWM``, reset through ``/proc/self/clear_refs`` before the
 first forward) above the resident set before it, because Python-level tracers do not see
-torch's allocator. Prints a table; asserts nothing.
+torch's allocator. Each case runs in a fresh process. Prints a table; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import time
 from pathlib import Path
@@ -77,8 +80,11 @@ def _outputs_mean(outputs: object) -> torch.Tensor:
 
 def measure(
     config: ModelConfig, size: tuple[int, int], batch: int, device: torch.device, iterations: int, warmup: int,
-    train_step: bool = False,
+    train_step: bool = False, threads: int | None = None,
 ) -> dict:
+    """One case in this process (see :func:`measure_isolated`)."""
+    if threads:
+        torch.set_num_threads(threads)
     model = build_model(config).to(device).train(train_step)
     images = torch.randn(batch, 3, *size, device=device)
     cuda = device.type == "cuda"
@@ -105,10 +111,12 @@ def measure(
     times = []
     for _ in range(warmup):
         forward()
+    cpu_start = time.process_time()
     for _ in range(iterations):
         start = time.perf_counter()
         forward()
         times.append(time.perf_counter() - start)
+    cpu = (time.process_time() - cpu_start) / iterations
     if cuda:
         peak = torch.cuda.max_memory_allocated(device) - base
     else:
@@ -119,7 +127,15 @@ def measure(
         "median": statistics.median(times),
         "min": min(times),
         "peak": peak,
+        "cpu": cpu,
     }
+
+
+def measure_isolated(*args: object) -> dict:
+    """:func:`measure` in a fresh spawned process, so memory a previous case left with the
+    allocator (and its caches) neither hides nor inflates this case's peak."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(measure, args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,23 +144,26 @@ def run(args: argparse.Namespace) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise AnomaskError("--device cuda but torch.cuda.is_available() is False")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     configs = {name: ModelConfig.preset(name) for name in presets}
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    threads = args.threads or torch.get_num_threads()
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {threads} threads"
     memory = "torch.cuda.max_memory_allocated" if device.type == "cuda" else "RSS high-water rise"
     what = "forward + backward (training mode)" if args.train_step else "forward (inference mode)"
     print(f"anomask bench model: {what}, {where}, batch {args.batch}, "
           f"median of {args.iterations} after {args.warmup} warm-up")
-    header = f"{'preset':<9} {'backbone':<9} {'input':>10} {'params':>8} {'median ms':>10} {'min ms':>9} {'peak MiB':>9}"
+    header = (f"{'preset':<9} {'backbone':<9} {'input':>10} {'params':>8} {'median ms':>10} {'min ms':>9} "
+              f"{'cpu ms':>9} {'peak MiB':>9}")
     print(header)
     print("-" * len(header))
     for name, config in configs.items():
         for height, width in args.resolutions:
-            result = measure(config, (height, width), args.batch, device, args.iterations, args.warmup, args.train_step)
+            result = measure_isolated(config, (height, width), args.batch, device, args.iterations, args.warmup,
+                                      args.train_step, threads)
             peak = "n/a" if result["peak"] is None else f"{result['peak'] / 2**20:.0f}"
             print(f"{name:<9} {config.backbone:<9} {f'{height}x{width}':>10} {result['params'] / 1e6:>7.1f}M "
-                  f"{result['median'] * 1e3:>10.1f} {result['min'] * 1e3:>9.1f} {peak:>9}", flush=True)
-    print(f"peak memory: {memory} over the forwards, above the model and input")
+                  f"{result['median'] * 1e3:>10.1f} {result['min'] * 1e3:>9.1f} {result['cpu'] * 1e3:>9.1f} {peak:>9}",
+                  flush=True)
+    print(f"peak memory: {memory} over the forwards, above the model and input; "
+          "cpu ms: process CPU time per iteration, all threads (robust to other load on the machine)")
     return 0
