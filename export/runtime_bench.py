@@ -244,18 +244,20 @@ def run(args: argparse.Namespace) -> int:
     print(f"anomask bench runtime: backends {args.backends}, sizes {args.sizes}, batches {args.batches}, "
           f"{args.iterations} iterations after {args.warmup} warm-up; stage times in ms (p50)")
     print(HEADER)
+    before = conditions()
     rows = bench(args)
     for line in summary(rows):
         print(line)
     if args.json:
-        data = {"conditions": conditions(), "rows": [asdict(r) for r in rows], "summary": summary(rows)}
+        data = {"conditions": {"start": before, "end": conditions()}, "rows": [asdict(r) for r in rows], "summary": summary(rows)}
         Path(args.json).write_text(json.dumps(data, indent=2))
         print(f"wrote {args.json}")
     return 0
 
 
 def conditions() -> dict[str, object]:
-    info = {"cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "torch_threads": torch.get_num_threads()}
+    info = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
+            "torch_threads": torch.get_num_threads()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
