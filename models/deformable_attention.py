@@ -68,15 +68,16 @@ class MultiScaleDeformableAttention(nn.Module):
         grids = 2 * locations - 1
 
         values = value.split([h * w for h, w in spatial_shapes], dim=1)
-        sampled = []
+        # [B, Q, heads, L, P] -> [B * heads, 1, Q, L, P]
+        weights = weights.transpose(1, 2).reshape(batch * heads, 1, num_queries, levels, points)
+        out = torch.zeros((), dtype=query.dtype, device=query.device)
         for level, (h, w) in enumerate(spatial_shapes):
             # [B, HW, heads, d] -> [B * heads, d, H, W]
             value_l = values[level].permute(0, 2, 3, 1).reshape(batch * heads, head_dim, h, w)
             # [B, Q, heads, P, 2] -> [B * heads, Q, P, 2]
             grid_l = grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
-            sampled.append(F.grid_sample(value_l, grid_l, mode="bilinear", padding_mode="zeros", align_corners=False))
-        # [B * heads, d, Q, L * P] weighted by [B * heads, 1, Q, L * P]
-        stacked = torch.stack(sampled, dim=-2).flatten(-2)
-        weights = weights.transpose(1, 2).reshape(batch * heads, 1, num_queries, levels * points)
-        out = (stacked * weights).sum(-1).view(batch, heads * head_dim, num_queries).transpose(1, 2)
+            sampled = F.grid_sample(value_l, grid_l, mode="bilinear", padding_mode="zeros", align_corners=False)
+            # weighted sum over this level's points, accumulated level by level (no stacked copy)
+            out = out + (sampled * weights[..., level, :]).sum(-1)
+        out = out.view(batch, heads * head_dim, num_queries).transpose(1, 2)
         return self.output_proj(out)
