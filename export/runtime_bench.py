@@ -4,7 +4,10 @@ nothing.
 
 Stages: ``upload`` (host frames to the backend's input), ``network`` (preprocessing + network),
 ``heads`` (the fused heads), ``download`` (outputs back to host arrays), ``post`` (CPU
-panoptic assembly, ``anomask.models.heads.panoptic_images``). PyTorch times network and heads
+panoptic assembly, ``anomask.models.heads.panoptic_images``). All backends of one size and
+batch are measured in turn, iteration by iteration (a shared machine's load changes hit
+them alike). Memory (``mem MB``): CUDA allocator peak on a GPU, else the process RSS that
+opening and running the backend added. PyTorch times network and heads
 directly; for ONNX Runtime they are timed on the two halves of the same ONNX file, cut where
 the heads start (``split_graph``); a TensorRT engine is one piece (heads: nan).
 """
@@ -48,7 +51,7 @@ class BenchRow:
     """stage -> {"p50": ms, "p99": ms}; ``total`` included."""
     frames_per_s: float = 0.0
     peak_memory_mb: float = 0.0
-    memory_kind: str = "process RSS"
+    memory_kind: str = "process RSS added"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,33 +109,39 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99))}
 
 
-def time_runtime(runtime: Runtime, frames: np.ndarray, metadata: ModelMetadata, iterations: int, warmup: int,
-                 split_time=None) -> tuple[dict[str, list[float]], float]:
-    """Per-iteration stage times; ``split_time()`` returns (network, heads) seconds from the
-    two halves of the graph for one-graph backends. Returns the times and the peak RSS in MB."""
+def measure_once(runtime: Runtime, frames: np.ndarray, metadata: ModelMetadata, split_time=None) -> dict[str, float]:
+    """Seconds per stage of one run + CPU post-processing; ``split_time()`` returns (network,
+    heads) from the two halves of the graph for ONNX Runtime."""
     from anomask.models.heads import panoptic_images
 
+    start = time.perf_counter()
+    outputs = runtime.run(frames, threshold=0.5)
+    post_start = time.perf_counter()
+    panoptic_images(outputs, metadata)
+    end = time.perf_counter()
+    stages = dict(runtime.last_timings)
+    if "compute" in stages:
+        compute = stages.pop("compute")
+        stages["network"], stages["heads"] = split_time() if split_time else (compute, float("nan"))
+    stages["post"] = end - post_start
+    stages["total"] = end - start
+    return {stage: stages.get(stage, 0.0) for stage in (*STAGES, "total")}
+
+
+def open_and_measure_memory(backend: str, onnx_path: Path, network, metadata: ModelMetadata, settings: ExportSettings,
+                            frames: np.ndarray) -> tuple[Runtime, object, float, str]:
+    """Open ``backend`` and run it once. Memory: the CUDA allocator's peak on a GPU, else the
+    process RSS this backend added (opened after the previous ones: loaded weights, arenas,
+    buffers)."""
     process = psutil.Process(os.getpid())
-    peak = process.memory_info().rss
-    times: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "total")}
-    for index in range(warmup + iterations):
-        start = time.perf_counter()
-        outputs = runtime.run(frames, threshold=0.5)
-        post_start = time.perf_counter()
-        panoptic_images(outputs, metadata)
-        end = time.perf_counter()
-        peak = max(peak, process.memory_info().rss)
-        if index < warmup:
-            continue
-        stages = dict(runtime.last_timings)
-        if "compute" in stages:
-            compute = stages.pop("compute")
-            stages["network"], stages["heads"] = split_time() if split_time else (compute, float("nan"))
-        stages["post"] = end - post_start
-        for stage in STAGES:
-            times[stage].append(stages.get(stage, 0.0))
-        times["total"].append(end - start)
-    return times, peak / 1e6
+    before = process.memory_info().rss
+    runtime, split_time = open_backend(backend, onnx_path, network, metadata, settings)
+    if torch.cuda.is_available() and (runtime.backend != "onnxruntime" or getattr(runtime, "on_gpu", False)):
+        torch.cuda.reset_peak_memory_stats()
+        measure_once(runtime, frames, metadata, split_time)
+        return runtime, split_time, torch.cuda.max_memory_allocated() / 1e6, "CUDA (torch allocator peak)"
+    measure_once(runtime, frames, metadata, split_time)
+    return runtime, split_time, (process.memory_info().rss - before) / 1e6, "process RSS added"
 
 
 def open_backend(backend: str, onnx_path: Path, network, metadata, settings: ExportSettings) -> tuple[Runtime, object]:
@@ -194,27 +203,38 @@ def bench(args: argparse.Namespace, log=print) -> list[BenchRow]:
                     log(f"exporting {onnx_path.name} ...")
                     export_onnx(network, build_heads(metadata, settings), metadata, settings, onnx_path)
                 frames = np.concatenate([example_frames(settings, seed=s)[:1] for s in range(batch)])
-                for backend in backends:
-                    runtime, split_time = open_backend(backend, onnx_path, network, metadata, settings)
-                    if torch.cuda.is_available():
-                        torch.cuda.reset_peak_memory_stats()
-                    times, rss_mb = time_runtime(runtime, frames, metadata, args.iterations, args.warmup, split_time)
-                    row = BenchRow(backend, size, batch, args.iterations)
-                    row.stages_ms = {stage: percentiles(values) for stage, values in times.items()}
-                    row.frames_per_s = batch / statistics.mean(times["total"])
-                    gpu = backend != "onnxruntime" and torch.cuda.is_available() or getattr(runtime, "on_gpu", False)
-                    if gpu and torch.cuda.is_available():
-                        row.peak_memory_mb, row.memory_kind = torch.cuda.max_memory_allocated() / 1e6, "CUDA (torch allocator)"
-                    else:
-                        row.peak_memory_mb = rss_mb
-                    rows.append(row)
-                    log(format_row(row))
-                    del runtime
+                rows.extend(bench_interleaved(backends, onnx_path, network, metadata, settings, frames, args, log))
+    return rows
+
+
+def bench_interleaved(backends: list[str], onnx_path: Path, network, metadata: ModelMetadata, settings: ExportSettings,
+                      frames: np.ndarray, args: argparse.Namespace, log) -> list[BenchRow]:
+    """All backends open at once and measured in turn, iteration by iteration, so that a
+    change of load on a shared machine hits every backend alike (ratios in one run)."""
+    opened, memory = {}, {}
+    for backend in backends:
+        runtime, split_time, megabytes, kind = open_and_measure_memory(backend, onnx_path, network, metadata, settings, frames)
+        opened[backend], memory[backend] = (runtime, split_time), (megabytes, kind)
+    times = {backend: {stage: [] for stage in (*STAGES, "total")} for backend in backends}
+    for index in range(args.warmup + args.iterations):
+        for backend, (runtime, split_time) in opened.items():
+            stages = measure_once(runtime, frames, metadata, split_time)
+            if index >= args.warmup:
+                for stage, seconds in stages.items():
+                    times[backend][stage].append(seconds)
+    rows = []
+    for backend in backends:
+        row = BenchRow(backend, settings.input_size, settings.batch, args.iterations)
+        row.stages_ms = {stage: percentiles(values) for stage, values in times[backend].items()}
+        row.frames_per_s = settings.batch / statistics.mean(times[backend]["total"])
+        row.peak_memory_mb, row.memory_kind = memory[backend]
+        rows.append(row)
+        log(format_row(row))
     return rows
 
 
 HEADER = (f"{'backend':<13} {'size':>9} {'B':>2} | " + " ".join(f"{s:>8}" for s in STAGES)
-          + f" | {'p50':>8} {'p99':>8} | {'frames/s':>8} | {'peak MB':>8}")
+          + f" | {'p50':>8} {'p99':>8} | {'frames/s':>8} | {'mem MB':>8}")
 
 
 def format_row(row: BenchRow) -> str:

@@ -6,7 +6,16 @@ import onnx
 import onnxruntime as ort
 
 from anomask.export.onnx_export import example_frames
-from anomask.export.runtime_bench import STAGES, BenchRow, format_row, open_backend, split_graph, percentiles, summary, time_runtime
+from anomask.export.runtime_bench import (
+    STAGES,
+    BenchRow,
+    format_row,
+    measure_once,
+    open_and_measure_memory,
+    percentiles,
+    split_graph,
+    summary,
+)
 
 
 def test_graph_splits_where_the_heads_start(standin_onnx):
@@ -25,11 +34,12 @@ def test_stage_times_for_one_graph_and_eager_backends(standin_onnx):
     frames = example_frames(settings)
     rows = []
     for backend in ("onnxruntime", "pytorch"):
-        runtime, split_time = open_backend(backend, path, network, metadata, settings)
-        times, peak_mb = time_runtime(runtime, frames, metadata, iterations=2, warmup=1, split_time=split_time)
-        assert all(len(times[s]) == 2 for s in (*STAGES, "total")) and peak_mb > 0
-        assert all(not math.isnan(v) and v >= 0 for s in STAGES for v in times[s])
-        row = BenchRow(backend, settings.input_size, 2, 2, {s: percentiles(v) for s, v in times.items()}, 1.0, peak_mb)
+        runtime, split_time, peak_mb, kind = open_and_measure_memory(backend, path, network, metadata, settings, frames)
+        times = [measure_once(runtime, frames, metadata, split_time) for _ in range(2)]
+        assert all(not math.isnan(t[s]) and t[s] >= 0 for t in times for s in (*STAGES, "total"))
+        assert kind == "process RSS added"
+        stages = {s: percentiles([t[s] for t in times]) for s in (*STAGES, "total")}
+        row = BenchRow(backend, settings.input_size, 2, 2, stages, 1.0, peak_mb)
         assert format_row(row).startswith(backend)
         rows.append(row)
     lines = summary(rows)
