@@ -78,6 +78,9 @@ class ValidationConfig:
     every: int = 5000
     """Validate every N iterations (and at the end); 0: only at the end."""
     max_images: int | None = None
+    scale: float = 1.0
+    """Images are resized by this factor for the network; predictions come back at the
+    label resolution (the heads upsample the mask logits)."""
     score: str = "eam"
     """Anomaly score (a heads name) for AP/FPR95 and the TPR 95 % threshold."""
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from anomask.errors import AnomaskError
 from anomask.training.seeding import mix_seed
 
 
@@ -31,9 +32,12 @@ class BatchItem:
 class StreamSampler:
     def __init__(self, dataset_size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
         if dataset_size <= 0:
-            raise ValueError("dataset is empty")
-        if batch_size % world_size:
-            raise ValueError(f"global batch {batch_size} is not divisible by {world_size} processes")
+            raise AnomaskError("the training dataset is empty")
+        if batch_size < 1 or batch_size % world_size:
+            raise AnomaskError(
+                f"solver.batch_size {batch_size} must be a positive multiple of the {world_size} processes "
+                "(it is the global batch, split evenly)"
+            )
         self.size = dataset_size
         self.batch_size = batch_size
         self.seed = seed

@@ -43,10 +43,17 @@ def normalise(images: np.ndarray, metadata: ModelMetadata, device: torch.device)
     return (batch - mean) / std
 
 
-def _padded(image: np.ndarray, metadata: ModelMetadata, device: torch.device) -> torch.Tensor:
+def _network_input(image: np.ndarray, metadata: ModelMetadata, scale: float, device: torch.device) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The normalised image resized by ``scale`` and padded to a multiple of 32, and the
+    output size at which the heads put the padded frame back at label resolution."""
     tensor = normalise(image[None], metadata, device)
+    if scale != 1.0:
+        size = (max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale)))
+        tensor = F.interpolate(tensor, size=size, mode="bilinear", align_corners=False)
     height, width = tensor.shape[-2:]
-    return F.pad(tensor, (0, -width % STRIDE, 0, -height % STRIDE))
+    tensor = F.pad(tensor, (0, -width % STRIDE, 0, -height % STRIDE))
+    factor_h, factor_w = image.shape[0] / height, image.shape[1] / width
+    return tensor, (round(tensor.shape[-2] * factor_h), round(tensor.shape[-1] * factor_w))
 
 
 def _limited(dataset: Dataset, max_images: int | None) -> Iterator[Sample]:
@@ -55,17 +62,19 @@ def _limited(dataset: Dataset, max_images: int | None) -> Iterator[Sample]:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, metadata: ModelMetadata, image: np.ndarray, score: str, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+def predict(
+    model: nn.Module, metadata: ModelMetadata, image: np.ndarray, score: str, device: torch.device, scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """``(semantic uint8 [H, W], anomaly float32 [H, W])`` for one uint8 RGB image."""
     height, width = image.shape[:2]
-    tensor = _padded(image, metadata, device)
+    tensor, output_size = _network_input(image, metadata, scale, device)
     outputs = model(tensor)
     threshold = torch.zeros((), device=device)
     if metadata.architecture.meta_arch == "per_pixel":
-        heads = PerPixelHeads(metadata, output_size=tuple(tensor.shape[-2:])).to(device)
+        heads = PerPixelHeads(metadata, output_size=output_size).to(device)
         result = heads(outputs["sem_logits"], outputs["outlier_logits"], threshold)
     else:
-        heads = FusedHeads(metadata, score=score, output_size=tuple(tensor.shape[-2:])).to(device)
+        heads = FusedHeads(metadata, score=score, output_size=output_size).to(device)
         result = heads(outputs["pred_logits"], outputs["pred_masks"], threshold)
     semantic = result["semantic"][0, :height, :width].cpu().numpy()
     anomaly = result["anomaly"][0, :height, :width].float().cpu().numpy()
@@ -83,7 +92,7 @@ def _anomaly_metrics(
     accumulators: dict[str, PixelAnomalyAccumulator] = {"": PixelAnomalyAccumulator()}
     calibrator = TprCalibrator()
     for index, sample in enumerate(_limited(dataset, config.max_images)):
-        _, anomaly = predict(model, metadata, sample["image"], score, device)
+        _, anomaly = predict(model, metadata, sample["image"], score, device, config.scale)
         group = group_of(index) if group_of is not None else None
         keys = [""] + ([f"_{group}"] if group else [])
         for key in keys:
@@ -123,7 +132,7 @@ def validate(
         if val_set is not None and len(val_set):
             semantic_acc = SemanticAccumulator(metadata.num_classes)
             for sample in _limited(val_set, config.max_images):
-                semantic, _ = predict(model, metadata, sample["image"], score, device)
+                semantic, _ = predict(model, metadata, sample["image"], score, device, config.scale)
                 semantic_acc.update(semantic, sample["semantic"], sample.get("name", ""))
             metrics["miou"] = semantic_acc.result().miou
         if anomaly_set is not None and len(anomaly_set):

@@ -39,7 +39,7 @@ def test_command_line_overrides_all_stages_or_one():
     overrides = parse_settings(["solver.lr=0.5", "finetune:solver.iterations=7", "model.dec_layers=2"])
     recipe = load_recipe("uno", "small", overrides)
     assert [s.solver.lr for s in recipe.stages] == [0.5, 0.5]
-    assert [s.solver.iterations for s in recipe.stages] == [600, 7]
+    assert [s.solver.iterations for s in recipe.stages] == [300, 7]
     assert all(s.model["dec_layers"] == 2 for s in recipe.stages)
 
 
