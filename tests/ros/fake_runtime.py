@@ -3,8 +3,8 @@
 Deterministic outputs computed from the frame, so a test can predict every published
 pixel: semantic = R // 64 (classes 0..3; 2 and 3 are things), anomaly = G / 255,
 open_set = 254 where anomaly > threshold else semantic, panoptic = class*1000 + 1 for
-things, class for stuff. The integration tests with the real ONNX Runtime backend come
-with the runtime itself.
+things, class for stuff. The integration tests with the real ONNX Runtime backend are in
+test_node_process.py.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ METADATA = ModelMetadata(
 
 
 class FakeRuntime:
+    backend = "fake"
+    output_names = ("semantic", "anomaly", "open_set")
+
     def __init__(self, input_size: tuple[int, int] = (16, 24), input_format: str = "RGB", max_batch: int = 4) -> None:
         self.metadata = METADATA
         self.input_size = input_size
@@ -48,11 +51,11 @@ class FakeRuntime:
         return {"semantic": semantic, "anomaly": anomaly, "open_set": open_set}
 
 
-def fake_panoptic(outputs: dict[str, np.ndarray]) -> np.ndarray:
+def fake_panoptic(outputs: dict[str, np.ndarray], method: str | None) -> np.ndarray:
     semantic = outputs["semantic"].astype(np.int32)
     return np.where(semantic >= 2, semantic * 1000 + 1, semantic)
 
 
-def open_fake(model_path: str, backend: str) -> Segmenter:
-    """``open_model`` for SegmentationNode / main(): ignores the path."""
+def open_fake(settings) -> Segmenter:
+    """``open_model`` for SegmentationNode / main(): ignores the model settings."""
     return Segmenter(FakeRuntime(), fake_panoptic)

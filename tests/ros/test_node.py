@@ -32,7 +32,7 @@ class Harness:
         self.runtime = fake_runtime.FakeRuntime()
         overrides = [Parameter(name, value=value) for name, value in parameters.items()]
         self.node = SegmentationNode(
-            lambda path, backend: Segmenter(self.runtime, fake_runtime.fake_panoptic),
+            lambda settings: Segmenter(self.runtime, fake_runtime.fake_panoptic),
             context=context,
             parameter_overrides=overrides,
             namespace="/t",

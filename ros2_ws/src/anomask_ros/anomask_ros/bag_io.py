@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
+import struct
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,15 @@ TYPESTORE = get_typestore(Stores.ROS2_KILTED)
 def stamp(nanoseconds: int) -> Time:
     """``builtin_interfaces/Time`` of a bag timestamp."""
     return Time(sec=nanoseconds // 1_000_000_000, nanosec=nanoseconds % 1_000_000_000)
+
+
+def header_stamp_ns(data: bytes | memoryview, topic: str) -> int:
+    """The ``header.stamp`` of a CDR-serialised message that starts with a
+    ``std_msgs/Header`` (Image, CompressedImage), without deserialising the rest."""
+    if len(data) < 12 or data[0] != 0 or data[1] not in (0, 1):
+        raise AnomaskError(f"topic {topic}: a message is not CDR with a header ({len(data)} bytes)")
+    sec, nanosec = struct.unpack_from("<iI" if data[1] == 1 else ">iI", data, 4)
+    return sec * 1_000_000_000 + nanosec
 
 
 def message_class(type_name: str) -> type:

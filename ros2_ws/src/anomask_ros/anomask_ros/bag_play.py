@@ -34,7 +34,9 @@ class PlayOptions:
     clock: bool = False
     clock_hz: float = 40.0
     wait_for_subscribers_s: float = 0.0
-    """Wait up to this long for every topic to have a subscriber before the first message."""
+    """Wait up to this long for every topic to have ``min_subscribers`` subscribers before
+    the first message."""
+    min_subscribers: int = 1
 
 
 class BagPlayer:
@@ -73,7 +75,7 @@ class BagPlayer:
         deadline = time.monotonic() + self.options.wait_for_subscribers_s
         while time.monotonic() < deadline and rclpy.ok(context=self.node.context):
             publishers = [*self.publishers.values(), *([self.clock_pub] if self.clock_pub else [])]
-            if all(p.get_subscription_count() > 0 for p in publishers):
+            if all(p.get_subscription_count() >= self.options.min_subscribers for p in publishers):
                 return
             time.sleep(0.05)
 

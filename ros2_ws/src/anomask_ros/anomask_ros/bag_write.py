@@ -3,8 +3,9 @@
 
 Topics per camera ``C``: ``/C/image`` (``sensor_msgs/Image`` rgb8) or
 ``/C/image/compressed`` (``CompressedImage`` jpeg/png), ``/C/gt/semantic`` and
-``/C/gt/anomaly`` (mono8: class ids 0..K-1 / 255 ignore; 0 inlier, 1 anomaly, 255
-ignore). Frame ``k`` of every camera is stamped ``start + k / rate`` (header and bag time),
+``/C/gt/anomaly`` (mono8: class ids 0..K-1 / 254 unknown / 255 ignore; 0 inlier,
+1 anomaly, 255 ignore) and ``/C/gt/instances`` (16UC1: a distinct id per thing or unknown
+instance, 0 none; with semantic it is the panoptic ground truth). Frame ``k`` of every camera is stamped ``start + k / rate`` (header and bag time),
 so the node's outputs match their ground truth by stamp.
 
 Ground truth pairs with an image by name, independent of any dataset reader: the image's
@@ -39,6 +40,7 @@ class CameraSource:
     images: Path
     semantic: Path | None = None
     anomaly: Path | None = None
+    instances: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class WriteOptions:
     image_glob: tuple[str, ...] = IMAGE_PATTERNS
     semantic_glob: str = "*.png"
     anomaly_glob: str = "*.png"
+    instances_glob: str = "*.png"
     limit: int | None = None
 
 
@@ -60,7 +63,12 @@ def camera_topics(camera: str, compressed: bool) -> dict[str, str]:
         "image": f"/{camera}/image" + ("/compressed" if compressed else ""),
         "semantic": f"/{camera}/gt/semantic",
         "anomaly": f"/{camera}/gt/anomaly",
+        "instances": f"/{camera}/gt/instances",
     }
+
+
+GT_KINDS = {"semantic": "mono8", "anomaly": "mono8", "instances": "16UC1"}
+"""Ground-truth topics and their encodings."""
 
 
 def _files(folder: Path, patterns: tuple[str, ...] | str, what: str) -> list[Path]:
@@ -107,11 +115,14 @@ def _read(path: Path, flags: int) -> np.ndarray:
     return pixels
 
 
-def _read_label(path: Path) -> np.ndarray:
+def _read_label(path: Path, kind: str) -> np.ndarray:
+    """A one-channel label: 8-bit for semantic and anomaly, 8- or 16-bit for instances."""
     label = _read(path, cv2.IMREAD_UNCHANGED)
-    if label.ndim != 2 or label.dtype != np.uint8:
-        raise AnomaskError(f"label {path} must be a one-channel 8-bit image, not {label.dtype} {list(label.shape)}")
-    return label
+    allowed = (np.uint8, np.uint16) if kind == "instances" else (np.uint8,)
+    if label.ndim != 2 or label.dtype not in allowed:
+        bits = "8- or 16-bit" if kind == "instances" else "8-bit"
+        raise AnomaskError(f"{kind} label {path} must be a one-channel {bits} image, not {label.dtype} {list(label.shape)}")
+    return label.astype(np.uint16) if kind == "instances" else label
 
 
 def _image_message(path: Path, header: Header, options: WriteOptions) -> bytes:
@@ -137,32 +148,35 @@ def write_bag(out: Path, cameras: list[CameraSource], options: WriteOptions) -> 
     plans = []
     for camera in cameras:
         images = _files(camera.images, options.image_glob, f"camera {camera.name} image")[: options.limit]
-        semantic = pair_labels(images, _files(camera.semantic, options.semantic_glob, "semantic"), "semantic") if camera.semantic else None
-        anomaly = pair_labels(images, _files(camera.anomaly, options.anomaly_glob, "anomaly"), "anomaly") if camera.anomaly else None
-        plans.append((camera, images, semantic, anomaly))
+        globs = {"semantic": options.semantic_glob, "anomaly": options.anomaly_glob, "instances": options.instances_glob}
+        labels = {
+            kind: pair_labels(images, _files(getattr(camera, kind), globs[kind], kind), kind)
+            for kind in GT_KINDS
+            if getattr(camera, kind) is not None
+        }
+        plans.append((camera, images, labels))
     counts: dict[str, int] = {}
     period_ns = round(1e9 / options.rate_hz)
     start_ns = round(options.start_s * 1e9)
     with bag_writer(out, options.storage) as writer:
         connections = {}
-        for camera, _, semantic, anomaly in plans:
+        for camera, _, labels in plans:
             topics = camera_topics(camera.name, options.compression is not None)
             image_type = "sensor_msgs/msg/CompressedImage" if options.compression else "sensor_msgs/msg/Image"
             connections[(camera.name, "image")] = add_topic(writer, topics["image"], image_type)
-            for kind, labels in (("semantic", semantic), ("anomaly", anomaly)):
-                if labels is not None:
-                    connections[(camera.name, kind)] = add_topic(writer, topics[kind], "sensor_msgs/msg/Image")
-        frames = max(len(images) for _, images, _, _ in plans)
+            for kind in labels:
+                connections[(camera.name, kind)] = add_topic(writer, topics[kind], "sensor_msgs/msg/Image")
+        frames = max(len(images) for _, images, _ in plans)
         for index in range(frames):
             stamp_ns = start_ns + index * period_ns
-            for camera, images, semantic, anomaly in plans:
+            for camera, images, labels in plans:
                 if index >= len(images):
                     continue
                 header = Header(stamp=stamp(stamp_ns), frame_id=camera.name)
                 records = [("image", _image_message(images[index], header, options))]
-                for kind, labels in (("semantic", semantic), ("anomaly", anomaly)):
-                    if labels is not None:
-                        records.append((kind, serialize_message(array_to_image(_read_label(labels[index]), "mono8", header))))
+                for kind, files in labels.items():
+                    label = _read_label(files[index], kind)
+                    records.append((kind, serialize_message(array_to_image(label, GT_KINDS[kind], header))))
                 for kind, data in records:
                     connection = connections[(camera.name, kind)]
                     writer.write(connection, stamp_ns, data)

@@ -28,11 +28,12 @@ _INSTANCE_SHIFT = np.array([47, 101, 157], dtype=np.int32)
 
 @dataclass(frozen=True)
 class FrameOutputs:
-    """One frame's maps, at the runtime's resolution."""
+    """One frame's maps, at the runtime's resolution (anomaly and open_set are None only in
+    a bag evaluation of a recording without them)."""
 
     semantic: np.ndarray
-    anomaly: np.ndarray
-    open_set: np.ndarray
+    anomaly: np.ndarray | None
+    open_set: np.ndarray | None
     panoptic: np.ndarray | None
 
 
@@ -41,6 +42,28 @@ def _resized(values: np.ndarray, size: tuple[int, int], nearest: bool) -> np.nda
         return values
     interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
     return cv2.resize(values, (size[1], size[0]), interpolation=interpolation)
+
+
+def ids_at(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An id map (semantic, open-set, panoptic) at ``size``: nearest neighbour."""
+    return _resized(values, size, nearest=True)
+
+
+def scores_at(anomaly: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The float32 anomaly score at ``size``: bilinear."""
+    return _resized(anomaly.astype(np.float32, copy=False), size, nearest=False)
+
+
+def maps_at(frame: FrameOutputs, size: tuple[int, int]) -> FrameOutputs:
+    """Every map of ``frame`` at ``size``, as the node publishes them with
+    ``output_resolution: input`` (the bag evaluation uses this too); absent maps (None)
+    stay absent."""
+    return FrameOutputs(
+        semantic=ids_at(frame.semantic, size),
+        anomaly=None if frame.anomaly is None else scores_at(frame.anomaly, size),
+        open_set=None if frame.open_set is None else ids_at(frame.open_set, size),
+        panoptic=None if frame.panoptic is None else ids_at(frame.panoptic.astype(np.int32, copy=False), size),
+    )
 
 
 class OutputBuilder:
@@ -72,12 +95,12 @@ class OutputBuilder:
         ``threshold`` (the whole-frame alarm's input). Colour views are computed at the
         runtime's resolution and then resized (nearest), which for the id maps equals
         colouring the resized ids, at a fraction of the pixels."""
-        anomaly = _resized(frame.anomaly.astype(np.float32, copy=False), size, nearest=False)
+        anomaly = scores_at(frame.anomaly, size)
         above = anomaly > threshold
         share = float(np.count_nonzero(above)) / above.size
         out: dict[str, Image] = {}
         if "semantic" in self.wanted:
-            out["semantic"] = self._labels(_resized(frame.semantic, size, nearest=True), header)
+            out["semantic"] = self._labels(ids_at(frame.semantic, size), header)
         if "anomaly" in self.wanted:
             out["anomaly"] = array_to_image(anomaly, "32FC1", header)
         if "anomaly_mask" in self.wanted:
@@ -85,9 +108,9 @@ class OutputBuilder:
             np.multiply(above.view(np.uint8), 255, out=view)
             out["anomaly_mask"] = msg
         if "open_set" in self.wanted:
-            out["open_set"] = self._labels(_resized(frame.open_set, size, nearest=True), header)
+            out["open_set"] = self._labels(ids_at(frame.open_set, size), header)
         if frame.panoptic is not None and "panoptic" in self.wanted:
-            out["panoptic"] = array_to_image(_resized(frame.panoptic.astype(np.int32, copy=False), size, nearest=True), "32SC1", header)
+            out["panoptic"] = array_to_image(ids_at(frame.panoptic.astype(np.int32, copy=False), size), "32SC1", header)
         views = {
             "semantic_color": lambda: self.lut[frame.semantic],
             "panoptic_color": lambda: self.panoptic_colors(frame.panoptic),

@@ -20,6 +20,9 @@ BACKENDS = ("auto", "tensorrt", "onnxruntime", "pytorch")
 TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("reliable", "best_effort")
 RESOLUTIONS = ("input", "network")
+PANOPTIC_METHODS = ("known", "eam", "components", "mining")
+"""``known``: Mask2Former's closed-set panoptic; the others are the open-set methods of
+``anomask.models.heads.panoptic_images`` (README, section heads)."""
 LABEL_ENCODINGS = ("mono8", "16UC1")
 OUTPUTS = ("semantic", "anomaly", "anomaly_mask", "open_set", "panoptic", "semantic_color", "panoptic_color", "anomaly_color")
 DEFAULT_OUTPUTS = ("semantic", "anomaly", "anomaly_mask", "open_set", "panoptic")
@@ -41,6 +44,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("backend", "auto", "runtime backend; auto picks from the model file's extension", choices=BACKENDS),
     Spec("score", "", "expected anomaly score method (eam, uno, msp, rba, ...); empty accepts the model's own, otherwise a mismatch is a start-up error"),
     Spec("anomaly_threshold", 0.5, "anomaly score threshold for anomaly_mask and open-set unknowns", read_only=False, low=-1.0e6, high=1.0e6),
+    Spec("panoptic_method", "eam", "how panoptic finds unknown instances: known = closed-set only; eam, components, mining = open-set methods of anomask.models.heads", choices=PANOPTIC_METHODS),
     Spec("calibrated_threshold", "", "key of a calibrated threshold in the model metadata (e.g. eam@tpr95); when set it replaces anomaly_threshold at start-up"),
     Spec("cameras", ["camera"], "camera namespaces; each subscribes <camera>/image (or image/compressed) and publishes <camera>/<output>"),
     Spec("input_transport", "raw", "raw: sensor_msgs/Image on <camera>/image; compressed: CompressedImage on <camera>/image/compressed", choices=TRANSPORTS),
@@ -49,11 +53,12 @@ SPECS: tuple[Spec, ...] = (
     Spec("input_depth", 1, "input QoS history depth", low=1, high=100),
     Spec("output_reliability", "reliable", "output QoS reliability", choices=RELIABILITIES),
     Spec("output_depth", 2, "output QoS history depth", low=1, high=100),
-    Spec("output_resolution", "input", "outputs at the input frame's size or at the network's", choices=RESOLUTIONS),
+    Spec("output_resolution", "input", "input: outputs resized to each frame's size; network: at the graph's output size (fixed at export)", choices=RESOLUTIONS),
     Spec("outputs", list(DEFAULT_OUTPUTS), f"outputs to publish, any of: {', '.join(OUTPUTS)} (colour views off by default)"),
     Spec("label_encoding", "mono8", "encoding of semantic and open_set", choices=LABEL_ENCODINGS),
     Spec("max_input_pixels", 4096 * 4096, "frames with more pixels are dropped (reason too_large)", low=1, high=2**31 - 1),
     Spec("max_input_bytes", 64 * 1024 * 1024, "messages with more data bytes are dropped (reason too_large)", low=1, high=2**31 - 1),
+    Spec("runtime_threads", 0, "ONNX Runtime intra-op threads; 0 = one per core (other backends ignore it)", low=0, high=256),
     Spec("max_batch", 0, "most frames per inference; 0 = the runtime's max_batch", low=0, high=64),
     Spec("latency_budget_ms", 100.0, "receive-to-publish budget per frame", read_only=False, low=0.0, high=1.0e5),
     Spec("latency_budget_frames", 5, "diagnostics WARN after this many frames in a row over budget", read_only=False, low=1, high=10000),
@@ -92,6 +97,7 @@ class Settings:
     model_path: str
     backend: str
     score: str
+    panoptic_method: str
     calibrated_threshold: str
     cameras: tuple[str, ...]
     input_transport: str
@@ -102,6 +108,7 @@ class Settings:
     outputs: tuple[str, ...]
     label_encoding: str
     limits: ImageLimits
+    runtime_threads: int
     max_batch: int
     diagnostics_period_s: float
 
@@ -135,6 +142,7 @@ def read_settings(node: Node) -> Settings:
         model_path=value["model_path"],
         backend=value["backend"],
         score=value["score"],
+        panoptic_method=value["panoptic_method"],
         calibrated_threshold=value["calibrated_threshold"],
         cameras=cameras,
         input_transport=value["input_transport"],
@@ -145,6 +153,7 @@ def read_settings(node: Node) -> Settings:
         outputs=tuple(value["outputs"]),
         label_encoding=value["label_encoding"],
         limits=ImageLimits(max_pixels=value["max_input_pixels"], max_bytes=value["max_input_bytes"]),
+        runtime_threads=value["runtime_threads"],
         max_batch=value["max_batch"],
         diagnostics_period_s=value["diagnostics_period_s"],
     )

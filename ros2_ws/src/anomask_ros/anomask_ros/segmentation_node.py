@@ -37,7 +37,7 @@ from anomask_ros.segmenter import Segmenter, decode_message, open_segmenter
 from anomask_ros.stats import NodeStats
 
 NODE_NAME = "segmentation_node"
-OpenModel = Callable[[str, str], Segmenter]
+OpenModel = Callable[[params.Settings], Segmenter]
 _LOG_THROTTLE_S = 5.0
 
 
@@ -45,9 +45,13 @@ def _topic(camera: str, name: str) -> str:
     return f"{camera.rstrip('/')}/{name}"
 
 
+def open_model(settings: params.Settings) -> Segmenter:
+    return open_segmenter(settings.model_path, settings.backend, settings.runtime_threads)
+
+
 class SegmentationNode(Node):
-    def __init__(self, open_model: OpenModel = open_segmenter, **node_options) -> None:
-        """``open_model(model_path, backend)`` loads the model; tests pass a stand-in.
+    def __init__(self, open_model: OpenModel = open_model, **node_options) -> None:
+        """``open_model(settings)`` loads the model; tests pass a stand-in.
         Raises AnomaskError for bad parameters or a model that cannot be opened."""
         super().__init__(NODE_NAME, **node_options)
         try:
@@ -55,12 +59,12 @@ class SegmentationNode(Node):
         except (InvalidParameterValueException, InvalidParameterTypeException) as error:
             raise AnomaskError(f"bad parameter: {error}") from error
         self.settings = params.read_settings(self)
-        self.segmenter = open_model(self.settings.model_path, self.settings.backend)
+        self.segmenter = open_model(self.settings)
         metadata = self.segmenter.metadata
         if self.settings.score and self.settings.score != metadata.score:
             raise AnomaskError(f"parameter score={self.settings.score!r} but {self.settings.model_path} was exported with score {metadata.score!r}")
         self._apply_calibrated_threshold(metadata.thresholds)
-        self.info = ModelInfo(self.settings.backend, self.settings.model_path, metadata.score, tuple(self.segmenter.runtime.input_size))
+        self.info = ModelInfo(self.segmenter.backend, self.settings.model_path, metadata.score, tuple(self.segmenter.runtime.input_size))
         self.limits = Thresholds(
             anomaly_threshold=self.get_parameter("anomaly_threshold").value,
             latency_budget_ms=self.get_parameter("latency_budget_ms").value,
@@ -74,6 +78,10 @@ class SegmentationNode(Node):
         self.stats = NodeStats(cameras)
         self.slots: LatestFrameSlots[Image | CompressedImage] = LatestFrameSlots(cameras)
         self.builder = OutputBuilder(metadata, self.settings.outputs, self.settings.label_encoding)
+        if self.builder.needs_panoptic() and not self.segmenter.has_panoptic:
+            raise AnomaskError(
+                f"{self.settings.model_path} has no panoptic intermediates (a per-pixel model?): remove panoptic and panoptic_color from outputs"
+            )
         self.max_batch = min(self.settings.max_batch or self.segmenter.max_batch, self.segmenter.max_batch)
         self.publishers_ = {
             camera: {name: self.create_publisher(Image, _topic(camera, name), self.settings.output_qos) for name in self.settings.outputs}
@@ -95,7 +103,7 @@ class SegmentationNode(Node):
     def describe(self) -> str:
         metadata = self.segmenter.metadata
         return (
-            f"model {self.settings.model_path} ({metadata.score}, {metadata.num_classes} classes) on {self.settings.backend}; "
+            f"model {self.settings.model_path} ({metadata.score}, {metadata.num_classes} classes) on {self.segmenter.backend}; "
             f"cameras {', '.join(self.settings.cameras)} ({self.settings.input_transport}); outputs {', '.join(self.settings.outputs)}"
         )
 
@@ -165,7 +173,7 @@ class SegmentationNode(Node):
             decoded = time.monotonic()
             outputs = self.segmenter.infer(batch, limits.anomaly_threshold)
             inferred = time.monotonic()
-            panoptic = self.segmenter.panoptic(outputs) if self.builder.needs_panoptic() else None
+            panoptic = self.segmenter.panoptic(outputs, self.settings.panoptic_method) if self.builder.needs_panoptic() else None
         except Exception as error:  # any backend failure: report, drop the batch, keep running
             self.stats.batch(len(frames), f"{type(error).__name__}: {error}")
             for item in kept:
@@ -192,7 +200,9 @@ class SegmentationNode(Node):
             done = time.monotonic()
             self.stats.stage("postprocess", (built - post_start) * 1e3)
             self.stats.stage("publish", (done - built) * 1e3)
-            self.stats.frame_total((done - item.received) * 1e3, limits.latency_budget_ms)
+            total_ms = (done - item.received) * 1e3
+            self.stats.frame_total(total_ms, limits.latency_budget_ms)
+            self.stats.stage("overhead", total_ms - (inferred - decoded) * 1e3)
             age = self.get_clock().now() - Time.from_msg(item.item.header.stamp, clock_type=self.get_clock().clock_type)
             self.stats.stage("age", age.nanoseconds / 1e6)
             self.stats.published(item.camera, done, share)
@@ -210,7 +220,7 @@ class SegmentationNode(Node):
         self.segmenter.close()
 
 
-def main(argv: list[str] | None = None, open_model: OpenModel = open_segmenter) -> int:
+def main(argv: list[str] | None = None, open_model: OpenModel = open_model) -> int:
     """Runs the node until SIGINT/SIGTERM; 0 on a clean stop, 2 when it cannot start."""
     rclpy.init(args=argv)
     try:

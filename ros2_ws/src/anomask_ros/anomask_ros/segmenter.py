@@ -28,16 +28,39 @@ REQUIRED_OUTPUTS = ("semantic", "anomaly", "open_set")
 class Runtime(Protocol):
     """What the node uses of ``anomask.export.runtime.Runtime``."""
 
+    backend: str
     metadata: ModelMetadata
     input_size: tuple[int, int]
     input_format: str
     max_batch: int
+    output_names: tuple[str, ...]
 
     def run(self, frames: np.ndarray, threshold: float) -> dict[str, np.ndarray]: ...
 
 
-PanopticFn = Callable[[dict[str, np.ndarray]], np.ndarray]
-"""Runtime outputs of a batch -> panoptic int32 ``[B, h, w]`` (ARCHITECTURE.md encoding)."""
+PanopticFn = Callable[[dict[str, np.ndarray], "str | None"], np.ndarray]
+"""(runtime outputs of a batch, open-set method or None) -> panoptic int32 ``[B, h, w]``
+(ARCHITECTURE.md encoding)."""
+
+PANOPTIC_INPUTS = ("mask_id", "mask_fg", "preferred_mask", "background", "mask_class", "mask_keep", "mask_area", "stuff_entropy", "thing_entropy")
+"""The ``FusedHeads`` intermediates ``panoptic_images`` reads; per-pixel models have none."""
+
+
+def heads_method(name: str) -> str | None:
+    """The ``panoptic_method`` parameter as ``panoptic_images`` takes it (``known`` -> None)."""
+    return None if name == "known" else name
+
+
+def fit_frame(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``pixels`` at ``size`` (H, W), resized as the offline pipeline does
+    (``anomask.export.calibration.load_frame``): area averaging when either side shrinks,
+    bilinear otherwise. Resizing works per channel, so doing it before the channel
+    conversion gives the same pixels as after it."""
+    height, width = size
+    if pixels.shape[:2] == (height, width):
+        return pixels
+    shrink = pixels.shape[0] > height or pixels.shape[1] > width
+    return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 @dataclass(frozen=True)
@@ -61,9 +84,12 @@ def decode_message(msg: Image | CompressedImage, order: str, limits: ImageLimits
 
 
 class Segmenter:
-    def __init__(self, runtime: Runtime, panoptic: PanopticFn) -> None:
+    """A runtime plus the panoptic CPU step; ``panoptic`` replaces
+    ``anomask.models.heads.panoptic_images`` (tests pass a stand-in)."""
+
+    def __init__(self, runtime: Runtime, panoptic: PanopticFn | None = None) -> None:
         self.runtime = runtime
-        self._panoptic = panoptic
+        self._custom_panoptic = panoptic
         self._buffers: dict[int, np.ndarray] = {}
 
     @property
@@ -71,22 +97,29 @@ class Segmenter:
         return self.runtime.metadata
 
     @property
+    def backend(self) -> str:
+        """The backend that actually runs (``auto`` resolved)."""
+        return self.runtime.backend
+
+    @property
     def max_batch(self) -> int:
         return max(1, int(self.runtime.max_batch))
 
+    @property
+    def has_panoptic(self) -> bool:
+        """Whether the model returns the intermediates the panoptic output needs."""
+        return self._custom_panoptic is not None or set(PANOPTIC_INPUTS) <= set(self.runtime.output_names)
+
     def batch(self, frames: list[Frame]) -> np.ndarray:
-        """``[B, H, W, 3]`` uint8 at the runtime's input size and channel order. Frames of
-        another size are resized (bilinear) in their own channel layout first; the channel
-        reordering then writes straight into the batch."""
+        """``[B, H, W, 3]`` uint8 at the runtime's input size and channel order
+        (:func:`fit_frame` first, in the frame's own layout; the channel conversion then
+        writes straight into the batch)."""
         height, width = self.runtime.input_size
         buffer = self._buffers.get(len(frames))
         if buffer is None:
             buffer = self._buffers[len(frames)] = np.empty((len(frames), height, width, 3), np.uint8)
         for index, frame in enumerate(frames):
-            pixels = frame.pixels
-            if frame.size != (height, width):
-                pixels = cv2.resize(pixels, (width, height), interpolation=cv2.INTER_LINEAR)
-            convert_channels(pixels, frame.encoding, self.runtime.input_format, out=buffer[index])
+            convert_channels(fit_frame(frame.pixels, (height, width)), frame.encoding, self.runtime.input_format, out=buffer[index])
         return buffer
 
     def infer(self, batch: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
@@ -96,27 +129,38 @@ class Segmenter:
             raise AnomaskError(f"runtime returned no {', '.join(missing)} (got {', '.join(sorted(outputs))})")
         return outputs
 
-    def panoptic(self, outputs: dict[str, np.ndarray]) -> np.ndarray:
-        return self._panoptic(outputs)
+    def panoptic(self, outputs: dict[str, np.ndarray], method: str) -> np.ndarray:
+        """Panoptic images of a batch; ``method`` is a ``panoptic_method`` parameter value."""
+        if self._custom_panoptic is not None:
+            return self._custom_panoptic(outputs, heads_method(method))
+        from anomask.models.heads import panoptic_images
+
+        return panoptic_images(outputs, self.metadata, heads_method(method))
 
     def close(self) -> None:
-        """Drops the runtime (and with it the backend's device memory)."""
+        """Drops the runtime: the ``Runtime`` interface has no ``close()``, so the backend
+        (and its device memory) is released when its last reference goes."""
         self.runtime = None  # type: ignore[assignment]
         self._buffers.clear()
 
 
-def open_segmenter(model_path: str, backend: str) -> Segmenter:
-    """The model at ``model_path`` on ``backend``; AnomaskError when it is missing or the
-    backend cannot load it."""
+def open_segmenter(model_path: str, backend: str, threads: int = 0) -> Segmenter:
+    """The model at ``model_path`` on ``backend``; AnomaskError when the file is missing or
+    the backend cannot load it. ``threads`` (> 0) sets ONNX Runtime's intra-op threads."""
     if not model_path:
         raise AnomaskError("parameter model_path is empty: set it to an exported model file")
     if not Path(model_path).is_file():
         raise AnomaskError(f"model file not found: {model_path}")
     try:
-        from anomask.export.runtime import open_runtime
-        from anomask.models.heads import panoptic_from_intermediates
+        from anomask.export.runtime import backend_for, open_runtime
     except ImportError as error:
         raise AnomaskError(f"cannot open {model_path}: the runtime backends are not importable ({error})") from error
-
-    runtime = open_runtime(model_path, backend)
-    return Segmenter(runtime, lambda outputs: panoptic_from_intermediates(outputs, runtime.metadata))
+    chosen = backend_for(model_path, backend)
+    options = {"threads": threads} if chosen == "onnxruntime" and threads > 0 else {}
+    try:
+        runtime = open_runtime(model_path, chosen, **options)
+    except AnomaskError:
+        raise
+    except Exception as error:  # a backend that is not installed or has no device: ImportError, RuntimeError, ...
+        raise AnomaskError(f"cannot open {model_path} with backend {chosen}: {type(error).__name__}: {error}") from error
+    return Segmenter(runtime)

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-STAGES = ("decode", "inference", "postprocess", "publish", "total", "age")
+STAGES = ("decode", "inference", "postprocess", "publish", "total", "overhead", "age")
 """Per-frame stages, in ms: decode (message -> network input batch), inference
 (``Runtime.run``), postprocess (panoptic on the CPU, resizing, colour views), publish
-(building and sending messages), total (receive -> last publish) and age (last publish -
-header stamp, on the node's clock)."""
+(building and sending messages), total (receive -> last publish), overhead (total minus
+inference: everything the node adds, including the wait in the newest-frame slot) and age
+(last publish - header stamp, on the node's clock)."""
 
 
 class RateMeter:
