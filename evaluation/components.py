@@ -38,7 +38,7 @@ and counts per tau.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -50,6 +50,9 @@ SMIYC_TAUS: tuple[float, ...] = tuple(float(t) for t in np.linspace(0.25, 0.75, 
 """The SMIYC code's ``np.linspace`` values, bit for bit: its 0.6 is 0.6000000000000001, so a
 component with sIoU exactly 0.6 is not a TP at that tau, as in the published numbers."""
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+REFERENCE_AREA = 1024 * 2048
+"""Cityscapes-size frames (Fishyscapes, Lost&Found; RoadAnomaly21 is of that order), the
+scale of the SMIYC component sizes."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,14 @@ class ComponentSettings:
     min_predicted_size: int
     min_gt_size: int
     taus: tuple[float, ...] = SMIYC_TAUS
+
+    def scaled(self, height: int, width: int) -> ComponentSettings:
+        """The sizes scaled by image area from 1024x2048 (at least 1 pixel): for data far
+        smaller than the benchmarks' frames, e.g. the synthetic default at 256x512 (500 / 100
+        px -> 31 / 6 px), where the official sizes would erase most objects."""
+        ratio = height * width / REFERENCE_AREA
+        return replace(self, min_predicted_size=max(1, round(self.min_predicted_size * ratio)),
+                       min_gt_size=max(1, round(self.min_gt_size * ratio)))
 
 
 ANOMALY_TRACK = ComponentSettings(min_predicted_size=500, min_gt_size=100)

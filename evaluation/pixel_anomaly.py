@@ -10,7 +10,8 @@ the table is a histogram whose bins are single float32 values: no score range is
 (probabilities, logits and energies all work) and the metrics computed from it are the
 exact metrics of the pooled pixels.
 
-Memory is bounded by ``max_bins`` table rows (default 2**21, 40 MB). When the number of
+Memory is bounded by ``max_bins`` table rows (default 2**21, 40 MB) and a queue of images
+not yet merged into the table that holds at most as many rows. When the number of
 distinct scores seen exceeds it, the table drops the fewest low mantissa bits of every key
 that bring it to half its capacity (adjacent float32 values merge into one bin, order is
 kept), and every later score is keyed the same way. The result then states
@@ -57,6 +58,8 @@ from anomask.errors import AnomaskError
 from anomask.evaluation.inputs import check_anomaly_labels, check_finite_scores, check_same_shape
 
 FULL_MANTISSA_BITS = 23
+MIN_MERGE_ROWS = 1 << 18
+"""Queued rows that trigger a merge into a table smaller than that (capped at ``max_bins``)."""
 _SIGN = np.uint32(0x80000000)
 
 
@@ -150,8 +153,11 @@ class ScoreHistogram:
 class PixelAnomalyAccumulator:
     """Streams (score map, anomaly ground truth) pairs; ``result()`` gives AP, AUROC, FPR95.
 
-    Between images it holds at most ``max_bins`` rows of (key, outlier count, inlier count);
-    during an update, one image's keys on top -- however many images pass through.
+    Each image's keys are sorted and counted on their own and queued; the queue is merged
+    into the table (one stable sort, which runs in near-linear time over already sorted
+    runs) once it holds as many rows as the table, so a large table is not rewritten for
+    every image. Memory: at most ``max_bins`` table rows plus a queue of at most as many
+    rows plus one image's keys -- however many images pass through.
     """
 
     def __init__(self, max_bins: int = 1 << 21, skip_images_without_anomaly: bool = False) -> None:
@@ -164,6 +170,9 @@ class PixelAnomalyAccumulator:
         self._keys = np.zeros(0, dtype=np.uint32)
         self._outliers = np.zeros(0, dtype=np.int64)
         self._inliers = np.zeros(0, dtype=np.int64)
+        self._queue: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        """Per queued image part: (distinct keys, outlier counts, inlier counts)."""
+        self._queued_rows = 0
 
     @property
     def mantissa_bits(self) -> int:
@@ -185,18 +194,26 @@ class PixelAnomalyAccumulator:
         keys = ordered_keys(scores) >> np.uint32(self.shift)
         outlier_keys, outlier_counts = _runs(np.sort(keys[is_outlier]))
         inlier_keys, inlier_counts = _runs(np.sort(keys[labels == 0]))
-        # np.sort + runs: several times faster than np.union1d on millions of uint32 keys.
-        everything = np.sort(np.concatenate((self._keys, outlier_keys, inlier_keys)))
-        merged = everything[_run_starts(everything)]
-        outliers = np.zeros(merged.size, dtype=np.int64)
-        inliers = np.zeros(merged.size, dtype=np.int64)
-        # Keys are distinct within each part, so fancy-index += never collides.
-        old = np.searchsorted(merged, self._keys)
-        outliers[old] += self._outliers
-        inliers[old] += self._inliers
-        outliers[np.searchsorted(merged, outlier_keys)] += outlier_counts
-        inliers[np.searchsorted(merged, inlier_keys)] += inlier_counts
-        self._keys, self._outliers, self._inliers = merged, outliers, inliers
+        self._queue.append((outlier_keys, outlier_counts, np.zeros_like(outlier_counts)))
+        self._queue.append((inlier_keys, np.zeros_like(inlier_counts), inlier_counts))
+        self._queued_rows += outlier_keys.size + inlier_keys.size
+        if self._queued_rows >= max(self._keys.size, min(MIN_MERGE_ROWS, self.max_bins)):
+            self._merge()
+
+    def _merge(self) -> None:
+        """Fold the queued images into the table, then coarsen it if it outgrew ``max_bins``."""
+        if not self._queue:
+            return
+        parts = [(self._keys, self._outliers, self._inliers), *self._queue]
+        keys = np.concatenate([p[0] for p in parts])
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        starts = _run_starts(keys)
+        if starts.size:
+            self._keys = keys[starts]
+            self._outliers = np.add.reduceat(np.concatenate([p[1] for p in parts])[order], starts)
+            self._inliers = np.add.reduceat(np.concatenate([p[2] for p in parts])[order], starts)
+        self._queue, self._queued_rows = [], 0
         if self._keys.size > self.max_bins:
             self._coarsen()
 
@@ -215,6 +232,7 @@ class PixelAnomalyAccumulator:
 
     def _cumulative(self) -> tuple[np.ndarray, np.ndarray]:
         """TP and FP counts at each threshold, thresholds descending; checks definedness."""
+        self._merge()
         if self.images == 0:
             raise AnomaskError("no images were evaluated: the dataset is empty")
         tp = np.cumsum(self._outliers[::-1])

@@ -64,14 +64,23 @@ def plot_curves(curves: Mapping[str, ScoreCurves], path: str | Path, title: str 
     return _save(figure, path)
 
 
-def plot_histogram(histogram: ScoreHistogram, path: str | Path, score: str = "score", title: str = "") -> Path:
-    """Relative frequency of inlier and outlier pixels per score bin (paper 000 Fig. 3)."""
-    figure, axis = plt.subplots(figsize=(6, 4))
-    width = np.diff(histogram.edges)
-    axis.bar(histogram.edges[:-1], histogram.inlier, width=width, align="edge", alpha=0.6, label="inliers")
-    axis.bar(histogram.edges[:-1], histogram.outlier, width=width, align="edge", alpha=0.6, label="outliers")
-    axis.set(xlabel=score, ylabel="relative pixel frequency", title=title)
-    axis.legend()
+def plot_histograms(histograms: Mapping[str, ScoreHistogram], path: str | Path, title: str = "") -> Path:
+    """Relative frequency of inlier and outlier pixels per score bin, one panel per score side
+    by side (paper 000 Fig. 3); filled step outlines, one patch per series."""
+    if not histograms:
+        raise AnomaskError("no score histograms to plot")
+    columns = min(4, len(histograms))
+    rows = -(-len(histograms) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
+    for axis, (score, histogram) in zip(axes.flat, histograms.items()):
+        axis.stairs(histogram.inlier, histogram.edges, fill=True, alpha=0.55, label="inliers")
+        axis.stairs(histogram.outlier, histogram.edges, fill=True, alpha=0.55, label="outliers")
+        axis.set(xlabel=score, ylabel="relative pixel frequency")
+        axis.legend(fontsize=8)
+    for axis in list(axes.flat)[len(histograms):]:
+        axis.axis("off")
+    if title:
+        figure.suptitle(title)
     return _save(figure, path)
 
 

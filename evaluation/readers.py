@@ -22,10 +22,11 @@ validation data ships through TFDS -- as in the evaluation bundle of Mask2Anomal
 Lost&Found: the range 2..200 and "everything else ignored" follow the SMIYC benchmark code
 (``LAF_CLASSES``) and Mask2Anomaly's script; frames whose labels are all 0 (17 in the test
 split) contribute nothing because every pixel is ignore, so they need no exclusion list.
-StreetHazards, the COCO open panoptic splits and the synthetic default's anomaly split are
-read by ``anomask.training.data``'s readers, imported here (``streethazards``,
-``coco-open-panoptic``, ``synthetic-anomaly``); image and label files are read with its
-``imageio`` too.
+StreetHazards, the COCO open panoptic splits, Cityscapes-layout splits (the synthetic
+default's train/val among them) and the synthetic default's anomaly split are read by
+``anomask.training.data``'s readers, imported here (``streethazards``,
+``coco-open-panoptic``, ``cityscapes``, ``synthetic-anomaly``); image and label files are
+read with its ``imageio`` too.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from anomask.errors import AnomaskError
 from anomask.evaluation.inputs import check_anomaly_labels, distinct_values
 from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID, ClassInfo
 from anomask.training.data import imageio
+from anomask.training.data.cityscapes import CityscapesDataset
 from anomask.training.data.coco_panoptic import CocoPanopticDataset
 from anomask.training.data.streethazards import StreetHazardsDataset
 from anomask.training.data.synthetic import SyntheticAnomalyDataset
@@ -201,6 +203,13 @@ def coco_open_panoptic(root: str | Path, open_set: str = "20", split: str = "val
     return CocoPanopticDataset(annotations / f"panoptic_{split}.json", base / split, annotations / f"panoptic_{split}", open_set=open_set, mode="eval")
 
 
+def cityscapes(root: str | Path, split: str = "val") -> CityscapesDataset:
+    """A Cityscapes-layout split (``leftImg8bit/<split>``, ``gtFine/<split>``): closed-set
+    semantic ground truth for mIoU; ``root/classes.json`` names the classes when present (the
+    synthetic default writes one), else the 19 Cityscapes classes."""
+    return CityscapesDataset(_existing_root(root, "cityscapes"), split=split)
+
+
 def synthetic_anomaly(root: str | Path) -> SyntheticAnomalyDataset:
     """The synthetic default's anomaly split (``anomask data synth --out DIR``; DIR is the
     root): Fishyscapes-style labels plus semantic/instance maps with 254 on anomalies."""
@@ -216,14 +225,15 @@ BENCHMARKS: tuple[str, ...] = (
     "lostandfound",
     "streethazards",
     "coco-open-panoptic",
+    "cityscapes",
     "synthetic-anomaly",
 )
-_OPTIONS = {"lostandfound": {"split"}, "streethazards": {"split"}, "coco-open-panoptic": {"open_set", "split"}}
+_OPTIONS = {"lostandfound": {"split"}, "streethazards": {"split"}, "coco-open-panoptic": {"open_set", "split"}, "cityscapes": {"split"}}
 
 
 def open_benchmark(name: str, root: str | Path, **options: Any) -> Any:
     """The dataset of benchmark ``name`` stored under ``root``; ``options`` go to its reader
-    (``split`` for Lost&Found and the training-data readers)."""
+    (``split`` for Lost&Found, Cityscapes and the training-data readers)."""
     unexpected = set(options) - _OPTIONS.get(name, set())
     if name in BENCHMARKS and unexpected:
         raise AnomaskError(f"benchmark {name!r} does not take the options {', '.join(sorted(unexpected))}")
@@ -239,6 +249,8 @@ def open_benchmark(name: str, root: str | Path, **options: Any) -> Any:
         return streethazards(root, **options)
     if name == "coco-open-panoptic":
         return coco_open_panoptic(root, **options)
+    if name == "cityscapes":
+        return cityscapes(root, **options)
     if name == "synthetic-anomaly":
         return synthetic_anomaly(root)
     raise AnomaskError(f"unknown benchmark {name!r}; valid: {', '.join(BENCHMARKS)}")

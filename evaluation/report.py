@@ -4,7 +4,7 @@ One row per method (anomaly score), values in percent with two decimals, ``-`` w
 result is missing, the best value of each column in bold (highest for ``↑``, lowest for
 ``↓``), as the papers print them:
 
-* ``anomaly_table``: AuPRC / FPR95 per dataset (paper 001 Table 1, paper 000 Tables 1-3);
+* ``anomaly_table``: AuPRC / FPR95 (optionally AUROC) per dataset (paper 001 Table 1, paper 000 Tables 1-3);
 * ``component_table``: sIoU / PPV / F1* per dataset (paper 001 Table 2);
 * ``open_set_table``: AuPRC, FPR95, mIoU, open-IoU per split and overall (paper 001 Table 3);
 * ``panoptic_table``: PQ/SQ/RQ of known things, known stuff, all known, unknown (001 Table 4);
@@ -32,11 +32,13 @@ class Column:
 
 
 def markdown_table(row_title: str, columns: Sequence[Column], rows: Mapping[str, Sequence[float | None]]) -> str:
-    """Rows of fractions (0..1) as percent; the best of each column in bold."""
+    """Rows of fractions (0..1) as percent; the best of each column in bold (none where all
+    values are equal)."""
     best: list[float | None] = []
     for index, column in enumerate(columns):
         values = [v[index] for v in rows.values() if v[index] is not None and v[index] == v[index]]
-        best.append((max if column.better == UP else min)(values) if len(values) > 1 else None)
+        # A column whose values are all equal has no best one.
+        best.append((max if column.better == UP else min)(values) if len(set(values)) > 1 else None)
     lines = [
         "| " + " | ".join([row_title] + [f"{c.title} {c.better}" for c in columns]) + " |",
         "| " + " | ".join(["---"] + ["---:"] * len(columns)) + " |",
@@ -61,12 +63,15 @@ def _cells(result: object | None, fields: Sequence[str]) -> tuple[float | None, 
     return tuple(getattr(result, f) for f in fields) if result is not None else (None,) * len(fields)
 
 
-def anomaly_table(results: Mapping[str, Mapping[str, PixelAnomalyResult]]) -> str:
-    """``results[method][dataset]``; columns: AuPRC and FPR95 of each dataset."""
+def anomaly_table(results: Mapping[str, Mapping[str, PixelAnomalyResult]], auroc: bool = False) -> str:
+    """``results[method][dataset]``; columns: AuPRC and FPR95 of each dataset (the papers'
+    layout), and AUROC after them when ``auroc``."""
     datasets = _datasets(results)
-    columns = [Column(f"{d} {metric}", better) for d in datasets for metric, better in (("AuPRC", UP), ("FPR95", DOWN))]
+    metrics = (("AuPRC", UP, "ap"), ("FPR95", DOWN, "fpr95")) + ((("AUROC", UP, "auroc"),) if auroc else ())
+    columns = [Column(f"{d} {metric}", better) for d in datasets for metric, better, _ in metrics]
+    fields = tuple(name for _, _, name in metrics)
     rows = {
-        method: [value for d in datasets for value in _cells(per.get(d), ("ap", "fpr95"))]
+        method: [value for d in datasets for value in _cells(per.get(d), fields)]
         for method, per in results.items()
     }
     return markdown_table("Method", columns, rows)

@@ -4,7 +4,7 @@ import pytest
 
 from anomask.errors import AnomaskError
 from anomask.evaluation.pixel_anomaly import PixelAnomalyAccumulator
-from anomask.evaluation.plots import colorize_panoptic, plot_curves, plot_histogram, plot_panel
+from anomask.evaluation.plots import colorize_panoptic, plot_curves, plot_histograms, plot_panel
 from anomask.models.metadata import ClassInfo
 
 CLASSES = (ClassInfo("road", False, (128, 64, 128)), ClassInfo("car", True, (0, 0, 142)))
@@ -27,7 +27,7 @@ def _png(path):
 def test_curves_histogram_and_panel_write_pngs(tmp_path):
     strong, weak = _accumulator(2.0), _accumulator(0.3)
     _png(plot_curves({"eam": strong.curves(), "msp": weak.curves()}, tmp_path / "curves.png", title="FS L&F"))
-    _png(plot_histogram(strong.histogram(30), tmp_path / "hist.png", score="max mask probability"))
+    _png(plot_histograms({"eam": strong.histogram(30), "msp": weak.histogram()}, tmp_path / "hist.png", title="FS L&F"))
     panoptic = np.zeros((40, 60), np.int32)
     panoptic[5:15, 5:15] = 1001
     panoptic[20:30, 30:40] = 254001
@@ -51,5 +51,7 @@ def test_colorize_panoptic_colours():
 def test_plot_errors():
     with pytest.raises(AnomaskError, match="no score curves"):
         plot_curves({}, "unused.png")
+    with pytest.raises(AnomaskError, match="no score histograms"):
+        plot_histograms({}, "unused.png")
     with pytest.raises(AnomaskError, match="outside 0..255"):
         colorize_panoptic(np.array([[300]]), CLASSES)
