@@ -68,7 +68,10 @@ def _hf_normalisation(folder: Path) -> dict[str, Any]:
     path = folder / "preprocessor_config.json"
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise AnomaskError(f"{path}: not valid JSON ({error})") from error
     scale = 255.0 if data.get("do_rescale", True) else 1.0
     return {
         name: tuple(float(v) * scale for v in data[key])

@@ -9,10 +9,9 @@ from anomask.errors import AnomaskError
 from anomask.models import build_model, load_checkpoint, load_metadata, save_checkpoint
 
 
-def test_round_trip_gives_bitwise_equal_outputs(tmp_path, make_config, make_metadata):
-    config = make_config(global_masked_attention=True)
-    model = build_model(config).eval()
-    metadata = make_metadata(config)
+def test_round_trip_gives_bitwise_equal_outputs(tmp_path, gma_model, make_metadata):
+    model = gma_model
+    metadata = make_metadata(model.config)
     path = save_checkpoint(tmp_path / "model.safetensors", model, metadata)
     loaded, loaded_metadata = load_checkpoint(path)
     assert loaded_metadata == metadata and not loaded.training
@@ -24,17 +23,16 @@ def test_round_trip_gives_bitwise_equal_outputs(tmp_path, make_config, make_meta
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temporary left
 
 
-def test_metadata_lives_in_the_safetensors_header(tmp_path, make_config, make_metadata):
-    config = make_config()
-    path = save_checkpoint(tmp_path / "m.safetensors", build_model(config), make_metadata(config))
+def test_metadata_lives_in_the_safetensors_header(tmp_path, gma_model, make_metadata):
+    path = save_checkpoint(tmp_path / "m.safetensors", gma_model, make_metadata(gma_model.config))
     raw = path.read_bytes()
     header = json.loads(raw[8 : 8 + struct.unpack("<Q", raw[:8])[0]])
     assert json.loads(header["__metadata__"]["anomask_metadata"])["architecture"]["num_queries"] == 4
 
 
-def test_failed_write_keeps_the_old_file(tmp_path, make_config, make_metadata, monkeypatch):
-    config = make_config()
-    path = save_checkpoint(tmp_path / "m.safetensors", build_model(config), make_metadata(config))
+def test_failed_write_keeps_the_old_file(tmp_path, gma_model, make_metadata, monkeypatch):
+    metadata = make_metadata(gma_model.config)
+    path = save_checkpoint(tmp_path / "m.safetensors", gma_model, metadata)
     before = path.read_bytes()
 
     def broken(*args, **kwargs):
@@ -42,7 +40,7 @@ def test_failed_write_keeps_the_old_file(tmp_path, make_config, make_metadata, m
 
     monkeypatch.setattr("anomask.models.checkpoint.save_file", broken)
     with pytest.raises(OSError, match="disk full"):
-        save_checkpoint(path, build_model(config), make_metadata(config))
+        save_checkpoint(path, gma_model, metadata)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
 
@@ -60,11 +58,10 @@ def test_clear_errors_for_bad_files(tmp_path, make_config, make_metadata):
         load_checkpoint(bare)
 
 
-def test_shape_mismatch_names_the_key(tmp_path, make_config, make_metadata):
-    config = make_config()
-    path = save_checkpoint(tmp_path / "m.safetensors", build_model(config), make_metadata(config))
+def test_shape_mismatch_names_the_key(tmp_path, gma_model, make_config, make_metadata):
+    path = save_checkpoint(tmp_path / "m.safetensors", gma_model, make_metadata(gma_model.config))
     # same metadata, but weights of a model with more queries
-    other = build_model(make_config(num_queries=6))
+    other = build_model(make_config(num_queries=6, global_masked_attention=True))
     tensors = {k: v.contiguous() for k, v in other.state_dict().items()}
     from safetensors import safe_open
 
@@ -75,6 +72,6 @@ def test_shape_mismatch_names_the_key(tmp_path, make_config, make_metadata):
         load_checkpoint(path)
 
 
-def test_save_rejects_metadata_of_another_architecture(tmp_path, make_config, make_metadata):
+def test_save_rejects_metadata_of_another_architecture(tmp_path, gma_model, make_config, make_metadata):
     with pytest.raises(AnomaskError, match="does not match the model's config"):
-        save_checkpoint(tmp_path / "m.safetensors", build_model(make_config()), make_metadata(make_config(num_queries=8)))
+        save_checkpoint(tmp_path / "m.safetensors", gma_model, make_metadata(make_config(num_queries=8)))

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -5,9 +7,9 @@ from anomask.errors import AnomaskError
 from anomask.models import add_negative_class, build_model, load_checkpoint, save_checkpoint
 
 
-def test_k_plus_one_to_k_plus_two_keeps_known_and_no_object_logits(tmp_path, make_config, make_metadata):
-    config = make_config()
-    model = build_model(config).eval()
+def test_k_plus_one_to_k_plus_two_keeps_known_and_no_object_logits(tmp_path, gma_model, make_metadata):
+    model = copy.deepcopy(gma_model)
+    config = model.config
     images = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         before = model(images)["pred_logits"]
@@ -38,11 +40,10 @@ def test_negative_class_twice_or_on_per_pixel_is_an_error(make_config, make_meta
         add_negative_class(build_model(config), make_metadata(config))
 
 
-def test_convert_from_anomask_adds_the_negative_class(tmp_path, make_config, make_metadata, capsys):
+def test_convert_from_anomask_adds_the_negative_class(tmp_path, gma_model, make_metadata, capsys):
     from anomask.cli import main
 
-    config = make_config()
-    src = save_checkpoint(tmp_path / "k1.safetensors", build_model(config), make_metadata(config))
+    src = save_checkpoint(tmp_path / "k1.safetensors", gma_model, make_metadata(gma_model.config))
     out = tmp_path / "k2.safetensors"
     assert main(["convert", "--from", "anomask", str(src), "--negative-class", "--out", str(out)]) == 0
     assert "added a zero-initialised negative class" in capsys.readouterr().out
