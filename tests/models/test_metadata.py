@@ -38,3 +38,12 @@ def test_num_outputs_counts_negative_and_no_object():
     assert ModelConfig(num_classes=19, negative_class=True).num_outputs == 21
     with pytest.raises(AnomaskError, match="unknown model preset 'huge'"):
         ModelConfig.preset("huge")
+
+
+def test_metadata_imports_without_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, anomask.models.metadata; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
