@@ -72,10 +72,10 @@ def plot_histograms(histograms: Mapping[str, ScoreHistogram], path: str | Path, 
     columns = min(4, len(histograms))
     rows = -(-len(histograms) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False)
-    for axis, (score, histogram) in zip(axes.flat, histograms.items()):
+    for index, (axis, (score, histogram)) in enumerate(zip(axes.flat, histograms.items())):
         axis.stairs(histogram.inlier, histogram.edges, fill=True, alpha=0.55, label="inliers")
         axis.stairs(histogram.outlier, histogram.edges, fill=True, alpha=0.55, label="outliers")
-        axis.set(xlabel=score, ylabel="relative pixel frequency")
+        axis.set(xlabel=score, ylabel="relative pixel frequency" if index % columns == 0 else "")
         axis.legend(fontsize=8)
     for axis in list(axes.flat)[len(histograms):]:
         axis.axis("off")
