@@ -71,11 +71,11 @@ def replayed(small_model, tmp_path_factory):
 
 def test_replay_gives_the_offline_metrics_and_replay_timing(small_model, replayed) -> None:
     root, bag, _, run = replayed
-    assert run.frames_out == run.frames_in == {"front": FRAMES}, (root / "logs" / "node.log").read_text()[-3000:]
-    assert run.node_status == 0
     cli("bag", "eval", str(bag), "--recording", str(run.recording), "--model", str(small_model.onnx), "--out", str(root / "replay_eval"))
-    cli("bag", "eval", str(bag), "--offline", "--model", str(small_model.onnx), "--threads", "1", "--out", str(root / "offline_eval"))
     replay = json.loads((root / "replay_eval" / "metrics.json").read_text())
+    assert run.frames_out == run.frames_in == {"front": FRAMES}, (replay["node_diagnostics"], replay["per_frame"])
+    assert run.node_status == 0
+    cli("bag", "eval", str(bag), "--offline", "--model", str(small_model.onnx), "--threads", "1", "--out", str(root / "offline_eval"))
     offline = json.loads((root / "offline_eval" / "metrics.json").read_text())
     assert replay["frames_in"] == replay["frames_out"] == offline["frames_out"] == FRAMES and replay["dropped"] == 0
     assert json.dumps(replay["metrics"], sort_keys=True) == json.dumps(offline["metrics"], sort_keys=True)
@@ -85,7 +85,8 @@ def test_replay_gives_the_offline_metrics_and_replay_timing(small_model, replaye
     assert "miou" in metrics["semantic"] and "open_miou" in metrics["open_set"] and "groups" in metrics["panoptic"]
     assert replay["latency_ms"]["frames"] == FRAMES and 0 < replay["latency_ms"]["p50"] < 5000
     assert replay["age_ms"]["frames"] == FRAMES and 0 <= replay["age_ms"]["p50"] < 5000
-    assert replay["node_diagnostics"]["anomask: camera front"]["values"]["published"] == str(FRAMES)
+    node = replay["node_diagnostics"]["anomask: camera front"]["values"]  # its last report, up to a second old
+    assert 0 < int(node["published"]) <= FRAMES and node["dropped"] == "0"
     report = (root / "replay_eval" / "report.md").read_text()
     for heading in ("## Frames", "## Timing (ms)", "## Anomaly (pixels)", "## Semantic and open-set", "## Panoptic"):
         assert heading in report

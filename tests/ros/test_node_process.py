@@ -315,7 +315,7 @@ def test_load_30_hz_into_a_model_at_a_few_hz(nodes) -> None:
 def test_missing_model_or_unusable_backend_is_a_clear_start_up_error(small_model, tmp_path: Path, backend: str) -> None:
     runs = {
         "missing": ({"model_path": str(tmp_path / "none.onnx")}, f"model file not found: {tmp_path / 'none.onnx'}"),
-        "backend": ({"model_path": str(small_model.onnx), "backend": backend}, f"with backend {backend}"),
+        "backend": ({"model_path": str(small_model.onnx), "backend": backend}, f"cannot open {small_model.onnx} with backend {backend}: TensorRT"),
     }
     procs = {name: start_logged(node_command(params), tmp_path / f"{name}.log") for name, (params, _) in runs.items()}
     for name, proc in procs.items():

@@ -183,7 +183,7 @@ class SegmentationNode(Node):
         self.stats.batch(len(frames), None)
         self.stats.stage("decode", (decoded - start) * 1e3)
         self.stats.stage("inference", (inferred - decoded) * 1e3)
-        post_start = time.monotonic()
+        post_start = inferred  # the panoptic step above counts as postprocessing of the first frame
         for index, (frame, item) in enumerate(zip(frames, kept)):
             maps = FrameOutputs(
                 semantic=outputs["semantic"][index],
@@ -198,6 +198,7 @@ class SegmentationNode(Node):
             for name, message in messages.items():
                 publishers[name].publish(message)
             done = time.monotonic()
+            self.stats.stage("wait", (start - item.received) * 1e3)
             self.stats.stage("postprocess", (built - post_start) * 1e3)
             self.stats.stage("publish", (done - built) * 1e3)
             total_ms = (done - item.received) * 1e3

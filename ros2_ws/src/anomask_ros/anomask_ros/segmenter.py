@@ -137,6 +137,15 @@ class Segmenter:
 
         return panoptic_images(outputs, self.metadata, heads_method(method))
 
+    def warm_up(self) -> None:
+        """One run on a black frame: the backend's first run allocates and plans (measured
+        ~1-2 s on ONNX Runtime CPU for the small model), which would otherwise delay the first
+        camera frame and supersede the frames behind it."""
+        height, width = self.runtime.input_size
+        outputs = self.infer(np.zeros((1, height, width, 3), np.uint8), 0.5)
+        if self.has_panoptic:
+            self.panoptic(outputs, "eam")
+
     def close(self) -> None:
         """Drops the runtime: the ``Runtime`` interface has no ``close()``, so the backend
         (and its device memory) is released when its last reference goes."""
@@ -159,8 +168,10 @@ def open_segmenter(model_path: str, backend: str, threads: int = 0) -> Segmenter
     options = {"threads": threads} if chosen == "onnxruntime" and threads > 0 else {}
     try:
         runtime = open_runtime(model_path, chosen, **options)
-    except AnomaskError:
-        raise
+    except AnomaskError as error:
+        raise AnomaskError(f"cannot open {model_path} with backend {chosen}: {error}") from error
     except Exception as error:  # a backend that is not installed or has no device: ImportError, RuntimeError, ...
         raise AnomaskError(f"cannot open {model_path} with backend {chosen}: {type(error).__name__}: {error}") from error
-    return Segmenter(runtime)
+    segmenter = Segmenter(runtime)
+    segmenter.warm_up()
+    return segmenter

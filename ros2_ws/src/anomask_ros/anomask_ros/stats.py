@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-STAGES = ("decode", "inference", "postprocess", "publish", "total", "overhead", "age")
-"""Per-frame stages, in ms: decode (message -> network input batch), inference
-(``Runtime.run``), postprocess (panoptic on the CPU, resizing, colour views), publish
-(building and sending messages), total (receive -> last publish), overhead (total minus
+STAGES = ("wait", "decode", "inference", "postprocess", "publish", "total", "overhead", "age")
+"""Per-frame stages, in ms: wait (receive -> the worker takes the frame: the rest of the
+running inference, thread hand-over), decode (message -> network input batch), inference
+(``Runtime.run``), postprocess (panoptic on the CPU, resizing, colour views, building
+the messages), publish (sending them), total (receive -> last publish), overhead (total minus
 inference: everything the node adds, including the wait in the newest-frame slot) and age
 (last publish - header stamp, on the node's clock)."""
 
