@@ -94,9 +94,6 @@ class BatchLoader:
             persistent_workers=False,
         )
 
-    def __len__(self) -> int:
-        return max(self.stop - self.start, 0)
-
     def __iter__(self) -> Iterator[tuple[list[BatchItem], list[Sample]]]:
         for iteration, samples in zip(range(self.start, self.stop), self.loader):
             yield self.sampler.local_batch(iteration), samples
