@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -38,8 +39,11 @@ def init_distributed(device: torch.device) -> DistInfo:
     if not launched_by_torchrun():
         return DistInfo()
     info = DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), local_rank())
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     if info.world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        # Rank 0 validates while the others wait at a barrier: allow long validations.
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", timeout=timedelta(hours=2))
     return info
 
 

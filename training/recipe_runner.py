@@ -132,6 +132,13 @@ def run_recipe(
     if dist.is_main and not resume:
         (out / RUN_FILE).write_text(spec.to_json() + "\n")
     first = _first_stage(recipe, spec.init)
+    if resume_from is not None:
+        stage_roots = [(out / s.name).resolve() for s in recipe.stages[first:]]
+        if resume_from.resolve().parent.parent not in stage_roots:
+            raise AnomaskError(
+                f"--resume {resume_from}: not a checkpoint folder of this run's stages "
+                f"(expected {out}/<stage>/checkpoints/iter_NNNNNNNN)"
+            )
     finals = []
     previous: Path | None = Path(spec.init) if spec.init else None
     for index in range(first, len(recipe.stages)):
@@ -140,7 +147,7 @@ def run_recipe(
         if resume and resume_from is None and outputs.final_model.is_file():
             previous = outputs.final_model
             continue
-        if resume_from is not None and resume_from.parent.parent != outputs.root:
+        if resume_from is not None and resume_from.resolve().parent.parent != outputs.root.resolve():
             previous = outputs.final_model
             continue
         init = previous if (stage.init == "previous" or (index == first and previous is not None)) else None

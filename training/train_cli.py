@@ -102,4 +102,6 @@ def run(args: argparse.Namespace) -> int:
         distributed.shutdown()
     for path in finals:
         print(f"trained: {path}")
+    if not finals:
+        print(f"nothing to do: every stage in {out} has finished")
     return 0

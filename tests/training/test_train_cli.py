@@ -72,6 +72,7 @@ def test_sigkill_then_resume_gives_bitwise_the_same_weights(reference, tiny_synt
 
 
 def test_corrupted_newest_checkpoint_is_refused_and_the_previous_kept(reference, tmp_path, capsys):
+    """... and resuming from the named previous checkpoint still reaches the reference."""
     import shutil
 
     out = tmp_path / "run"
@@ -83,7 +84,12 @@ def test_corrupted_newest_checkpoint_is_refused_and_the_previous_kept(reference,
     error = capsys.readouterr().err
     assert "trainer_state.pt: corrupted or truncated trainer state, refused" in error
     assert "iter_00000003 is intact: resume from it with --resume" in error
-    assert (out / "closed-set" / "checkpoints" / "iter_00000003" / "model.safetensors").is_file()
+    previous = out / "closed-set" / "checkpoints" / "iter_00000003"
+    assert (previous / "model.safetensors").is_file()
+    _train(["train", "--resume", str(previous), "--out", str(out), "--no-progress"])
+    expected = _weights(reference / "closed-set" / "final" / "model.safetensors")
+    resumed = _weights(out / "closed-set" / "final" / "model.safetensors")
+    assert all(torch.equal(expected[k], resumed[k]) for k in expected)
 
 
 def _free_port():

@@ -66,3 +66,11 @@ def test_stage_that_changes_the_architecture_names_what_changed(capsys, tmp_path
     error = _error(capsys, tiny_args(tiny_synthetic, tmp_path / "out", "--init", str(path), recipe="mask2anomaly"))
     assert "cannot start stage 'contrastive': the stage changes the architecture (" in error
     assert "global_masked_attention: checkpoint False, stage True" in error
+
+
+def test_resume_from_a_folder_that_is_not_this_runs_checkpoint(capsys, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text('{"recipe": "closed-set", "preset": "small", "overrides": {}, "init": null}')
+    error = _error(capsys, ["train", "--resume", str(tmp_path / "elsewhere" / "iter_00000003"), "--out", str(out)])
+    assert "not a checkpoint folder of this run's stages" in error
