@@ -153,6 +153,10 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "rng": capture_rng_state(),
+            # Data order is a function of these and the iteration (see sampler.py); any
+            # number of processes continues it, as long as the global batch is the same.
+            "data_order": {"seed": self.stage.seed, "global_batch": self.solver.batch_size,
+                           "dataset_size": len(self.data.train), "next_iteration": self.iteration},
             "best": self.best,
             "thresholds": self.thresholds,
             "last_metrics": self.last_metrics,
@@ -167,9 +171,8 @@ class Trainer:
                 f"{directory}: this checkpoint was written with a different stage config or dataset; "
                 "resume with the same recipe, preset and --set options (or start a new --out folder)"
             )
-        loaded, metadata = load_checkpoint(directory / MODEL_FILE)
+        loaded, _ = load_checkpoint(directory / MODEL_FILE)
         self.model.load_state_dict(loaded.state_dict())
-        self.metadata = replace(self.metadata, thresholds=dict(metadata.thresholds))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -212,7 +215,7 @@ class Trainer:
         logged = {"loss": float(values[0])}
         logged.update({name: float(v) for name, v in zip(losses, values[1:])})
         logged["grad_norm"] = float(grad_norm)
-        logged["lr"] = self.optimizer.param_groups[0]["lr"] if self.optimizer.param_groups else 0.0
+        logged["lr"] = max((group["lr"] for group in self.optimizer.param_groups), default=0.0)  # the base LR
         return logged
 
     # -- periodic work (rank 0) --------------------------------------------------------
