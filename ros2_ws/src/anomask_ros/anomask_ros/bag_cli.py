@@ -41,7 +41,7 @@ def _add_play(parser: argparse.ArgumentParser) -> None:
 
 def _add_record(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="bag folder to create (must not exist)")
-    parser.add_argument("--topics", nargs="+", required=True)
+    parser.add_argument("--topics", nargs="+", required=True, help="TOPIC (type from discovery) or TOPIC:pkg/msg/Type (subscribed at once)")
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
     parser.add_argument("--duration", type=float, help="stop after S seconds")
     parser.add_argument("--count", type=int, help="stop once every topic has N messages")

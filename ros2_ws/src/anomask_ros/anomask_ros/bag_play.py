@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import rclpy
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
@@ -37,6 +38,8 @@ class PlayOptions:
     """Wait up to this long for every topic to have ``min_subscribers`` subscribers before
     the first message."""
     min_subscribers: int = 1
+    ack_timeout_s: float = 10.0
+    """At the end, wait up to this long for reliable subscribers to acknowledge."""
 
 
 class BagPlayer:
@@ -84,7 +87,15 @@ class BagPlayer:
         self._wait_for_subscribers()
         while True:
             if not self._play_once() or not self.options.loop:
+                self._wait_for_acks()
                 return self.published
+
+    def _wait_for_acks(self) -> None:
+        """Reliable readers must acknowledge the last messages before the publishers go:
+        a large frame published just before exit is otherwise lost (seen with 256x512
+        frames: the last frame of a bag never reached the node)."""
+        for publisher in [*self.publishers.values(), *([self.clock_pub] if self.clock_pub else [])]:
+            publisher.wait_for_all_acked(Duration(seconds=self.options.ack_timeout_s))
 
     def _play_once(self) -> bool:
         with open_bag(self.bag) as reader:

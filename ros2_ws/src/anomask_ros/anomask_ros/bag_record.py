@@ -1,6 +1,9 @@
 """``anomask bag record``: record topics (the node's outputs, /diagnostics, ...) to a bag.
 
-Each topic's type comes from discovery; raw subscriptions hand over the CDR bytes, which
+Each topic's type comes from discovery, or from the topic itself as ``TOPIC:pkg/msg/Type``
+(ROS names cannot hold ``:``), which subscribes at once, before any publisher exists: a
+recorder started before a player then misses none of its messages. Raw subscriptions hand
+over the CDR bytes, which
 go into the bag unchanged, stamped with the receive time on the node's clock (``/clock``
 with ``use_sim_time``), as ``ros2 bag record`` does. A topic is subscribed best-effort when
 any of its publishers offers only best-effort, reliable otherwise. Recording stops after
@@ -34,7 +37,15 @@ class RecordOptions:
     use_sim_time: bool = False
 
 
+def split_topic(spec: str) -> tuple[str, str | None]:
+    """``TOPIC`` or ``TOPIC:pkg/msg/Type`` -> (topic, type or None)."""
+    topic, _, type_name = spec.partition(":")
+    return topic, type_name or None
+
+
 def _discover(node: Node, executor: SingleThreadedExecutor, topics: tuple[str, ...], timeout: float) -> dict[str, str]:
+    if not topics:
+        return {}
     deadline = time.monotonic() + timeout
     while True:
         known = dict((name, types[0]) for name, types in node.get_topic_names_and_types())
@@ -68,14 +79,17 @@ def record_bag(out: Path, options: RecordOptions, args: list[str] | None = None)
     """Records until a stop condition; returns messages per topic."""
     if not options.topics:
         raise AnomaskError("name at least one topic to record")
+    specs = dict(split_topic(spec) for spec in options.topics)
     context = rclpy.Context()
     rclpy.init(args=args, context=context)
-    counts = dict.fromkeys(options.topics, 0)
+    counts = dict.fromkeys(specs, 0)
     try:
         node = Node("anomask_bag_record", context=context, parameter_overrides=[Parameter("use_sim_time", value=options.use_sim_time)])
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
-        types = _discover(node, executor, options.topics, options.discovery_timeout_s)
+        types = {topic: kind for topic, kind in specs.items() if kind is not None}
+        types.update(_discover(node, executor, tuple(t for t, kind in specs.items() if kind is None), options.discovery_timeout_s))
+        types = {topic: types[topic] for topic in specs}
         with bag_writer(Path(out), options.storage) as writer:
             for topic, kind in types.items():
                 connection = add_topic(writer, topic, kind)

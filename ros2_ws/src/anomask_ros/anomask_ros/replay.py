@@ -2,12 +2,14 @@
 ``make demo`` (and the replay tests) call, and the same steps a shell runs by hand:
 
     python -m anomask_ros.segmentation_node --ros-args -p model_path:=M -p cameras:=[C] -p use_sim_time:=true
+    anomask bag record OUT --topics /C/semantic:sensor_msgs/msg/Image ... /C/image:sensor_msgs/msg/Image \
+        /clock:rosgraph_msgs/msg/Clock /diagnostics:diagnostic_msgs/msg/DiagnosticArray
     anomask bag play BAG --topics /C/image --clock --wait-for-subscribers 120 --min-subscribers 2
-    anomask bag record OUT --topics /C/semantic /C/anomaly /C/open_set /C/panoptic /C/image /clock /diagnostics
 
-:func:`run_replay` starts the node and waits until it is ready, starts the player (it waits
-for both the node and the recorder on every topic, so no frame is missed), then the
-recorder; it counts the node's outputs itself, and once the player is done and every frame
+:func:`run_replay` starts the node and waits until it is ready, starts the recorder (typed
+topics: it subscribes at once) and waits until it is subscribed to the node's outputs, then
+starts the player (it waits for both the node and the recorder on every topic, and at the
+end for their acknowledgements, so no frame is missed); it counts the node's outputs itself, and once the player is done and every frame
 has its outputs (or none came for ``settle_s``), stops the recorder and the node with
 SIGINT. The node runs with ``use_sim_time``, so its output age is measured on the bag clock.
 """
@@ -66,8 +68,9 @@ def _tail(path: Path, lines: int = 20) -> str:
 def start_logged(command: list[str], log: Path) -> subprocess.Popen:
     """A process with stdout and stderr into ``log``."""
     handle = open(log, "w")  # noqa: SIM115 - closed by the process owner via stop()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
-        return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
     finally:
         handle.close()
 
@@ -186,6 +189,7 @@ def run_replay(
         "cameras": list(topics),
         "input_transport": "compressed" if transports.pop() else "raw",
         "input_reliability": "reliable",
+        "output_depth": 100,  # outputs are kept until the recorder acknowledged them
         "outputs": list(EVAL_OUTPUTS),
         "use_sim_time": True,
         **(parameters or {}),
@@ -203,19 +207,27 @@ def run_replay(
         wait_for_line(node, logs / "node.log", READY_LINE, start_timeout_s, "segmentation_node")
         counter = OutputCounter(output_topics)
         image_topics = [t.image for t in topics.values()]
+        image_types = {t.image: "sensor_msgs/msg/" + t.message_type.__name__ for t in topics.values()}
+        # Typed topics: the recorder subscribes to everything before the player exists.
+        recorded = [*(f"{t}:sensor_msgs/msg/Image" for t in output_topics), *(f"{t}:{image_types[t]}" for t in image_topics),
+                    "/clock:rosgraph_msgs/msg/Clock", "/diagnostics:diagnostic_msgs/msg/DiagnosticArray"]
+        recorder = start_logged(bag_command("record", str(out), "--topics", *recorded, "--storage", storage), logs / "record.log")
+        processes.append(recorder)
+        wait_for_line(recorder, logs / "record.log", "recording ", start_timeout_s, "anomask bag record")
+        deadline = time.monotonic() + start_timeout_s
+        while any(counter.node.count_subscribers(t) < 2 for t in output_topics):  # the counter and the recorder
+            if time.monotonic() > deadline or recorder.poll() is not None:
+                raise AnomaskError(f"the recorder did not subscribe to the node's outputs within {start_timeout_s:.0f} s:\n{_tail(logs / 'record.log')}")
+            time.sleep(0.05)
+        time.sleep(0.5)  # the node's side of the match
+        # The player waits for two subscribers per topic (the node and the recorder; /clock: the
+        # node under use_sim_time and the recorder) before its first message.
         player = start_logged(
             bag_command("play", str(bag), "--topics", *image_topics, "--rate", str(rate), "--clock",
                         "--wait-for-subscribers", str(start_timeout_s), "--min-subscribers", "2"),
             logs / "play.log",
         )
         processes.append(player)
-        recorder = start_logged(
-            bag_command("record", str(out), "--topics", *output_topics, *image_topics, "/clock", "/diagnostics",
-                        "--storage", storage, "--discovery-timeout", str(start_timeout_s)),
-            logs / "record.log",
-        )
-        processes.append(recorder)
-        wait_for_line(recorder, logs / "record.log", "recording ", start_timeout_s, "anomask bag record")
         log(f"replay: playing {sum(frames_in.values())} frames of {bag} at rate {rate}")
         while player.poll() is None:
             if node.poll() is not None:
