@@ -58,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--outputs", nargs="+", default=list(DEFAULT_OUTPUTS), choices=OUTPUTS, help="node outputs (default: the node's)")
     parser.add_argument("--encoding", default="bgr8", choices=("rgb8", "bgr8"), help="camera encoding (default %(default)s)")
     parser.add_argument("--threads", type=int, default=0, help="runtime_threads of the node (default 0: one per core)")
+    parser.add_argument("--output-resolution", default="input", choices=("input", "network"), help="the node's output_resolution (default %(default)s)")
 
 
 def export_bench_model(preset: str, size: tuple[int, int], network_size: tuple[int, int], output_size: tuple[int, int] | None, path: Path) -> Path:
@@ -133,7 +134,8 @@ def bench(args: argparse.Namespace, log=print) -> dict:
         pixels = cv2.resize(rng.integers(0, 256, (9, 16, 3), dtype=np.uint8), (width, height), interpolation=cv2.INTER_CUBIC)
         frame = array_to_image(pixels, args.encoding, Header())
         parameters = {"model_path": str(model), "cameras": ["bench"], "outputs": list(args.outputs), "input_reliability": "reliable",
-                      "runtime_threads": args.threads, "diagnostics_period_s": 0.2, "latency_budget_ms": 1e5}
+                      "runtime_threads": args.threads, "diagnostics_period_s": 0.2, "latency_budget_ms": 1e5,
+                      "output_resolution": args.output_resolution}
         log_path = Path(tmp) / "node.log"
         node = start_logged(node_command(parameters), log_path)
         loop = None
@@ -160,7 +162,7 @@ def bench(args: argparse.Namespace, log=print) -> dict:
             stop(node)
     p50, p99 = (float(v) for v in np.percentile(latencies, (50, 99)))
     result = {"size": args.size, "model": str(args.model or f"random {args.preset}, network {args.network_size}"), "frames": args.frames,
-              "outputs": list(args.outputs), "end_to_end_ms": (p50, p99), "node_ms": stages,
+              "outputs": list(args.outputs), "output_resolution": args.output_resolution, "end_to_end_ms": (p50, p99), "node_ms": stages,
               "load_average": (load_before, load_after), "cpu_count": os.cpu_count()}
     return result
 
@@ -170,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
     stages = result["node_ms"]
     inference, overhead, total = stages["inference"][0], stages["overhead"][0], stages["total"][0]
     e2e_p50, e2e_p99 = result["end_to_end_ms"]
-    print(f"frames {result['size'][0]}x{result['size'][1]}, {result['frames']} timed, outputs {', '.join(result['outputs'])}; model {result['model']}")
+    print(f"frames {result['size'][0]}x{result['size'][1]}, {result['frames']} timed, outputs {', '.join(result['outputs'])} "
+          f"at the {result['output_resolution']} resolution; model {result['model']}")
     print(f"load average {result['load_average'][0][0]:.1f} -> {result['load_average'][1][0]:.1f} on {result['cpu_count']} CPUs")
     print(f"{'stage':<28} {'p50 ms':>9} {'p99 ms':>9}")
     print(f"{'end to end (pub -> sub)':<28} {e2e_p50:9.1f} {e2e_p99:9.1f}")
