@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from anomask.errors import AnomaskError
 from anomask_ros.bag_eval import evaluate_offline, evaluate_replay, model_metadata
@@ -23,26 +24,50 @@ def open_offline_model(model, backend: str, threads: int, threshold: float, cali
     return segmenter, threshold
 
 
-def run_eval(args: argparse.Namespace) -> dict:
-    cameras = args.cameras.split(",") if args.cameras else None
-    if args.offline:
-        if args.model is None:
-            raise AnomaskError("--offline runs the model: pass --model")
-        segmenter, threshold = open_offline_model(args.model, args.backend, args.threads, args.threshold, args.calibrated_threshold)
+def evaluate_bag(
+    bag: Path,
+    out: Path,
+    *,
+    recording: Path | None = None,
+    model: Path | None = None,
+    cameras: list[str] | None = None,
+    namespace: str = "",
+    backend: str = "auto",
+    threshold: float = 0.5,
+    calibrated_threshold: str | None = None,
+    panoptic_method: str = "eam",
+    threads: int = 0,
+) -> dict:
+    """``anomask bag eval`` as a function: replay mode with ``recording``, offline mode
+    without it (``model`` required); writes ``out/report.md`` and ``out/metrics.json`` and
+    returns what metrics.json holds."""
+    if recording is None:
+        if model is None:
+            raise AnomaskError("the offline mode runs the model: pass --model")
+        segmenter, threshold = open_offline_model(model, backend, threads, threshold, calibrated_threshold)
         try:
-            result = evaluate_offline(args.bag, segmenter, threshold, args.panoptic_method, cameras)
+            result = evaluate_offline(bag, segmenter, threshold, panoptic_method, cameras)
         finally:
             segmenter.close()
-        result["model"] = str(args.model)
     else:
-        metadata = model_metadata(args.model) if args.model else None
-        result = evaluate_replay(args.bag, args.recording, metadata, cameras, args.namespace)
-        result["model"] = str(args.model) if args.model else None
-    report, metrics = write_report(result, args.out)
+        metadata = model_metadata(model) if model else None
+        result = evaluate_replay(bag, recording, metadata, cameras, namespace)
+    result["model"] = str(model) if model else None
+    write_report(result, out)
+    return result
+
+
+def run_eval(args: argparse.Namespace) -> dict:
+    result = evaluate_bag(
+        args.bag, args.out, recording=None if args.offline else args.recording, model=args.model,
+        cameras=args.cameras.split(",") if args.cameras else None, namespace=args.namespace, backend=args.backend,
+        threshold=args.threshold, calibrated_threshold=args.calibrated_threshold, panoptic_method=args.panoptic_method,
+        threads=args.threads,
+    )
     print(f"frames in {result['frames_in']}, out {result['frames_out']}, dropped {result['dropped']}")
     quality = result.get("metrics") or {}
     for name, key in (("anomaly", "ap"), ("semantic", "miou"), ("open_set", "open_miou")):
         if key in quality.get(name, {}):
             print(f"{name} {key}: {100 * quality[name][key]:.2f}")
-    print(f"wrote {report} and {metrics}")
+    print(f"wrote {args.out / 'report.md'} and {args.out / 'metrics.json'}")
     return result
