@@ -48,8 +48,11 @@ class DataConfig:
     Cityscapes-layout folder, ``coco:ROOT`` or ``streethazards:ROOT``."""
     train_split: str = "train"
     val_split: str = "val"
-    anomaly_split: str | None = "anomaly"
-    """Split with anomaly ground truth for AP/FPR95 during validation (``None``: skip)."""
+    anomaly_split: str | None = "anomaly_val"
+    """Held-out split with anomaly ground truth (``ROOT/<name>``, Fishyscapes layout) for
+    AP/FPR95 during validation, the best checkpoint and the TPR-95 % thresholds; a dataset
+    without it uses its anomaly test split (``ROOT/anomaly``; StreetHazards: test; COCO:
+    open-set val) and the metadata says so. ``None``: skip."""
     crop: tuple[int, int] = (512, 1024)
     """Training crop (height, width); multiples of 32."""
     scales: tuple[float, ...] = tuple(x / 10 for x in range(5, 21))

@@ -1,7 +1,7 @@
 """``anomask data``: generate the synthetic default, print statistics, draw a contact sheet.
 
 ```
-anomask data synth --out DIR [--seed 0] [--train 200] [--val 50] [--test 50] [--size 256x512]
+anomask data synth --out DIR [--seed 0] [--train 200] [--val 50] [--test 50] [--anomaly-val 30] [--size 256x512]
 anomask data stats DIR [--limit N]
 anomask data sheet DIR --out PNG [--frames 2] [--width 256]
 ```
@@ -24,12 +24,14 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="data_action", metavar="ACTION", required=True)
-    synth = actions.add_parser("synth", help="write the synthetic driving dataset (Cityscapes layout + anomaly split)")
+    synth = actions.add_parser("synth", help="write the synthetic driving dataset (Cityscapes layout + anomaly test and validation splits)")
     synth.add_argument("--out", type=Path, required=True, help="output folder (empty, or an earlier synthetic dataset)")
     synth.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default 0)")
     synth.add_argument("--train", type=int, default=200, help="training frames (default 200)")
     synth.add_argument("--val", type=int, default=50, help="validation frames (default 50)")
     synth.add_argument("--test", type=int, default=50, help="anomaly test frames (default 50)")
+    synth.add_argument("--anomaly-val", type=int, default=30,
+                       help="anomaly validation frames, seen objects only: anomask train calibrates and selects on them (default 30)")
     synth.add_argument("--size", type=parse_size, default=(256, 512), help="HEIGHTxWIDTH (default 256x512)")
     stats = actions.add_parser("stats", help="class frequencies, instances and anomaly sizes of a dataset folder")
     stats.add_argument("root", type=Path, help="dataset folder (Cityscapes layout and/or anomaly/)")
@@ -45,7 +47,7 @@ def _synth(args: argparse.Namespace) -> int:
     from anomask.training.data.synthetic import SynthConfig, generate
 
     height, width = args.size
-    config = SynthConfig(args.seed, args.train, args.val, args.test, height, width)
+    config = SynthConfig(args.seed, args.train, args.val, args.test, height, width, args.anomaly_val)
     mark = [time.perf_counter()]
 
     def progress(split: str, done: int, total: int) -> None:
@@ -56,7 +58,7 @@ def _synth(args: argparse.Namespace) -> int:
 
     begin = time.perf_counter()
     generate(args.out, config, progress)
-    frames = config.train + config.val + config.test
+    frames = config.train + config.val + config.test + config.anomaly_val
     seconds = time.perf_counter() - begin
     print(f"wrote {frames} frames of {height}x{width} to {args.out} in {seconds:.1f} s ({frames / seconds * 60:.0f} frames/min)")
     return 0

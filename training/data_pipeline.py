@@ -1,6 +1,7 @@
 """From a stage's :class:`DataConfig` to what the trainer consumes: the training dataset
 (pasting, then Mask2Former augmentation, each sample with its own seeded generator), the
-validation and anomaly splits, and a loader that yields each iteration's samples.
+validation split, the anomaly split that validation and threshold calibration read (with a
+record of which split it is), and a loader that yields each iteration's samples.
 The datasets, pools and transforms themselves are the data package's
 (``anomask.training.data``); this module only assembles them.
 """
@@ -11,6 +12,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch.utils.data
 
@@ -33,7 +35,7 @@ from anomask.training.data import (
     StreetHazardsDataset,
 )
 from anomask.training.data.sample import Dataset, Sample, Transform, TransformedDataset
-from anomask.training.data.synthetic import SynthConfig, SyntheticAnomalyDataset, generate, seen_negatives
+from anomask.training.data.synthetic import ANOMALY_TEST, ANOMALY_VAL, SyntheticAnomalyDataset, ensure_generated, seen_negatives
 from anomask.training.sampler import BatchItem, StreamSampler
 
 SYNTHETIC = "synthetic"
@@ -46,6 +48,25 @@ class TrainData:
     train: TransformedDataset
     val: Dataset | None
     anomaly: Dataset | None
+    anomaly_source: dict[str, Any] | None = None
+    """Which split ``anomaly`` is (``AnomalySplit.record``): goes into the metadata with the
+    thresholds calibrated on it."""
+
+
+@dataclass(frozen=True)
+class AnomalySplit:
+    """The split anomaly validation and threshold calibration read, and where it is."""
+
+    dataset: Dataset
+    spec: str
+    """``data.dataset`` as configured (``synthetic``, a folder, ``coco:ROOT`` ...)."""
+    root: Path
+    split: str
+    test_split: bool
+    """True when no held-out anomaly split exists and this is the dataset's test split."""
+
+    def record(self) -> dict[str, Any]:
+        return {"dataset": self.spec, "root": str(self.root.resolve()), "split": self.split, "test_split": self.test_split}
 
 
 class _KeyedSamples(torch.utils.data.Dataset):
@@ -110,13 +131,13 @@ def synthetic_root() -> Path:
 
 def resolve_dataset(name: str, dist: distributed.DistInfo) -> str:
     """``synthetic`` -> its folder, generated once (``anomask data synth`` defaults) on
-    first use by rank 0; anything else is returned unchanged."""
+    first use by rank 0 (an older one without the anomaly validation split gets it added);
+    anything else is returned unchanged."""
     if name != SYNTHETIC:
         return name
     root = synthetic_root()
-    if dist.is_main and not (root / "synth.json").is_file():
-        print(f"generating the synthetic default in {root} (once; set ANOMASK_SYNTHETIC to choose the folder)")
-        generate(root, SynthConfig())
+    if dist.is_main:
+        ensure_generated(root)
     distributed.barrier()
     return str(root)
 
@@ -147,18 +168,26 @@ def open_split(spec: str, split: str, config: DataConfig, evaluation: bool = Fal
     return CityscapesDataset(root, split)
 
 
-def open_anomaly_split(spec: str, config: DataConfig) -> Dataset | None:
-    """The split with anomaly ground truth: ``ROOT/anomaly`` (Fishyscapes layout, the
-    synthetic default's test split), StreetHazards' test split, or COCO's open-set val."""
+def open_anomaly_split(spec: str, config: DataConfig) -> AnomalySplit | None:
+    """The split with anomaly ground truth that validation and calibration read:
+    ``ROOT/<anomaly_split>`` (Fishyscapes layout; the synthetic default's ``anomaly_val``
+    holds seen objects only), else -- for datasets without a held-out anomaly split -- the
+    test split, recorded as such: ``ROOT/anomaly``, StreetHazards' test split, COCO's
+    open-set val."""
     if config.anomaly_split is None:
         return None
     kind, paths = _kind_and_paths(spec)
+    root = paths[0]
     if kind == "coco":
-        return open_split(spec, config.val_split, config, evaluation=True) if config.open_set else None
+        if not config.open_set:
+            return None
+        dataset = open_split(spec, config.val_split, config, evaluation=True)
+        return AnomalySplit(dataset, config.dataset, root, f"{config.val_split}2017", True)
     if kind == "streethazards":
-        return StreetHazardsDataset(paths[0], "test")
-    if (paths[0] / config.anomaly_split).is_dir():
-        return SyntheticAnomalyDataset(paths[0])
+        return AnomalySplit(StreetHazardsDataset(root, "test"), config.dataset, root, "test", True)
+    for split in dict.fromkeys((config.anomaly_split, ANOMALY_TEST)):
+        if (root / split).is_dir():
+            return AnomalySplit(SyntheticAnomalyDataset(root, split), config.dataset, root, split, split == ANOMALY_TEST)
     return None
 
 
@@ -197,5 +226,9 @@ def build_train_data(stage: StageConfig, dist: distributed.DistInfo) -> TrainDat
         transforms.append(paste_transform(config, pool, len(train.classes)))
     transforms.append(Augment(AugmentConfig(crop_size=config.crop, scales=config.scales)))
     val = open_split(spec, config.val_split, config, evaluation=True) if config.val_split else None
+    anomaly = open_anomaly_split(spec, config)
+    if anomaly is not None and anomaly.test_split and dist.is_main:
+        print(f"note: {config.dataset!r} has no anomaly validation split ({config.anomaly_split!r}); anomaly validation, "
+              f"the best checkpoint and the stored thresholds use its test split {anomaly.split!r} (recorded in the metadata)")
     return TrainData(train.classes, TransformedDataset(train, transforms, seed=stage.seed), val,
-                     open_anomaly_split(spec, config))
+                     anomaly.dataset if anomaly else None, anomaly.record() if anomaly else None)

@@ -48,7 +48,7 @@ from anomask.training.per_pixel_loss import PerPixelCriterion
 from anomask.training.sampler import StreamSampler
 from anomask.training.seeding import capture_rng_state, restore_rng_state
 from anomask.training.targets import TargetSpec, build_batch_targets
-from anomask.training.validation import ValidationResult, normalise, validate
+from anomask.training.validation import CALIBRATION_TPR, ValidationResult, normalise, score_name, validate
 
 LOWER_IS_BETTER = {"fpr95"}
 
@@ -133,6 +133,8 @@ class Trainer:
         self.iteration = 0
         self.best: float | None = None
         self.thresholds: dict[str, float] = dict(metadata.thresholds)
+        self.calibration: dict[str, Any] | None = metadata.extra.get("calibration")
+        """Where ``thresholds`` were calibrated (``metadata.extra["calibration"]``)."""
         self.last_metrics: dict[str, float] = {}
         self.network: nn.Module = self.model
         if dist.world_size > 1:
@@ -159,6 +161,7 @@ class Trainer:
                            "dataset_size": len(self.data.train), "next_iteration": self.iteration},
             "best": self.best,
             "thresholds": self.thresholds,
+            "calibration": self.calibration,
             "last_metrics": self.last_metrics,
             "identity": self._identity(),
         }
@@ -180,12 +183,16 @@ class Trainer:
         self.iteration = int(state["iteration"])
         self.best = state["best"]
         self.thresholds = dict(state["thresholds"])
+        self.calibration = state.get("calibration")
         self.last_metrics = dict(state["last_metrics"])
         if self.iteration != checkpoint_iteration(directory):
             raise AnomaskError(f"{directory}: folder name and recorded iteration {self.iteration} disagree")
 
     def _metadata(self) -> ModelMetadata:
-        return replace(self.metadata, thresholds=dict(self.thresholds))
+        extra = dict(self.metadata.extra)
+        if self.calibration is not None:
+            extra["calibration"] = dict(self.calibration)
+        return replace(self.metadata, thresholds=dict(self.thresholds), extra=extra)
 
     # -- one step ----------------------------------------------------------------------
     def _step(self, samples: list[dict], seeds: list[int]) -> dict[str, float]:
@@ -222,6 +229,10 @@ class Trainer:
     def validate(self) -> ValidationResult:
         result = validate(self.model, self._metadata(), self.data.val, self.data.anomaly, self.stage.validation, self.device)
         self.thresholds.update(result.thresholds)
+        if result.thresholds:
+            # Which images set them: ``anomask eval`` uses them only on other images.
+            self.calibration = {**(self.data.anomaly_source or {}), "tpr": CALIBRATION_TPR,
+                                "images": result.calibration_images, "score": score_name(self.metadata, self.stage.validation)}
         self.last_metrics = dict(result.metrics)
         return result
 
@@ -302,7 +313,7 @@ class Trainer:
         if main:
             write_model_dir(self.outputs.final, self.model, self._metadata(), None)
             summary = {"iterations": self.iteration, "seconds": time.monotonic() - started, **self.last_metrics,
-                       "thresholds": self.thresholds}
+                       "thresholds": self.thresholds, "calibration": self.calibration}
             (self.outputs.final / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         distributed.barrier()
         return self.outputs.final_model

@@ -1,6 +1,8 @@
 """Periodic validation through the deployed heads: closed-set mIoU on the validation split,
-pixel AP / FPR95 / AUROC of the anomaly score on the anomaly split, and the score's
-threshold at 95 % TPR (written into the checkpoint metadata for the deployed model).
+pixel AP / FPR95 / AUROC of the anomaly score on the anomaly split the data pipeline chose
+(the anomaly *validation* split where the dataset has one, never the test split then), and
+the score's threshold at 95 % TPR on the same images (written into the checkpoint metadata
+for the deployed model).
 
 Images of any size are padded (bottom/right, with the normalised mean, i.e. zeros) to a
 multiple of 32 for the network and the heads' outputs cropped back.
@@ -25,6 +27,7 @@ from anomask.training.config import ValidationConfig
 from anomask.training.data.sample import Dataset, Sample
 
 STRIDE = 32
+CALIBRATION_TPR = 0.95
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class ValidationResult:
     """``miou``, ``ap``, ``fpr95``, ``auroc`` (those that could be computed)."""
     thresholds: dict[str, float] = field(default_factory=dict)
     """Calibrated thresholds, e.g. ``{"uno@tpr95": -0.41}``."""
+    calibration_images: int = 0
+    """Anomaly-split images the thresholds were calibrated on (0: no thresholds)."""
 
 
 def normalise(images: np.ndarray, metadata: ModelMetadata, device: torch.device) -> torch.Tensor:
@@ -84,14 +89,17 @@ def predict(
 def _anomaly_metrics(
     model: nn.Module, metadata: ModelMetadata, dataset: Dataset, config: ValidationConfig, score: str,
     device: torch.device, thresholds: dict[str, float],
-) -> dict[str, float]:
-    """AP / FPR95 / AUROC over the split, and per anomaly group (``ap_unseen`` ...) when the
-    dataset tells each image's group (the synthetic default: ``seen`` objects are in the
-    negative pool, ``unseen`` ones never appear in training). Fills ``thresholds``."""
+) -> tuple[dict[str, float], int]:
+    """AP / FPR95 / AUROC over the split, and per anomaly group (``ap_seen`` ...) when the
+    dataset tells each image's group (the synthetic default's validation split holds only
+    ``seen`` objects, those of the negative pool; a test split also ``unseen`` ones). Fills
+    ``thresholds``; returns the metrics and the number of images read."""
     group_of = getattr(dataset, "group", None)
     accumulators: dict[str, PixelAnomalyAccumulator] = {"": PixelAnomalyAccumulator()}
     calibrator = TprCalibrator()
+    images = 0
     for index, sample in enumerate(_limited(dataset, config.max_images)):
+        images += 1
         _, anomaly = predict(model, metadata, sample["image"], score, device, config.scale)
         group = group_of(index) if group_of is not None else None
         keys = [""] + ([f"_{group}"] if group else [])
@@ -106,8 +114,8 @@ def _anomaly_metrics(
             continue
         metrics.update({f"ap{key}": result.ap, f"fpr95{key}": result.fpr95, f"auroc{key}": result.auroc})
     if calibrator.num_positives:
-        thresholds.update(calibrator.thresholds(score))
-    return metrics
+        thresholds.update(calibrator.thresholds(score, tprs=(CALIBRATION_TPR,)))
+    return metrics, images
 
 
 def score_name(metadata: ModelMetadata, config: ValidationConfig) -> str:
@@ -127,6 +135,7 @@ def validate(
     model.eval()
     metrics: dict[str, float] = {}
     thresholds: dict[str, float] = {}
+    calibration_images = 0
     score = score_name(metadata, config)
     try:
         if val_set is not None and len(val_set):
@@ -136,7 +145,9 @@ def validate(
                 semantic_acc.update(semantic, sample["semantic"], sample.get("name", ""))
             metrics["miou"] = semantic_acc.result().miou
         if anomaly_set is not None and len(anomaly_set):
-            metrics.update(_anomaly_metrics(model, metadata, anomaly_set, config, score, device, thresholds))
+            anomaly_metrics, images = _anomaly_metrics(model, metadata, anomaly_set, config, score, device, thresholds)
+            metrics.update(anomaly_metrics)
+            calibration_images = images if thresholds else 0
     finally:
         model.train(was_training)
-    return ValidationResult(metrics, thresholds)
+    return ValidationResult(metrics, thresholds, calibration_images)

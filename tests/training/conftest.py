@@ -77,9 +77,10 @@ def _tiny_args(dataset, out, *extra, recipe="closed-set", iterations=4):
 
 @pytest.fixture(scope="session")
 def tiny_synthetic(tmp_path_factory):
-    """The synthetic default at 64x128: 6 train, 2 val, 2 anomaly frames (one seen, one unseen)."""
+    """The synthetic default at 64x128: 6 train, 2 val, 2 anomaly test frames (one seen, one
+    unseen), 2 anomaly validation frames (seen)."""
     root = tmp_path_factory.mktemp("synthetic")
-    generate(root, SynthConfig(seed=0, train=6, val=2, test=2, height=64, width=128))
+    generate(root, SynthConfig(seed=0, train=6, val=2, test=2, anomaly_val=2, height=64, width=128))
     return root
 
 

@@ -10,12 +10,16 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from anomask.cli import main
-from anomask.models import load_metadata
+from anomask.models import load_checkpoint, load_metadata
+from anomask.models.heads import threshold_at_tpr
+from anomask.training.data.synthetic import SyntheticAnomalyDataset
+from anomask.training.validation import predict
 
 pytestmark = pytest.mark.slow
 
@@ -132,3 +136,17 @@ def test_every_recipe_runs_on_the_synthetic_default(recipe, reference, tiny_synt
     assert metadata.recipe == recipe and metadata.thresholds
     summary = json.loads((finals[-1].parent / "summary.json").read_text())
     assert {"miou", "ap", "fpr95"} <= set(summary)
+
+
+def test_thresholds_come_from_the_anomaly_validation_split(reference, tiny_synthetic):
+    """The stored eam@tpr95 is the TPR-95 % threshold of the final model on the anomaly
+    *validation* images (seen objects), not on the test split, and the metadata says so."""
+    model, metadata = load_checkpoint(reference / "closed-set" / "final" / "model.safetensors")
+    assert metadata.extra["calibration"] == {"dataset": str(tiny_synthetic), "root": str(tiny_synthetic.resolve()),
+                                             "split": "anomaly_val", "test_split": False, "tpr": 0.95, "images": 2, "score": "eam"}
+
+    samples = list(SyntheticAnomalyDataset(tiny_synthetic, "anomaly_val"))
+    scores = [predict(model.eval(), metadata, s["image"], "eam", torch.device("cpu"), scale=0.5)[1] for s in samples]
+    assert metadata.thresholds == {"eam@tpr95": threshold_at_tpr(np.stack(scores), np.stack([s["anomaly"] for s in samples]))}
+    summary = json.loads((reference / "closed-set" / "final" / "summary.json").read_text())
+    assert summary["calibration"]["split"] == "anomaly_val" and not any(k.endswith("_unseen") for k in summary)

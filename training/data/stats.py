@@ -17,6 +17,7 @@ from anomask.errors import AnomaskError
 from anomask.models.metadata import ClassInfo
 from anomask.training.data.cityscapes import CityscapesDataset
 from anomask.training.data.synthetic.reader import SyntheticAnomalyDataset
+from anomask.training.data.synthetic.writer import ANOMALY_TEST, ANOMALY_VAL
 
 
 @dataclass
@@ -77,12 +78,13 @@ def collect(root: Path, limit: int | None = None) -> tuple[tuple[ClassInfo, ...]
             dataset = CityscapesDataset(root, split)
             classes = dataset.classes
             splits.append(split_stats(dataset, split, limit))
-    if (root / "anomaly").is_dir():
-        dataset = SyntheticAnomalyDataset(root)
-        classes = classes or dataset.classes
-        splits.append(split_stats(dataset, "anomaly", limit))
+    for split in (ANOMALY_TEST, ANOMALY_VAL):
+        if (root / split).is_dir():
+            dataset = SyntheticAnomalyDataset(root, split)
+            classes = classes or dataset.classes
+            splits.append(split_stats(dataset, split, limit))
     if classes is None:
-        raise AnomaskError(f"{root}: no leftImg8bit/train|val or anomaly/ split to read")
+        raise AnomaskError(f"{root}: no leftImg8bit/train|val, anomaly/ or anomaly_val/ split to read")
     return classes, splits
 
 

@@ -6,12 +6,14 @@ from anomask.cli import main
 
 def test_synth_stats_and_sheet(tmp_path, capsys):
     root = tmp_path / "synth"
-    assert main(["data", "synth", "--out", str(root), "--train", "2", "--val", "0", "--test", "2", "--size", "64x128", "--seed", "3"]) == 0
-    assert "wrote 4 frames of 64x128" in capsys.readouterr().out
+    assert main(["data", "synth", "--out", str(root), "--train", "2", "--val", "0", "--test", "2", "--anomaly-val", "1",
+                 "--size", "64x128", "--seed", "3"]) == 0
+    assert "wrote 5 frames of 64x128" in capsys.readouterr().out
     assert main(["data", "stats", str(root)]) == 0
     out = capsys.readouterr().out
     assert "train: 2 frames of 64x128" in out and "road" in out and "unknown (254)" in out
     assert "anomaly pixels" in out and "seen" in out and "unseen" in out
+    assert "anomaly_val: 1 frames of 64x128" in out
     sheet = tmp_path / "sheet.png"
     assert main(["data", "sheet", str(root), "--out", str(sheet), "--frames", "1", "--width", "64"]) == 0
     image = cv2.imread(str(sheet))

@@ -13,11 +13,12 @@ from anomask.training.data.synthetic import (
     SynthConfig,
     SyntheticAnomalyDataset,
     cutouts,
+    ensure_generated,
     generate,
     seen_negatives,
 )
 
-SMALL = dict(train=2, val=1, test=4, height=64, width=128)
+SMALL = dict(train=2, val=1, test=4, anomaly_val=2, height=64, width=128)
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +35,9 @@ def _files(root):
 def test_same_seed_gives_byte_identical_files(synth, tmp_path):
     generate(tmp_path / "b", SynthConfig(seed=0, **SMALL))
     first, second = _files(synth), _files(tmp_path / "b")
-    assert len(first) == 2 + 3 * 3 + 4 * 4 + 1  # classes/synth.json, 3 + 4 frames, objects.json
+    assert len(first) == 2 + 3 * 3 + (4 + 2) * 4 + 2  # classes/synth.json, 3 + 4 + 2 frames, 2 objects.json
     assert first == second
-    generate(tmp_path / "c", SynthConfig(seed=1, **{**SMALL, "val": 0, "test": 0}))
+    generate(tmp_path / "c", SynthConfig(seed=1, **{**SMALL, "val": 0, "test": 0, "anomaly_val": 0}))
     name = "leftImg8bit/train/synthcity/synthcity_000000_000019_leftImg8bit.png"
     assert (tmp_path / "c" / name).read_bytes() != (synth / name).read_bytes()
 
@@ -55,6 +56,43 @@ def test_seen_and_unseen_groups_never_mix(synth):
     for split in ("train", "val"):
         for sample in CityscapesDataset(synth, split):
             assert not (sample["semantic"] == 254).any()
+
+
+def test_anomaly_validation_split_holds_only_seen_objects_and_leaves_the_other_frames_unchanged(synth, tmp_path):
+    """Its own RNG stream: the test (and train/val) frames are byte-identical with or without
+    it, and none of its images is a test image."""
+    seen = {s.name for s in SOURCES if s.group == "seen"}
+    validation = SyntheticAnomalyDataset(synth, "anomaly_val")
+    assert len(validation) == 2 and validation.folder == synth / "anomaly_val"
+    for index in range(len(validation)):
+        assert validation.group(index) == "seen"
+        assert validation.objects(index) and {o["name"] for o in validation.objects(index)} <= seen
+        assert (validation[index]["anomaly"] == 1).any()
+    generate(tmp_path / "none", SynthConfig(seed=0, **{**SMALL, "anomaly_val": 0}))
+    without = _files(tmp_path / "none")
+    assert not (tmp_path / "none" / "anomaly_val").exists()
+    with_split = _files(synth)
+    assert {p: b for p, b in with_split.items() if p.parts[0] != "anomaly_val" and p.name != "synth.json"} == \
+        {p: b for p, b in without.items() if p.name != "synth.json"}
+    test_images = {b for p, b in with_split.items() if p.parts[:2] == ("anomaly", "images")}
+    assert not test_images & {b for p, b in with_split.items() if p.parts[:2] == ("anomaly_val", "images")}
+
+
+def test_ensure_generated_adds_the_validation_split_to_an_older_dataset(tmp_path):
+    root = tmp_path / "old"
+    generate(root, SynthConfig(seed=0, train=1, val=0, test=1, anomaly_val=0, height=48, width=96))
+    settings = json.loads((root / "synth.json").read_text())
+    del settings["anomaly_val"]
+    (root / "synth.json").write_text(json.dumps({**settings, "format": 1}))  # as written before the split existed
+    before = _files(root)
+    ensure_generated(root)
+    after = _files(root)
+    assert {p: b for p, b in after.items() if p.parts[0] != "anomaly_val" and p.name != "synth.json"} == \
+        {p: b for p, b in before.items() if p.name != "synth.json"}
+    assert len(SyntheticAnomalyDataset(root, "anomaly_val")) == SynthConfig().anomaly_val
+    assert json.loads((root / "synth.json").read_text())["format"] == 2
+    ensure_generated(root)  # up to date: nothing rewritten
+    assert _files(root) == after
 
 
 def test_train_split_reads_as_cityscapes_with_consistent_instances(synth):

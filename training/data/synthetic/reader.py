@@ -1,6 +1,7 @@
-"""Reader of the anomaly test split (Fishyscapes layout plus panoptic ground truth).
+"""Reader of the anomaly splits (Fishyscapes layout plus panoptic ground truth): the test
+split ``anomaly`` or the validation split ``anomaly_val``.
 
-``<root>/anomaly/images/*.png`` with ``labels_masks/`` (0 inlier, 1 anomaly, 255 void)
+``<root>/<split>/images/*.png`` with ``labels_masks/`` (0 inlier, 1 anomaly, 255 void)
 and, when present, ``semantic/`` (train ids, 254 on anomalies) and ``instances/``
 (uint16 ids of thing and anomaly instances) and ``objects.json`` (each image's group).
 Classes come from ``<root>/classes.json``.
@@ -19,14 +20,17 @@ from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID, ClassInfo
 from anomask.training.data.cityscapes import require_dir
 from anomask.training.data.classes import load_class_list
 from anomask.training.data.imageio import check_label_values, check_same_size, read_label, read_rgb
+from anomask.training.data.synthetic.writer import ANOMALY_TEST
 
 
 class SyntheticAnomalyDataset:
-    """Samples ``{"image", "anomaly", "semantic"?, "instances"?, "name"}`` of the test split."""
+    """Samples ``{"image", "anomaly", "semantic"?, "instances"?, "name"}`` of an anomaly
+    split: ``anomaly`` (the test split) or ``anomaly_val`` (validation, seen objects only)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, split: str = ANOMALY_TEST) -> None:
         root = Path(root)
-        self.folder = require_dir(root / "anomaly", "anomaly split")
+        self.split = split
+        self.folder = require_dir(root / split, f"{split} split")
         self.class_list = load_class_list(root / "classes.json")
         images = require_dir(self.folder / "images", "anomaly image")
         require_dir(self.folder / "labels_masks", "anomaly label")
