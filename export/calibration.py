@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from anomask.errors import AnomaskError
+from anomask.export.frames import fit_frame
 from anomask.export.export_info import ExportSettings
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
@@ -37,10 +38,7 @@ def load_frame(path: Path, settings: ExportSettings) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # BGR
     if image is None:
         raise AnomaskError(f"{path}: not a readable image")
-    height, width = settings.input_size
-    if image.shape[:2] != (height, width):
-        shrink = image.shape[0] > height or image.shape[1] > width
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    image = fit_frame(image, settings.input_size)
     if settings.input_format == "RGB":
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(image)

@@ -41,6 +41,21 @@ class Runtime(ABC):
         """Seconds per stage of the last run (backend-specific keys: upload, compute or
         network/heads, download)."""
         self._outputs: dict[str, np.ndarray] = {}
+        self.closed = False
+
+    def close(self) -> None:
+        """Release the session or engine and its device memory now (a node shutting down
+        gives the GPU back deterministically, not whenever the last reference goes)."""
+        if not self.closed:
+            self._release()
+            self._outputs = {}
+            self.closed = True
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def metadata(self) -> ModelMetadata:
@@ -72,6 +87,8 @@ class Runtime(ABC):
         """Run ``frames`` (uint8 ``[B, H, W, 3]``, ``B <= max_batch``) with the open-set
         ``threshold``; returns fresh arrays, ``semantic``/``open_set`` uint8 ``[B, h, w]``,
         ``anomaly`` float ``[B, h, w]`` and the panoptic intermediates."""
+        if self.closed:
+            raise AnomaskError(f"{self.source}: this runtime was closed; open the model again")
         frames = self.check_frames(frames)
         batch = frames.shape[0]
         self._execute(frames, float(threshold))
@@ -95,6 +112,10 @@ class Runtime(ABC):
     @abstractmethod
     def _execute(self, frames: np.ndarray, threshold: float) -> None:
         """Compute ``frames`` and write every output row ``[:B]`` into ``self._outputs``."""
+
+    @abstractmethod
+    def _release(self) -> None:
+        """Drop the backend's session/engine/model and device buffers."""
 
     def _allocate_outputs(self, shapes: dict[str, tuple[int, ...]], dtypes: dict[str, Any]) -> None:
         self._outputs = {name: np.empty(shapes[name], dtype=dtypes[name]) for name in self.output_names}

@@ -87,6 +87,11 @@ class OnnxRuntime(Runtime):
         self._bound_batch = 0
         self._device_outputs: dict[str, ort.OrtValue] = {}
 
+    def _release(self) -> None:
+        self._binding = None
+        self._device_outputs = {}
+        self.session = None
+
     @staticmethod
     def _provider_options(provider: str, path: Path, device_id: int) -> dict[str, str]:
         if provider == "TensorrtExecutionProvider":

@@ -79,6 +79,16 @@ class TensorRTRuntime(Runtime):
         self.cuda_graph = cuda_graph and not info.settings.dynamic_batch
         self.graph = None
 
+    def _release(self) -> None:
+        self.stream.synchronize()
+        # Order matters: the graph and context use the engine, the engine its runtime.
+        self.graph = None
+        self.context = None
+        self.engine = None
+        self.device_buffers = {}
+        self.host_outputs = {}
+        self.torch.cuda.empty_cache()
+
     def _set_rows(self, rows: int) -> None:
         if rows != self._rows and self.info.settings.dynamic_batch:
             height, width = self.input_size

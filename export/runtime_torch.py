@@ -86,6 +86,12 @@ class TorchRuntime(Runtime):
         network, metadata = load_checkpoint(path)
         return cls(network, metadata, checkpoint_settings(metadata, **settings), source=str(path), device=device, compile=compile, half=half)
 
+    def _release(self) -> None:
+        self.graph = None
+        self._forward = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)

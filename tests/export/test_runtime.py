@@ -125,3 +125,14 @@ def test_engine_files_without_tensorrt_fail_clearly(standin_onnx, tmp_path):
     write_engine(engine, b"plan", key, info.to_json(), {})
     with pytest.raises(AnomaskError, match="TensorRT is not installed"):
         open_runtime(str(engine))
+
+
+def test_close_releases_the_backend_and_refuses_later_runs(standin_onnx):
+    path, _, _, settings = standin_onnx
+    frames = example_frames(settings, seed=1)
+    with open_runtime(str(path)) as runtime:
+        runtime.run(frames, 0.2)
+    assert runtime.closed and runtime.session is None and runtime._outputs == {}
+    with pytest.raises(AnomaskError, match="this runtime was closed"):
+        runtime.run(frames, 0.2)
+    runtime.close()  # a second close is harmless

@@ -37,6 +37,10 @@ class FakeRuntime:
         self.batch_sizes: list[int] = []
         self.delay_s = 0.0
         self.error: str | None = None
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
     def run(self, frames: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
         assert frames.dtype == np.uint8 and frames.shape[1:] == (*self.input_size, 3)

@@ -158,6 +158,13 @@ def test_compressed_input(harness) -> None:
     h.wait(lambda: sum(h.drops("c").values()) == 1)
 
 
+def test_closing_the_node_closes_the_runtime(harness) -> None:
+    h = harness(cameras=["d"], outputs=["semantic"])
+    assert not h.runtime.closed
+    h.node.close()
+    assert h.runtime.closed
+
+
 def test_bad_frames_are_counted_per_reason_and_the_next_good_one_is_processed(harness) -> None:
     h = harness(cameras=["front"], outputs=["semantic"], max_input_pixels=2000, input_encodings=["rgb8", "bgr8"])
     good = frame_msg(scene(), "rgb8", 1)

@@ -15,6 +15,7 @@ import numpy as np
 from std_msgs.msg import Header
 from sensor_msgs.msg import Image
 
+from anomask.export.frames import resize_map
 from anomask_ros.image_codec import allocate_image, array_to_image
 
 if TYPE_CHECKING:
@@ -37,21 +38,14 @@ class FrameOutputs:
     panoptic: np.ndarray | None
 
 
-def _resized(values: np.ndarray, size: tuple[int, int], nearest: bool) -> np.ndarray:
-    if values.shape[:2] == size:
-        return values
-    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-    return cv2.resize(values, (size[1], size[0]), interpolation=interpolation)
-
-
 def ids_at(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """An id map (semantic, open-set, panoptic) at ``size``: nearest neighbour."""
-    return _resized(values, size, nearest=True)
+    return resize_map(values, size, ids=True)
 
 
 def scores_at(anomaly: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The float32 anomaly score at ``size``: bilinear."""
-    return _resized(anomaly.astype(np.float32, copy=False), size, nearest=False)
+    return resize_map(anomaly.astype(np.float32, copy=False), size, ids=False)
 
 
 def maps_at(frame: FrameOutputs, size: tuple[int, int]) -> FrameOutputs:
@@ -118,7 +112,7 @@ class OutputBuilder:
         }
         for name, colors in views.items():
             if name in self.wanted and (name != "panoptic_color" or frame.panoptic is not None):
-                out[name] = array_to_image(_resized(colors(), size, nearest=name != "anomaly_color"), "rgb8", header)
+                out[name] = array_to_image(resize_map(colors(), size, ids=name != "anomaly_color"), "rgb8", header)
         return out, share
 
     def panoptic_colors(self, panoptic: np.ndarray) -> np.ndarray:

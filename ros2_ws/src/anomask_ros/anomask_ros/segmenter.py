@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-import cv2
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
 from anomask.errors import AnomaskError
+from anomask.export.frames import fit_frame
 from anomask_ros.image_codec import ImageLimits, convert_channels, decode_compressed, image_view
 
 if TYPE_CHECKING:  # anomask.models imports torch: the node loads it only with a model
@@ -37,6 +37,8 @@ class Runtime(Protocol):
 
     def run(self, frames: np.ndarray, threshold: float) -> dict[str, np.ndarray]: ...
 
+    def close(self) -> None: ...
+
 
 PanopticFn = Callable[[dict[str, np.ndarray], "str | None"], np.ndarray]
 """(runtime outputs of a batch, open-set method or None) -> panoptic int32 ``[B, h, w]``
@@ -49,18 +51,6 @@ PANOPTIC_INPUTS = ("mask_id", "mask_fg", "preferred_mask", "background", "mask_c
 def heads_method(name: str) -> str | None:
     """The ``panoptic_method`` parameter as ``panoptic_images`` takes it (``known`` -> None)."""
     return None if name == "known" else name
-
-
-def fit_frame(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """``pixels`` at ``size`` (H, W), resized as the offline pipeline does
-    (``anomask.export.calibration.load_frame``): area averaging when either side shrinks,
-    bilinear otherwise. Resizing works per channel, so doing it before the channel
-    conversion gives the same pixels as after it."""
-    height, width = size
-    if pixels.shape[:2] == (height, width):
-        return pixels
-    shrink = pixels.shape[0] > height or pixels.shape[1] > width
-    return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 @dataclass(frozen=True)
@@ -147,8 +137,9 @@ class Segmenter:
             self.panoptic(outputs, "eam")
 
     def close(self) -> None:
-        """Drops the runtime: the ``Runtime`` interface has no ``close()``, so the backend
-        (and its device memory) is released when its last reference goes."""
+        """Releases the runtime (sessions, engines, device memory) and the frame buffers."""
+        if self.runtime is not None:
+            self.runtime.close()
         self.runtime = None  # type: ignore[assignment]
         self._buffers.clear()
 
