@@ -19,20 +19,23 @@ from anomask.models.heads.open_panoptic import (
     OpenPanopticConfig,
     goss_image,
     goss_images,
+    goss_labels,
     open_set_panoptic,
+    open_set_panoptic_labels,
     panoptic_images,
+    panoptic_labels,
 )
 from anomask.models.heads.open_set import open_set_semantic
-from anomask.models.heads.panoptic import known_panoptic, panoptic_fields
+from anomask.models.heads.panoptic import PanopticLabels, known_panoptic, known_panoptic_labels, panoptic_fields
 from anomask.models.heads.per_pixel import PerPixelHeads, op_msm
 from anomask.models.heads.refinement import claimed_pixels, refine, refinement_class_filter
 from anomask.models.heads.scores import ANOMALY_SCORES, AnomalyScore, anomaly_score, get_score
 
 __all__ = [
     "ANOMALY_SCORES", "OPEN_SET_METHODS", "OUTPUT_NAMES", "UPSAMPLE_MODES",
-    "AnomalyScore", "FusedHeads", "OpenPanopticConfig", "PerPixelHeads", "TprCalibrator",
+    "AnomalyScore", "FusedHeads", "OpenPanopticConfig", "PanopticLabels", "PerPixelHeads", "TprCalibrator",
     "anomaly_score", "claimed_pixels", "closed_set_semantic", "gather_evidence", "get_score",
-    "goss_image", "goss_images", "known_panoptic", "mask_ensemble", "op_msm", "open_set_panoptic",
-    "open_set_semantic", "panoptic_images", "panoptic_fields", "refine", "refinement_class_filter",
+    "goss_image", "goss_images", "goss_labels", "known_panoptic", "known_panoptic_labels", "mask_ensemble", "op_msm",
+    "open_set_panoptic", "open_set_panoptic_labels", "open_set_semantic", "panoptic_images", "panoptic_labels", "panoptic_fields", "refine", "refinement_class_filter",
     "resize_fields", "threshold_at_tpr", "threshold_key", "upsample_mask_logits", "with_thresholds",
 ]

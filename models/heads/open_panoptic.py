@@ -6,9 +6,12 @@ connected components, no per-pixel Python): the functions below, which take one 
 outputs (the ``FusedHeads`` dict indexed at one batch element, as numpy) or, for
 ``panoptic_images`` / ``goss_images``, the whole batch.
 
-Unknown instances are written as ``254*1000 + i`` (i from 1, largest first) over the known
-panoptic image of ``panoptic.known_panoptic``; they never take pixels of a known *thing*
-segment (paper 001 §6.2 assumption 2).
+Every function has a ``*_labels`` form returning ``PanopticLabels`` (class map, instance
+map: unambiguous for any label set) and a form returning the published int32 image, encoded
+from that pair (``PanopticLabels.encode``). Unknown instances are class 254 with instances
+1..n (largest first; ``254*1000 + i`` encoded) over the known panoptic of
+``panoptic.known_panoptic_labels``; they never take pixels of a known *thing* segment (paper
+001 §6.2 assumption 2).
 
 Methods:
 - ``mining`` (paper 001 §6.2-6.3, eq. 17): background B = ``1 - max_i score_i m_i`` over the
@@ -41,7 +44,7 @@ import torch
 from torch import Tensor
 
 from anomask.errors import AnomaskError
-from anomask.models.heads.panoptic import INSTANCE_DIVISOR, VOID, known_panoptic
+from anomask.models.heads.panoptic import INSTANCE_DIVISOR, VOID, PanopticLabels, known_panoptic_labels
 from anomask.models.metadata import UNKNOWN_ID, ModelMetadata
 
 OPEN_SET_METHODS = ("mining", "eam", "components")
@@ -141,39 +144,53 @@ def unknown_mining(out: Mapping[str, np.ndarray], allowed: np.ndarray, config: O
 
 def open_set_panoptic(out: Mapping[str, np.ndarray], thing_ids: list[int], method: str | None,
                       config: OpenPanopticConfig = OpenPanopticConfig()) -> np.ndarray:
-    """CPU part for one image: ``[H, W]`` int32 panoptic image; ``method=None`` gives the
+    """CPU part for one image: ``[H, W]`` int32 panoptic image (``open_set_panoptic_labels``
+    encoded)."""
+    return open_set_panoptic_labels(out, thing_ids, method, config).encode()
+
+
+def open_set_panoptic_labels(out: Mapping[str, np.ndarray], thing_ids: list[int], method: str | None,
+                             config: OpenPanopticConfig = OpenPanopticConfig()) -> PanopticLabels:
+    """CPU part for one image: ``[H, W]`` class and instance maps; ``method=None`` gives the
     closed-set Mask2Former panoptic, otherwise one of ``OPEN_SET_METHODS``."""
-    panoptic = known_panoptic(out["mask_id"], out["mask_fg"], out["mask_class"], out["mask_keep"],
-                              out["mask_area"], thing_ids, config.overlap_threshold)
+    known = known_panoptic_labels(out["mask_id"], out["mask_fg"], out["mask_class"], out["mask_keep"],
+                                  out["mask_area"], thing_ids, config.overlap_threshold)
     if method is None:
-        return panoptic
-    not_thing = panoptic < INSTANCE_DIVISOR
+        return known
+    not_thing = known.instances == 0  # stuff or void
     if method == "eam":
         unknown = unknown_eam(out, not_thing, config)
     elif method == "components":
-        unknown = unknown_components(out, panoptic == VOID, config)
+        unknown = unknown_components(out, known.classes == VOID, config)
     elif method == "mining":
         unknown = unknown_mining(out, not_thing, config)
     else:
         raise AnomaskError(f"unknown open-set panoptic method {method!r}; valid: {', '.join(OPEN_SET_METHODS)}")
-    return np.where(unknown > 0, UNKNOWN_ID * INSTANCE_DIVISOR + unknown, panoptic).astype(np.int32)
+    found = unknown > 0
+    return PanopticLabels(np.where(found, UNKNOWN_ID, known.classes).astype(np.int32),
+                          np.where(found, unknown, known.instances).astype(np.int32))
 
 
 def goss_image(open_set: np.ndarray, preferred_mask: np.ndarray) -> np.ndarray:
-    """GOSS output (paper 003 §3.1) for one image, in the panoptic encoding: known pixels keep
-    their class id (GOSS does not split known classes into instances); unknown pixels are
-    grouped into segments, one per (4-connected component of the unknown region, preferred
-    mask) pair, ``254*1000 + g`` with g from 1, largest first (segments beyond 999 share 999)."""
+    """GOSS output for one image as the int32 panoptic image (``goss_labels`` encoded)."""
+    return goss_labels(open_set, preferred_mask).encode()
+
+
+def goss_labels(open_set: np.ndarray, preferred_mask: np.ndarray) -> PanopticLabels:
+    """GOSS output (paper 003 §3.1) for one image: known pixels keep their class id and no
+    instance (GOSS does not split known classes into instances); unknown pixels are grouped
+    into segments, one per (4-connected component of the unknown region, preferred mask)
+    pair, instances 1.. largest first (segments beyond 999 share 999)."""
     unknown = open_set == UNKNOWN_ID
-    goss = open_set.astype(np.int32)
-    if not unknown.any():
-        return goss
-    key = _components(unknown)[unknown].astype(np.int64) * 256 + preferred_mask[unknown]
-    _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-    rank = np.empty(counts.shape[0], dtype=np.int32)
-    rank[np.argsort(-counts, kind="stable")] = np.arange(1, counts.shape[0] + 1, dtype=np.int32)
-    goss[unknown] = UNKNOWN_ID * INSTANCE_DIVISOR + np.minimum(rank[inverse.ravel()], MAX_INSTANCE)
-    return goss
+    classes = open_set.astype(np.int32)
+    instances = np.zeros(classes.shape, dtype=np.int32)
+    if unknown.any():
+        key = _components(unknown)[unknown].astype(np.int64) * 256 + preferred_mask[unknown]
+        _, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+        rank = np.empty(counts.shape[0], dtype=np.int32)
+        rank[np.argsort(-counts, kind="stable")] = np.arange(1, counts.shape[0] + 1, dtype=np.int32)
+        instances[unknown] = np.minimum(rank[inverse.ravel()], MAX_INSTANCE)
+    return PanopticLabels(classes, instances)
 
 
 def _as_numpy(outputs: Mapping[str, np.ndarray | Tensor]) -> dict[str, np.ndarray]:
@@ -190,7 +207,14 @@ def _images(outputs: Mapping[str, np.ndarray | Tensor]) -> list[dict[str, np.nda
 def panoptic_images(outputs: Mapping[str, np.ndarray | Tensor], metadata: ModelMetadata, method: str | None = None,
                     config: OpenPanopticConfig = OpenPanopticConfig()) -> np.ndarray:
     """CPU part for a batch of ``FusedHeads`` outputs: ``[B, H, W]`` int32 panoptic images."""
-    return np.stack([open_set_panoptic(image, metadata.thing_ids, method, config) for image in _images(outputs)])
+    return panoptic_labels(outputs, metadata, method, config).encode()
+
+
+def panoptic_labels(outputs: Mapping[str, np.ndarray | Tensor], metadata: ModelMetadata, method: str | None = None,
+                    config: OpenPanopticConfig = OpenPanopticConfig()) -> PanopticLabels:
+    """CPU part for a batch of ``FusedHeads`` outputs: ``[B, H, W]`` class and instance maps."""
+    pairs = [open_set_panoptic_labels(image, metadata.thing_ids, method, config) for image in _images(outputs)]
+    return PanopticLabels(np.stack([p.classes for p in pairs]), np.stack([p.instances for p in pairs]))
 
 
 def goss_images(outputs: Mapping[str, np.ndarray | Tensor]) -> np.ndarray:

@@ -13,13 +13,18 @@ pixels with ``m_i >= 0.5``; drop it when (pixels where it wins) / (pixels with
 ``m_i >= 0.5``) < ``overlap_threshold`` (0.8); stuff segments of one class merge. For K+2
 models a mask whose top class is the negative class is not a known segment either.
 
-Panoptic encoding: ``class*1000 + instance`` (instances counted from 1 per class, in mask
-order) for things, ``class`` for stuff, ``IGNORE_ID`` (255) for void.
+Output: ``PanopticLabels``, a (class map, instance map) pair -- classes 0..K-1, 254 unknown
+(open-set methods), 255 void; instances counted from 1 per class (in mask order) on things,
+0 on stuff and void. ``PanopticLabels.encode`` derives the published int32 image from it:
+``class*1000 + instance`` for things, ``class`` for stuff, ``IGNORE_ID`` (255) for void. That
+image is ambiguous only when class 0 is a thing (COCO person: its instance i reads as class
+i, instance 255 as void); the pair never is, so evaluation reads the pair.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -29,6 +34,20 @@ from anomask.models.metadata import IGNORE_ID
 
 INSTANCE_DIVISOR = 1000
 VOID = IGNORE_ID
+
+
+class PanopticLabels(NamedTuple):
+    """A panoptic segmentation as two int32 maps of the same shape (one image or a batch)."""
+
+    classes: np.ndarray
+    """0..K-1 known, 254 unknown, 255 void."""
+    instances: np.ndarray
+    """1.. per class on thing and unknown segments, 0 on stuff and void."""
+
+    def encode(self) -> np.ndarray:
+        """The published int32 panoptic image: ``class*1000 + instance`` where there is an
+        instance, else ``class`` (ambiguous only when class 0 is a thing)."""
+        return np.where(self.instances > 0, self.classes * INSTANCE_DIVISOR + self.instances, self.classes).astype(np.int32)
 
 
 @dataclass
@@ -79,6 +98,14 @@ def known_panoptic(
     mask_area: np.ndarray, thing_ids: set[int] | list[int], overlap_threshold: float = 0.8,
 ) -> np.ndarray:
     """CPU part for one image: ``[H, W]`` int32 panoptic image of the known classes."""
+    return known_panoptic_labels(mask_id, mask_fg, mask_class, mask_keep, mask_area, thing_ids, overlap_threshold).encode()
+
+
+def known_panoptic_labels(
+    mask_id: np.ndarray, mask_fg: np.ndarray, mask_class: np.ndarray, mask_keep: np.ndarray,
+    mask_area: np.ndarray, thing_ids: set[int] | list[int], overlap_threshold: float = 0.8,
+) -> PanopticLabels:
+    """CPU part for one image: ``[H, W]`` class and instance maps of the known classes."""
     num_masks = mask_class.shape[0]
     ids = mask_id.astype(np.intp)
     win_area = np.bincount(ids.ravel(), minlength=num_masks)[:num_masks]
@@ -87,15 +114,16 @@ def known_panoptic(
     ratio = win_area / np.maximum(original_area, 1)
     accepted = mask_keep & (win_area > 0) & (original_area > 0) & (segment_area > 0) & (ratio >= overlap_threshold)
     things = set(int(t) for t in thing_ids)
-    lut = np.full(num_masks, VOID, dtype=np.int32)
-    instances: dict[int, int] = {}
+    class_lut = np.full(num_masks, VOID, dtype=np.int32)
+    instance_lut = np.zeros(num_masks, dtype=np.int32)
+    counts: dict[int, int] = {}
     for index in np.flatnonzero(accepted):
         cls = int(mask_class[index])
+        class_lut[index] = cls  # stuff: instance 0, so masks of one stuff class merge
         if cls in things:
-            instances[cls] = instances.get(cls, 0) + 1
-            lut[index] = cls * INSTANCE_DIVISOR + instances[cls]
-        else:
-            lut[index] = cls  # one value per stuff class: merging is implicit
-    panoptic = lut[ids]
-    panoptic[~mask_fg] = VOID
-    return panoptic
+            counts[cls] = counts.get(cls, 0) + 1
+            instance_lut[index] = counts[cls]
+    classes, instances = class_lut[ids], instance_lut[ids]
+    classes[~mask_fg] = VOID
+    instances[~mask_fg] = 0
+    return PanopticLabels(classes, instances)

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from anomask.errors import AnomaskError
-from anomask.models.heads import FusedHeads, OpenPanopticConfig, goss_images, known_panoptic, panoptic_images
+from anomask.models.config import ModelConfig
+from anomask.models.heads import FusedHeads, OpenPanopticConfig, goss_images, goss_labels, known_panoptic, panoptic_images, panoptic_labels
+from anomask.models.metadata import ClassInfo, ModelMetadata
 
 H, W = 40, 60
 ROAD, SKY, CAR, PERSON, NO_OBJECT = 0, 1, 2, 3, 4
@@ -134,3 +136,28 @@ def test_overlap_rule_instances_and_stuff_merging():
 def test_unknown_method_is_rejected(metadata):
     with pytest.raises(AnomaskError, match="unknown open-set panoptic method 'blobs'"):
         run(metadata, "blobs")
+
+
+def test_labels_are_unambiguous_when_class_0_is_a_thing():
+    """The scene with the car as class 0 (COCO puts person there): the (class, instance) pair
+    tells the car from the road, the published encoding cannot (car instance 1 -> 0*1000+1 =
+    1 = road's id), and the car -- anomalous at this threshold -- stays a car in every method."""
+    classes = (ClassInfo("car", True, (0, 0, 142)), ClassInfo("road", False, (128, 64, 128)),
+               ClassInfo("sky", False, (70, 130, 180)), ClassInfo("person", True, (220, 20, 60)))
+    metadata = ModelMetadata(classes=classes, architecture=ModelConfig.small(num_classes=4))
+    logits, masks = scene()
+    outputs = FusedHeads(metadata, score="eam")(logits[..., [CAR, ROAD, SKY, PERSON, NO_OBJECT]], masks, THRESHOLD)
+    r = regions()
+    for method in (None, "mining", "eam", "components"):
+        labels = panoptic_labels(outputs, metadata, method)
+        classes_map, instances = labels.classes[0], labels.instances[0]
+        assert set(classes_map[r["car"]].tolist()) == {0} and set(instances[r["car"]].tolist()) == {1}, method
+        assert set(classes_map[r["road"]].tolist()) == {1} and set(instances[r["road"]].tolist()) == {0}
+        if method is not None:
+            assert set(classes_map[r["blob_a"]].tolist()) == {254} and set(instances[r["blob_a"]].tolist()) == {1}
+        encoded = panoptic_images(outputs, metadata, method)[0]
+        assert np.array_equal(encoded, labels.encode()[0])
+        assert set(encoded[r["car"]].tolist()) == set(encoded[r["road"]].tolist()) == {1}  # the ambiguity
+    goss = goss_labels(outputs["open_set"][0].numpy(), outputs["preferred_mask"][0].numpy())
+    assert set(goss.classes[r["road"]].tolist()) == {1} and not goss.instances[r["road"]].any()
+    assert np.array_equal(goss.encode(), goss_images(outputs)[0])
