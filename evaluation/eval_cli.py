@@ -19,7 +19,7 @@ from anomask.evaluation.eval_data import TASKS
 from anomask.evaluation.evaluate import EvalSettings, evaluate
 from anomask.evaluation.predictors import parse_size
 from anomask.evaluation.readers import BENCHMARKS
-from anomask.evaluation.thresholds import HALVES
+from anomask.evaluation.thresholds import AUTO
 from anomask.models.heads import OPEN_SET_METHODS, OpenPanopticConfig
 
 
@@ -33,9 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "default: every score the model supports, its own first. An exported model has only its fused score")
     parser.add_argument("--out", type=Path, required=True, help="output folder: report.md, metrics.json, plots/")
     parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS), help="tasks to score where the data allow (default: all)")
-    parser.add_argument("--thresholds", default=HALVES, metavar="halves|checkpoint|NAME=ROOT",
-                        help="open-set threshold at 95 %% TPR: 'halves' (each half of a dataset at the other half's threshold, "
-                        "default), 'checkpoint' (the model metadata's <score>@tpr95) or a dataset spec to calibrate on")
+    parser.add_argument("--thresholds", default=AUTO, metavar="auto|halves|checkpoint|NAME=ROOT",
+                        help="open-set threshold at 95 %% TPR: 'auto' (default: per score the checkpoint's <score>@tpr95 when the "
+                        "metadata records calibration images that are not evaluated here, else halves), 'halves' (each half of a "
+                        "dataset at the other half's threshold), 'checkpoint' (the stored thresholds, always) or a dataset spec "
+                        "to calibrate on")
     parser.add_argument("--size", default="native", metavar="native|HxW",
                         help="checkpoints: 'native' pads each image to a multiple of 32 like the training validation (default); "
                         "HxW resizes it for the network like the deployed graph")

@@ -95,7 +95,7 @@ def _open_set_section(evaluation: EvalResults) -> list[str]:
         lines += ["| Score | " + " | ".join(f"threshold, {split}" for split in dataset.splits) + " |",
                   "| --- | " + " | ".join("---:" for _ in dataset.splits) + " |"]
         for score, per in dataset.thresholds.items():
-            lines.append(f"| {score} | " + " | ".join(f"{per[split]:.6g}" for split in dataset.splits) + " |")
+            lines.append(f"| {score} | " + " | ".join(f"{per[split]:.6g}" if split in per else "—" for split in dataset.splits) + " |")
         lines.append("")
     return lines
 

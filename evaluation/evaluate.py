@@ -9,8 +9,9 @@ For each dataset:
    for ``halves`` thresholds, each half), closed-set mIoU. What the threshold-dependent
    metrics need is written to an on-disk ``ImageStore`` (score maps, the first score's heads
    output, ground truth; the image itself for the first ``panels`` images).
-2. Thresholds: per score and anomaly subset the best pixel-F1 threshold (SMIYC components),
-   per score and half the 95 % TPR threshold of the other half (``thresholds``).
+2. Thresholds: per score and anomaly subset the best pixel-F1 threshold (SMIYC components);
+   per score the open-set threshold at 95 % TPR, fixed (checkpoint, calibration dataset) or
+   for each half the other half's (``thresholds``).
 3. **Pass 2** (stored maps, no network): SMIYC sIoU / PPV / F1*, open-IoU, open-set panoptic
    (closed-set Mask2Former plus each open-set method) and GOSS -- the open-set maps redone
    at the chosen threshold with the heads' own ``open_set_semantic`` -- and the qualitative
@@ -27,7 +28,6 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,17 +36,31 @@ from tqdm import tqdm
 
 from anomask.errors import AnomaskError
 from anomask.evaluation.components import ComponentAccumulator, ComponentResult
-from anomask.evaluation.eval_data import TASKS, EvalDataset, check_classes, dataset_tasks, parse_dataset, synthetic_datasets, default_synthetic_root
+from anomask.evaluation.eval_data import TASKS, EvalDataset, check_classes, dataset_tasks, default_synthetic_root, parse_dataset, same_images, synthetic_datasets
 from anomask.evaluation.goss import GossAccumulator, GossResult
 from anomask.evaluation.image_store import ImageStore
 from anomask.evaluation.inputs import where
-from anomask.evaluation.panoptic import PanopticAccumulator, PanopticResult, split_panoptic
+from anomask.evaluation.panoptic import PanopticAccumulator, PanopticResult
 from anomask.evaluation.pixel_anomaly import PixelAnomalyAccumulator, PixelAnomalyResult, ScoreCurves, ScoreHistogram
 from anomask.evaluation.predictors import PANOPTIC_OUTPUTS, ImageOutputs, Predictor, open_predictor
 from anomask.evaluation.semantic import OpenSetAccumulator, OpenSetResult, SemanticAccumulator, SemanticResult
-from anomask.evaluation.thresholds import ALL, CHECKPOINT, HALF_NAMES, HALVES, checkpoint_thresholds, half_of, heads_threshold, metric_threshold
+from anomask.evaluation.thresholds import (
+    ALL,
+    AUTO,
+    CHECKPOINT,
+    HALF_NAMES,
+    HALVES,
+    HALVES_MEANING,
+    auto_thresholds,
+    calibration_conflicts,
+    checkpoint_thresholds,
+    describe_calibration,
+    half_of,
+    heads_threshold,
+    metric_threshold,
+)
 from anomask.models.metadata import ClassInfo
-from anomask.models.heads import OPEN_SET_METHODS, OpenPanopticConfig, goss_image, open_set_panoptic, open_set_semantic
+from anomask.models.heads import OPEN_SET_METHODS, OpenPanopticConfig, PanopticLabels, goss_labels, open_set_panoptic_labels, open_set_semantic
 
 CLOSED_SET = "closed-set"
 """Panoptic row of Mask2Former's known-class panoptic (no unknown instances)."""
@@ -58,8 +72,8 @@ threshold is a bin's lower edge: TPR stays >= 95 %)."""
 @dataclass(frozen=True)
 class EvalSettings:
     tasks: tuple[str, ...] = TASKS
-    thresholds: str = HALVES
-    """``halves``, ``checkpoint`` or a calibration dataset spec (``thresholds`` module)."""
+    thresholds: str = AUTO
+    """``auto``, ``halves``, ``checkpoint`` or a calibration dataset spec (``thresholds`` module)."""
     limit: int | None = None
     """Evaluate only the first ``limit`` images of each dataset."""
     panels: int = 4
@@ -80,7 +94,7 @@ class Panel:
     image: np.ndarray
     anomaly: np.ndarray
     score: np.ndarray
-    panoptic: np.ndarray | None
+    panoptic: PanopticLabels | None
 
 
 @dataclass
@@ -98,7 +112,7 @@ class DatasetResults:
     component_sizes: tuple[int, int] | None = None
     semantic: SemanticResult | None = None
     splits: dict[str, int] = field(default_factory=dict)
-    """Threshold splits (``first half`` / ``second half`` or ``all``) and their image counts."""
+    """Threshold splits (``first half`` / ``second half`` and/or ``all``) and their image counts."""
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
     """``thresholds[score][split]``: the open-set threshold (heads convention, ``score > t``)."""
     open_set: dict[str, dict[str, OpenSetResult]] = field(default_factory=dict)
@@ -143,7 +157,7 @@ def overall_open_miou(per_split: dict[str, OpenSetResult], images: dict[str, int
 class DatasetEvaluation:
     """Both passes over one dataset (module docstring)."""
 
-    def __init__(self, entry: EvalDataset, predictor: Predictor, settings: EvalSettings, thresholds: dict[str, float] | None) -> None:
+    def __init__(self, entry: EvalDataset, predictor: Predictor, settings: EvalSettings, thresholds: dict[str, float]) -> None:
         self.entry = entry
         self.predictor = predictor
         self.settings = settings
@@ -151,26 +165,25 @@ class DatasetEvaluation:
         if self.count == 0:
             raise AnomaskError(f"dataset {entry.name} ({entry.root or 'in memory'}) is empty: no images to evaluate")
         self.fixed_thresholds = thresholds
+        """Scores with a fixed open-set threshold (heads convention); the others use halves."""
         self.scores = predictor.scores
         metadata = predictor.metadata
         check_classes(entry, metadata, predictor.source)
         first = entry.dataset[0]
-        panoptic_encodable = not (metadata.classes and metadata.classes[0].is_thing)
-        available = dataset_tasks(entry, first, predictor.has_panoptic, panoptic_encodable)
+        available = dataset_tasks(entry, first, predictor.has_panoptic)
         self.tasks = tuple(t for t in available if t in settings.tasks)
         self.notes: list[str] = []
         if "panoptic" in settings.tasks and "instances" in first and "open-set" in available and "panoptic" not in available:
-            reason = ("class 0 is a thing, so the heads' panoptic encoding class*1000+instance is ambiguous"
-                      if predictor.has_panoptic else "the model's outputs carry no panoptic intermediates")
-            self.notes.append(f"{entry.name}: open-set panoptic skipped ({reason})")
-        self.split_names = HALF_NAMES if settings.thresholds == HALVES else (ALL,)
+            self.notes.append(f"{entry.name}: open-set panoptic skipped (the model's outputs carry no panoptic intermediates)")
+        halves = any(score not in thresholds for score in self.scores)
+        self.split_names = (HALF_NAMES if halves else ()) + ((ALL,) if thresholds else ())
         self.components = entry.components
         if entry.scale_components:
             self.components = entry.components.scaled(*first["image"].shape[:2])
         self.subsets: dict[str, int] = {entry.name: 0}
         self.pixel: dict[str, dict[str, PixelAnomalyAccumulator]] = {}
         self.half_pixel = [{s: PixelAnomalyAccumulator(HALF_MAX_BINS) for s in self.scores} for _ in HALF_NAMES]
-        self.semantic = SemanticAccumulator(metadata.num_classes) if "semantic" in self.tasks else None
+        self.semantic = SemanticAccumulator(metadata.num_classes) if self._needs("semantic", "open-set") else None
         self.thresholded = self._needs("open-set", "panoptic", "goss")
         """Whether open-set thresholds are needed (open-IoU, open-set panoptic, GOSS)."""
         self.seconds = 0.0
@@ -180,8 +193,9 @@ class DatasetEvaluation:
     def _needs(self, *tasks: str) -> bool:
         return any(t in self.tasks for t in tasks)
 
-    def _split(self, index: int) -> str:
-        return self.split_names[half_of(index, self.count)] if len(self.split_names) == 2 else ALL
+    def _split(self, index: int, score: str) -> str:
+        """The threshold split of image ``index`` for ``score``: ``all`` for a fixed threshold."""
+        return ALL if score in self.fixed_thresholds else HALF_NAMES[half_of(index, self.count)]
 
     def _subsets(self, index: int) -> list[str]:
         group = self.entry.group(index) if self.entry.group is not None else None
@@ -204,17 +218,17 @@ class DatasetEvaluation:
     def _accumulate(self, index: int, sample: dict[str, Any], outputs: ImageOutputs, name: str) -> None:
         if self.semantic is not None:
             self.semantic.update(outputs.heads["semantic"], sample["semantic"], name)
-        if "anomaly" not in self.tasks:
-            return
-        anomaly = sample["anomaly"]
-        for subset in self._subsets(index):
-            self.subsets[subset] = self.subsets.get(subset, 0) + 1
-            per_score = self.pixel.setdefault(subset, {s: PixelAnomalyAccumulator(self.settings.pixel_max_bins) for s in self.scores})
+        if self._needs("anomaly", "open-set"):  # the open-set table reports AuPRC / FPR95 too
+            for subset in self._subsets(index):
+                self.subsets[subset] = self.subsets.get(subset, 0) + 1
+                per_score = self.pixel.setdefault(subset, {s: PixelAnomalyAccumulator(self.settings.pixel_max_bins) for s in self.scores})
+                for score, scores in outputs.scores.items():
+                    per_score[score].update(scores, sample["anomaly"], name)
+        if self.thresholded:
+            anomaly = sample["anomaly"]
             for score, scores in outputs.scores.items():
-                per_score[score].update(scores, anomaly, name)
-        if self.thresholded and self.settings.thresholds == HALVES:
-            for score, scores in outputs.scores.items():
-                self.half_pixel[half_of(index, self.count)][score].update(scores, anomaly, name)
+                if score not in self.fixed_thresholds:
+                    self.half_pixel[half_of(index, self.count)][score].update(scores, anomaly, name)
 
     def _stored(self, index: int, sample: dict[str, Any], outputs: ImageOutputs, name: str) -> dict[str, np.ndarray]:
         stored: dict[str, np.ndarray] = {"name": np.array(name)}
@@ -237,12 +251,12 @@ class DatasetEvaluation:
     # -- between the passes --------------------------------------------------------------
     def open_set_thresholds(self) -> dict[str, dict[str, float]]:
         """``[score][split]`` thresholds in the heads' convention (``score > t``)."""
-        if self.fixed_thresholds is not None:
-            return {score: {ALL: self.fixed_thresholds[score]} for score in self.scores}
-        thresholds: dict[str, dict[str, float]] = {score: {} for score in self.scores}
+        thresholds = {score: {ALL: self.fixed_thresholds[score]} if score in self.fixed_thresholds else {} for score in self.scores}
         for half, split in enumerate(HALF_NAMES):
             other = 1 - half
             for score in self.scores:
+                if score in self.fixed_thresholds:
+                    continue
                 try:
                     result = self.half_pixel[other][score].result()
                 except AnomaskError as error:
@@ -276,13 +290,13 @@ class DatasetEvaluation:
         for index in bar:
             stored = store.get(index)
             name = str(stored["name"])
-            split = self._split(index)
             for subset in self._subsets(index):
                 for score, accumulator in components.get(subset, {}).items():
                     accumulator.update(stored[f"score.{score}"], stored["gt.anomaly"], name)
             for score, per_split in open_set.items():
-                per_split[split].update(stored["heads.semantic"], stored[f"score.{score}"], stored["gt.semantic"], name)
-            panoptic_maps = self._panoptic(stored, results.thresholds.get(primary, {}).get(split), panoptic, goss, name)
+                per_split[self._split(index, score)].update(stored["heads.semantic"], stored[f"score.{score}"], stored["gt.semantic"], name)
+            threshold = results.thresholds.get(primary, {}).get(self._split(index, primary))
+            panoptic_maps = self._panoptic(stored, threshold, panoptic, goss, name)
             if "image" in stored:
                 panel_method = self.settings.panoptic_methods[0] if self.settings.panoptic_methods else None
                 results.panels.append(Panel(name, stored["image"], stored["gt.anomaly"], stored[f"score.{primary}"],
@@ -294,8 +308,9 @@ class DatasetEvaluation:
         results.goss = goss.result() if goss is not None else None
 
     def _panoptic(self, stored: dict[str, np.ndarray], threshold: float | None, panoptic: dict[str | None, PanopticAccumulator],
-                  goss: GossAccumulator | None, name: str) -> dict[str | None, np.ndarray]:
-        """Open-set panoptic / GOSS maps of one image at the primary score's threshold."""
+                  goss: GossAccumulator | None, name: str) -> dict[str | None, PanopticLabels]:
+        """Open-set panoptic / GOSS maps of one image at the primary score's threshold, as
+        (class, instance) pairs: unambiguous also when class 0 is a thing (COCO person)."""
         if not panoptic and goss is None:
             return {}
         heads = {key[len("heads."):]: value for key, value in stored.items() if key.startswith("heads.")}
@@ -303,16 +318,13 @@ class DatasetEvaluation:
         heads["open_set"] = open_set_semantic(torch.from_numpy(heads["semantic"]), torch.from_numpy(heads["anomaly"]),
                                               torch.tensor(threshold, dtype=torch.float32)).numpy()
         metadata = self.predictor.metadata
-        flags = [c.is_thing for c in metadata.classes]
-        maps: dict[str | None, np.ndarray] = {}
+        maps: dict[str | None, PanopticLabels] = {}
         for method, accumulator in panoptic.items():
-            maps[method] = open_set_panoptic(heads, metadata.thing_ids, method, self.settings.panoptic)
-            classes, instances = split_panoptic(maps[method], flags, name)
-            accumulator.update_labels(classes, instances, stored["gt.semantic"], stored["gt.instances"], name)
+            maps[method] = labels = open_set_panoptic_labels(heads, metadata.thing_ids, method, self.settings.panoptic)
+            accumulator.update_labels(labels.classes, labels.instances, stored["gt.semantic"], stored["gt.instances"], name)
         if goss is not None:
-            # GOSS output has no known-class instances: decode it without thing flags.
-            classes, instances = split_panoptic(goss_image(heads["open_set"], heads["preferred_mask"]), (), name)
-            goss.update_labels(classes, instances, stored["gt.semantic"], name)
+            labels = goss_labels(heads["open_set"], heads["preferred_mask"])
+            goss.update_labels(labels.classes, labels.instances, stored["gt.semantic"], name)
         return maps
 
     def results(self) -> DatasetResults:
@@ -330,7 +342,8 @@ class DatasetEvaluation:
             results.curves[subset] = {s: a.curves() for s, a in per.items()}
             results.histograms[subset] = {s: a.histogram() for s, a in per.items()}
         results.semantic = self.semantic.result() if self.semantic is not None else None
-        results.splits = {split: sum(self._split(i) == split for i in range(self.count)) for split in self.split_names}
+        results.splits = {split: self.count if split == ALL else sum(HALF_NAMES[half_of(i, self.count)] == split for i in range(self.count))
+                          for split in self.split_names}
         return results
 
 
@@ -416,17 +429,27 @@ def _entries(datasets: Sequence[str | EvalDataset] | None) -> list[EvalDataset]:
     return entries
 
 
-def _threshold_source(settings: EvalSettings, predictor: Predictor, entries: list[EvalDataset]) -> tuple[dict[str, float] | None, str]:
-    """Fixed thresholds (checkpoint or calibration dataset) or None for ``halves``, and a
-    sentence for the report."""
+def _threshold_source(settings: EvalSettings, predictor: Predictor, entries: list[EvalDataset]) -> tuple[dict[str, float], str, list[str]]:
+    """Fixed thresholds per score (checkpoint or calibration dataset; scores left out use
+    ``halves``), a sentence for the report and notes."""
     if settings.thresholds == HALVES:
-        return None, "halves: each half of a dataset is scored at the 95 % TPR threshold of the other half"
+        return {}, f"halves: {HALVES_MEANING}", []
+    if settings.thresholds == AUTO:
+        fixed, sentence = auto_thresholds(predictor.metadata, predictor.scores, entries)
+        return fixed, sentence, []
     if settings.thresholds == CHECKPOINT:
+        record, conflicts = calibration_conflicts(predictor.metadata, entries)
+        notes = []
+        if record is None:
+            notes.append("--thresholds checkpoint: the model metadata does not record where its thresholds were calibrated")
+        elif conflicts:
+            notes.append(f"--thresholds checkpoint: the thresholds were calibrated on {describe_calibration(record)}, "
+                         f"evaluated here too ({', '.join(conflicts)}): the open-set numbers there are optimistic")
         return checkpoint_thresholds(predictor.metadata, predictor.scores, predictor.source), \
-            "checkpoint: the model metadata's calibrated <score>@tpr95 thresholds"
+            "checkpoint: the model metadata's calibrated <score>@tpr95 thresholds", notes
     calibration = _entries([settings.thresholds])
     for entry in calibration:
-        same = [e for e in entries if e.root and Path(entry.root).resolve() == Path(e.root).resolve() and type(entry.dataset) is type(e.dataset)]
+        same = [e for e in entries if same_images(entry, e)]
         if same:
             raise AnomaskError(f"--thresholds {settings.thresholds}: the calibration data is one of the evaluated datasets; "
                                "thresholds are never taken on the test images themselves")
@@ -434,7 +457,7 @@ def _threshold_source(settings: EvalSettings, predictor: Predictor, entries: lis
     for entry in calibration:
         if "anomaly" in entry.dataset[0]:
             thresholds = calibrate(predictor, entry, settings)
-            return thresholds, f"calibrated at 95 % TPR on {entry.name} ({entry.root})"
+            return thresholds, f"calibrated at 95 % TPR on {entry.name} ({entry.root})", []
     raise AnomaskError(f"--thresholds {settings.thresholds}: no anomaly ground truth to calibrate on")
 
 
@@ -464,11 +487,11 @@ def evaluate(
         raise AnomaskError(f"limit must be at least 1, got {settings.limit}")
     predictor = open_predictor(model, scores, size, device)
     entries = _entries(datasets)
-    fixed, source = _threshold_source(settings, predictor, entries)
+    fixed, source, notes = _threshold_source(settings, predictor, entries)
     store_parent = settings.tmp_dir or out_dir
     started = time.perf_counter()
     results: list[DatasetResults] = []
-    notes = list(predictor.notes)
+    notes = list(predictor.notes) + notes
     seconds = {"network_and_heads": 0.0, "network_and_heads_cpu": 0.0, "pass1": 0.0, "pass2": 0.0}
     images = 0
     for entry in entries:

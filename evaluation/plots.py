@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -20,6 +21,9 @@ from anomask.errors import AnomaskError  # noqa: E402
 from anomask.evaluation.pixel_anomaly import ScoreCurves, ScoreHistogram  # noqa: E402
 from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID, ClassInfo  # noqa: E402
 from anomask.training.data.imageio import write_bytes_atomic  # noqa: E402
+
+if TYPE_CHECKING:
+    from anomask.models.heads import PanopticLabels
 
 MAX_CURVE_POINTS = 2000
 UNKNOWN_COLOR = (255, 0, 255)
@@ -84,18 +88,17 @@ def plot_histograms(histograms: Mapping[str, ScoreHistogram], path: str | Path, 
     return _save(figure, path)
 
 
-def colorize_panoptic(panoptic: np.ndarray, classes: Sequence[ClassInfo]) -> np.ndarray:
-    """RGB view of a panoptic int32 map: stuff in its class colour, each thing instance a
-    shade of its class colour, unknown instances shades of magenta, void black."""
-    panoptic = np.asarray(panoptic)
+def colorize_panoptic(panoptic: PanopticLabels, classes: Sequence[ClassInfo]) -> np.ndarray:
+    """RGB view of a panoptic (class map, instance map) pair: stuff in its class colour, each
+    thing instance a shade of its class colour, unknown instances shades of magenta, void
+    black."""
+    classes_map, instance = np.asarray(panoptic.classes), np.asarray(panoptic.instances)
     palette = np.zeros((256, 3), np.float64)
     palette[: len(classes)] = [c.color for c in classes]
     palette[UNKNOWN_ID] = UNKNOWN_COLOR
     palette[IGNORE_ID] = IGNORE_COLOR
-    classes_map = np.where(panoptic >= 1000, panoptic // 1000, panoptic)
     if classes_map.size and (classes_map.min() < 0 or classes_map.max() > 255):
         raise AnomaskError("panoptic map holds class ids outside 0..255")
-    instance = np.where(panoptic >= 1000, panoptic % 1000, 0)
     shade = np.where(instance > 0, 0.55 + 0.45 * ((instance * 0.618) % 1.0), 1.0)
     return (palette[classes_map] * shade[..., None]).clip(0, 255).astype(np.uint8)
 
@@ -104,7 +107,7 @@ def plot_panel(
     image: np.ndarray,
     anomaly_truth: np.ndarray,
     anomaly_score: np.ndarray,
-    panoptic: np.ndarray | None,
+    panoptic: PanopticLabels | None,
     classes: Sequence[ClassInfo],
     path: str | Path,
     title: str = "",

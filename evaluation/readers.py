@@ -210,10 +210,11 @@ def cityscapes(root: str | Path, split: str = "val") -> CityscapesDataset:
     return CityscapesDataset(_existing_root(root, "cityscapes"), split=split)
 
 
-def synthetic_anomaly(root: str | Path) -> SyntheticAnomalyDataset:
-    """The synthetic default's anomaly split (``anomask data synth --out DIR``; DIR is the
-    root): Fishyscapes-style labels plus semantic/instance maps with 254 on anomalies."""
-    return SyntheticAnomalyDataset(_existing_root(root, "synthetic-anomaly"))
+def synthetic_anomaly(root: str | Path, split: str = "anomaly") -> SyntheticAnomalyDataset:
+    """An anomaly split of the synthetic default (``anomask data synth --out DIR``; DIR is the
+    root): ``anomaly`` (the test split) or ``anomaly_val`` (validation, seen objects only);
+    Fishyscapes-style labels plus semantic/instance maps with 254 on anomalies."""
+    return SyntheticAnomalyDataset(_existing_root(root, "synthetic-anomaly"), split)
 
 
 BENCHMARKS: tuple[str, ...] = (
@@ -228,12 +229,14 @@ BENCHMARKS: tuple[str, ...] = (
     "cityscapes",
     "synthetic-anomaly",
 )
-_OPTIONS = {"lostandfound": {"split"}, "streethazards": {"split"}, "coco-open-panoptic": {"open_set", "split"}, "cityscapes": {"split"}}
+_OPTIONS = {"lostandfound": {"split"}, "streethazards": {"split"}, "coco-open-panoptic": {"open_set", "split"}, "cityscapes": {"split"},
+            "synthetic-anomaly": {"split"}}
 
 
 def open_benchmark(name: str, root: str | Path, **options: Any) -> Any:
     """The dataset of benchmark ``name`` stored under ``root``; ``options`` go to its reader
-    (``split`` for Lost&Found, Cityscapes and the training-data readers)."""
+    (``split`` for Lost&Found, Cityscapes and the training-data readers, the synthetic
+    anomaly splits among them)."""
     unexpected = set(options) - _OPTIONS.get(name, set())
     if name in BENCHMARKS and unexpected:
         raise AnomaskError(f"benchmark {name!r} does not take the options {', '.join(sorted(unexpected))}")
@@ -252,5 +255,5 @@ def open_benchmark(name: str, root: str | Path, **options: Any) -> Any:
     if name == "cityscapes":
         return cityscapes(root, **options)
     if name == "synthetic-anomaly":
-        return synthetic_anomaly(root)
+        return synthetic_anomaly(root, **options)
     raise AnomaskError(f"unknown benchmark {name!r}; valid: {', '.join(BENCHMARKS)}")

@@ -3,15 +3,20 @@ to (paper 001 §8: StreetHazards t5 is scored with t6's threshold and vice versa
 
 Sources (``anomask eval --thresholds``):
 
-* ``halves`` (default): the evaluated dataset is cut into two halves by index (first
+* ``auto`` (default): per score, the checkpoint's stored threshold when the model metadata
+  records where it was calibrated (``extra["calibration"]``, written by ``anomask train``)
+  and none of the evaluated datasets holds those images (``eval_data.holds_calibration``:
+  the synthetic default's ``anomaly_val`` is not its test split ``anomaly``); ``halves`` for
+  every score otherwise (no record, calibrated on an evaluated split, e.g. StreetHazards'
+  test split, or no stored threshold for that score). The report says which, per score.
+* ``halves``: the evaluated dataset is cut into two halves by index (first
   ceil(n/2) images, the rest); each half's open-set maps use the threshold at 95 % TPR of
   the *other* half. Every image is scored, none with a threshold its own pixels helped set.
   Contiguous halves, not even/odd: the synthetic default alternates seen/unseen anomalies
   by index, so each half holds both groups.
 * ``checkpoint``: the model metadata's calibrated thresholds (``<score>@tpr95``, as
-  ``FusedHeads.calibrated_threshold`` reads them). Not the default: ``anomask train``
-  calibrates them on its anomaly split, which for the synthetic default and StreetHazards
-  is the test split itself, and the metadata does not say which split it was.
+  ``FusedHeads.calibrated_threshold`` reads them) for every score, whatever their origin
+  (a note says when the record shows they came from an evaluated split or is missing).
 * ``NAME=ROOT`` (a dataset spec): calibrated on that dataset first (the network runs on
   its images too); it must not be one of the evaluated datasets.
 
@@ -24,19 +29,23 @@ when ``score > t`` (``anomask.models.heads.calibration``); the metrics count ``s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from anomask.errors import AnomaskError
+from anomask.evaluation.eval_data import EvalDataset, holds_calibration
 from anomask.evaluation.predictors import parse_score
 from anomask.models.heads import threshold_key
 from anomask.models.metadata import ModelMetadata
 
 TPR = 0.95
+AUTO = "auto"
 HALVES = "halves"
 CHECKPOINT = "checkpoint"
 HALF_NAMES = ("first half", "second half")
+HALVES_MEANING = "each half of a dataset is scored at the 95 % TPR threshold of the other half"
 ALL = "all"
 
 
@@ -68,3 +77,43 @@ def checkpoint_thresholds(metadata: ModelMetadata, labels: Sequence[str], source
             )
         thresholds[label] = float(metadata.thresholds[key])
     return thresholds
+
+
+def calibration_record(metadata: ModelMetadata) -> Mapping[str, Any] | None:
+    """``metadata.extra["calibration"]`` when it names the calibration images (root, split)."""
+    record = metadata.extra.get("calibration")
+    if isinstance(record, Mapping) and record.get("root") and record.get("split"):
+        return record
+    return None
+
+
+def describe_calibration(record: Mapping[str, Any]) -> str:
+    images = f", {record['images']} images" if record.get("images") else ""
+    return f"split {record['split']!r} of {record['root']}{images}"
+
+
+def calibration_conflicts(metadata: ModelMetadata, entries: Sequence[EvalDataset]) -> tuple[Mapping[str, Any] | None, list[str]]:
+    """The calibration record and the evaluated datasets that hold its images."""
+    record = calibration_record(metadata)
+    return record, [e.name for e in entries if record is not None and holds_calibration(e, record)]
+
+
+def auto_thresholds(metadata: ModelMetadata, labels: Sequence[str], entries: Sequence[EvalDataset]) -> tuple[dict[str, float], str]:
+    """``auto``: the stored thresholds of the scores that have one, when the metadata records
+    calibration images that are none of the evaluated datasets; the rest (or all) ``halves``.
+    Returns those thresholds and the sentence for the report."""
+    record, conflicts = calibration_conflicts(metadata, entries)
+    if record is None:
+        return {}, f"auto -> halves ({HALVES_MEANING}) for every score: the model metadata records no calibration split"
+    if conflicts:
+        return {}, (f"auto -> halves ({HALVES_MEANING}) for every score: the checkpoint's thresholds were calibrated "
+                    f"on {describe_calibration(record)}, which is evaluated here ({', '.join(conflicts)})")
+    keys = {label: threshold_key(*parse_score(label), TPR) for label in labels}
+    fixed = {label: float(metadata.thresholds[key]) for label, key in keys.items() if key in metadata.thresholds}
+    rest = [label for label in labels if label not in fixed]
+    parts = []
+    if fixed:
+        parts.append(f"checkpoint for {', '.join(fixed)} (calibrated on {describe_calibration(record)}, at 95 % TPR)")
+    if rest:
+        parts.append(f"halves for {', '.join(rest)} (no stored threshold; {HALVES_MEANING})")
+    return fixed, "auto -> " + "; ".join(parts)

@@ -1,5 +1,6 @@
 """Fixtures of the ``anomask eval`` tests: the synthetic default at 64x128 (2 val, 4 anomaly
-images: seen, unseen, seen, unseen) and a randomly initialised small checkpoint for it."""
+test images: seen, unseen, seen, unseen; 2 anomaly validation images) and a randomly
+initialised small checkpoint for it."""
 
 import pytest
 import torch
@@ -16,7 +17,7 @@ CALIBRATED_EAM = -0.5
 @pytest.fixture(scope="session")
 def tiny_synthetic(tmp_path_factory):
     root = tmp_path_factory.mktemp("synthetic")
-    generate(root, SynthConfig(seed=0, train=0, val=2, test=4, height=64, width=128))
+    generate(root, SynthConfig(seed=0, train=0, val=2, test=4, anomaly_val=2, height=64, width=128))
     return root
 
 

@@ -6,6 +6,7 @@ encoding). The model is a randomly initialised small checkpoint (no training: th
 of the numbers is the point). Plus the threshold sources and bad inputs."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -20,8 +21,8 @@ from anomask.evaluation.goss import GossAccumulator
 from anomask.evaluation.panoptic import PanopticAccumulator
 from anomask.evaluation.pixel_anomaly import pixel_anomaly_metrics
 from anomask.evaluation.semantic import OpenSetAccumulator, SemanticAccumulator
-from anomask.models import load_checkpoint
-from anomask.models.heads import FusedHeads, OpenPanopticConfig, goss_images, panoptic_images, threshold_at_tpr
+from anomask.models import load_checkpoint, save_checkpoint
+from anomask.models.heads import FusedHeads, OpenPanopticConfig, goss_images, panoptic_images, panoptic_labels, threshold_at_tpr
 from anomask.training.data import CityscapesDataset
 from anomask.training.data.imageio import write_png
 from anomask.training.data.synthetic import SyntheticAnomalyDataset
@@ -171,6 +172,53 @@ def test_checkpoint_thresholds_and_calibration_on_another_dataset(tiny_synthetic
     calibration = [SyntheticAnomalyDataset(tiny_synthetic)[i] for i in range(2)]
     expected = threshold_at_tpr(np.stack([direct(s["image"])["anomaly"] for s in calibration]), np.stack([s["anomaly"] for s in calibration]))
     assert metrics["datasets"]["held-out"]["thresholds"] == {"eam": {"all": expected}}
+
+
+CAR_FIRST = (9, 0, 1, 2, 3, 4, 5, 6, 7, 8)
+"""The synthetic classes reordered so that class 0 is a thing (car), as COCO's person is."""
+
+
+class CarFirst:
+    """The synthetic anomaly split with its class ids in ``CAR_FIRST`` order."""
+
+    def __init__(self, root):
+        self.base = SyntheticAnomalyDataset(root)
+        self.classes = tuple(self.base.classes[i] for i in CAR_FIRST)
+        self.lut = np.arange(256, dtype=np.uint8)
+        self.lut[list(CAR_FIRST)] = np.arange(len(CAR_FIRST))
+
+    def __len__(self):
+        return len(self.base)
+
+    def __getitem__(self, index):
+        sample = dict(self.base[index])
+        sample["semantic"] = self.lut[sample["semantic"]]
+        return sample
+
+
+def test_open_set_panoptic_is_scored_when_class_0_is_a_thing(tiny_synthetic, tiny_checkpoint, tmp_path, one_thread):
+    """The (class, instance) pairs of the heads reach PQ: no skipped task, the numbers of an
+    independent computation with ``panoptic_labels`` + ``update_labels``."""
+    network, metadata = load_checkpoint(tiny_checkpoint)
+    metadata = replace(metadata, classes=tuple(metadata.classes[i] for i in CAR_FIRST))
+    checkpoint = save_checkpoint(tmp_path / "car_first.safetensors", network, metadata)
+    config = OpenPanopticConfig(min_area=MIN_AREA)
+    settings = EvalSettings(tasks=("open-set", "panoptic"), panoptic=config, panels=0, progress=False)
+    metrics = evaluate(checkpoint, [EvalDataset("car-first", CarFirst(tiny_synthetic))], ["eam"], settings=settings)
+    result = metrics["datasets"]["car-first"]
+    assert "panoptic" in result["tasks"] and not any("skipped" in note for note in metrics["notes"])
+    direct, dataset = Direct(checkpoint), CarFirst(tiny_synthetic)
+    panoptic = {method: PanopticAccumulator(metadata.classes) for method in (None, "mining", "eam", "components")}
+    for split, images, _ in HALVES:
+        for i in images:
+            out = direct(dataset[i]["image"], "eam", result["thresholds"]["eam"][split])
+            for method, accumulator in panoptic.items():
+                labels = panoptic_labels({k: v[None] for k, v in out.items()}, metadata, method, config)
+                accumulator.update_labels(labels.classes[0], labels.instances[0], dataset[i]["semantic"], dataset[i]["instances"])
+    for method, accumulator in panoptic.items():
+        assert result["panoptic"][method or "closed-set"] == _plain(accumulator.result().to_dict())
+    car = result["panoptic"]["closed-set"]["per_category"]["car"]
+    assert car["tp"] + car["fp"] > 0, "no class-0 thing segment was predicted: the case is not exercised"
 
 
 class InMemory:
