@@ -74,7 +74,7 @@ def _with_overrides(config: ModelConfig, overrides: dict[str, Any]) -> ModelConf
 
 
 def prepare_model(
-    stage: StageConfig, classes: tuple[ClassInfo, ...], init: Path | None, recipe: Recipe, command: str
+    stage: StageConfig, classes: tuple[ClassInfo, ...], init: Path | None, recipe: Recipe, command: str | None
 ) -> tuple[torch.nn.Module, ModelMetadata]:
     """The stage's starting network: fresh (``model_preset`` + ``model``), or loaded from
     ``init`` (its classes checked against the dataset's), K+1 -> K+2 converted when the
@@ -120,7 +120,7 @@ def run_recipe(
     spec: RunSpec,
     out: Path,
     device: torch.device,
-    command: str,
+    command: str | None,
     resume: bool = False,
     resume_from: Path | None = None,
     progress: bool = True,
