@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 from dataclasses import dataclass
 
@@ -74,6 +75,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
+    # What a command records as "the command that made this" (checkpoint and report
+    # metadata): the argv it was given, also when main(argv) runs inside another program.
+    args.command_line = shlex.join(["anomask", *argv])
     module = importlib.import_module(args._module)
     try:
         return int(module.run(args) or 0)

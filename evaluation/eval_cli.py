@@ -8,8 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 from pathlib import Path
 
 import torch
@@ -63,10 +61,7 @@ def run(args: argparse.Namespace) -> int:
         panoptic_methods=tuple(args.panoptic_methods), panoptic=OpenPanopticConfig(min_area=args.min_area),
         progress=not args.no_progress, tmp_dir=args.tmp_dir,
     )
-    # The command line for the report, when this process was started as `anomask eval ...`
-    # (not when anomask.cli.main(argv) runs inside another program: its sys.argv is not this).
-    first = next((word for word in sys.argv[1:] if not word.startswith("-")), None)
-    command = shlex.join(["anomask", *sys.argv[1:]]) if first == "eval" else None
+    command = args.command_line
     metrics = evaluate(args.model, args.dataset or None, args.scores, args.out, settings=settings, size=parse_size(args.size),
                        device=args.device, command=command)
     timing = metrics["timing"]

@@ -21,10 +21,11 @@ Input resolution (``size``, checkpoints only):
   deployed graph does with a camera frame, ``anomask.export.graph.FramePreprocess``) and
   the heads upsample straight to the image's size.
 
-An exported graph fixes its input size: an image of another size is resized to it
-(``cv2.INTER_LINEAR``), and outputs at another size are brought to the image's size
-(bilinear for the anomaly map, nearest for class and mask-index maps, ``mask_area`` scaled
-by the area ratio as ``FusedHeads`` does).
+An exported graph fixes its input size: an image of another size is resized to it with the
+ROS node's rule (``anomask.export.frames.fit_frame``: area when shrinking, bilinear
+otherwise), and outputs at another size are brought to the image's size (bilinear for the
+anomaly map, nearest for class and mask-index maps, ``mask_area`` scaled by the area ratio
+as ``FusedHeads`` does).
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from anomask.errors import AnomaskError
+from anomask.export.frames import fit_frame, resize_map
 from anomask.export.runtime import Runtime, open_runtime
 from anomask.models.checkpoint import load_checkpoint
 from anomask.models.heads import ANOMALY_SCORES, FusedHeads, PerPixelHeads, get_score
@@ -246,7 +247,7 @@ class ExportedPredictor(Predictor):
     def predict(self, image: np.ndarray) -> ImageOutputs:
         height, width = image.shape[:2]
         input_height, input_width = self.runtime.input_size
-        frame = image if (height, width) == (input_height, input_width) else cv2.resize(image, (input_width, input_height), interpolation=cv2.INTER_LINEAR)
+        frame = fit_frame(image, (input_height, input_width))  # the node's rule, so both see the same pixels
         if self.runtime.input_format == "BGR":
             frame = frame[..., ::-1]
         out = {name: value[0] for name, value in self.runtime.run(np.ascontiguousarray(frame)[None], 0.0).items()}
@@ -264,9 +265,8 @@ def _resize_output(name: str, value: np.ndarray, size: tuple[int, int], target: 
     if value.shape != size:
         return value
     if name == "anomaly":
-        return cv2.resize(value, (width, height), interpolation=cv2.INTER_LINEAR)
-    resized = cv2.resize(value.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
-    return resized.astype(value.dtype)
+        return resize_map(value, target, ids=False)
+    return resize_map(value.astype(np.uint8), target, ids=True).astype(value.dtype)
 
 
 def open_predictor(path: str | Path, scores: Sequence[str] | None = None, size: tuple[int, int] | None = None,

@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
-import sys
 from pathlib import Path
 
 import torch
@@ -86,16 +84,6 @@ def _list() -> int:
     return 0
 
 
-def command_line() -> str | None:
-    """This process's command line when it is ``anomask train ...`` (the console script,
-    ``python -m anomask``, a ``torchrun -m anomask`` worker); None when ``anomask.cli.main``
-    was called with its own argv inside another program (a test, a script), whose
-    ``sys.argv`` is not this command."""
-    words = sys.argv[1:]
-    first = next((word for word in words if not word.startswith("-")), None)
-    return shlex.join(["anomask", *words]) if first == "train" else None
-
-
 def run(args: argparse.Namespace) -> int:
     if args.list:
         return _list()
@@ -104,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / Path(args.recipe or "closed-set").stem
     spec = _spec(args, out)
     resume_from = None if args.resume in (False, True) else Path(args.resume)
-    command = command_line()
+    command = args.command_line
     try:
         finals = run_recipe(spec, out, _device(args.device), command, resume=bool(args.resume),
                             resume_from=resume_from, progress=not args.no_progress)

@@ -38,3 +38,16 @@ def test_unknown_command_fails_with_usage(capsys):
     except SystemExit as exit_:
         assert exit_.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_recorded_command_quotes_arguments(monkeypatch, tmp_path, capsys):
+    from anomask import cli
+
+    (tmp_path / "echo_command.py").write_text(
+        "def add_arguments(parser):\n    parser.add_argument('words', nargs='*')\n\n"
+        "def run(args):\n    print(args.command_line)\n    return 0\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cli, "COMMANDS", (cli.Command("echo", "echo_command", "test"),))
+    assert cli.main(["echo", "a b", "c"]) == 0
+    assert capsys.readouterr().out.strip() == "anomask echo 'a b' c"

@@ -5,7 +5,6 @@ import pytest
 
 from anomask.cli import main
 from anomask.models import ClassInfo, ModelConfig, ModelMetadata, build_model, save_checkpoint
-from anomask.training.train_cli import command_line
 
 
 def _error(capsys, args):
@@ -75,13 +74,3 @@ def test_resume_from_a_folder_that_is_not_this_runs_checkpoint(capsys, tmp_path)
     (out / "run.json").write_text('{"recipe": "closed-set", "preset": "small", "overrides": {}, "init": null}')
     error = _error(capsys, ["train", "--resume", str(tmp_path / "elsewhere" / "iter_00000003"), "--out", str(out)])
     assert "not a checkpoint folder of this run's stages" in error
-
-
-@pytest.mark.parametrize("argv, expected", [
-    (["/usr/bin/anomask", "train", "--out", "run a"], "anomask train --out 'run a'"),  # the console script
-    (["/x/anomask/__main__.py", "train", "--set", "seed=1"], "anomask train --set seed=1"),  # python -m / torchrun -m
-    (["/usr/bin/pytest", "tests/training", "-q"], None),  # anomask.cli.main(argv) inside another program
-])
-def test_the_recorded_command_is_this_process_command_line_only(monkeypatch, argv, expected):
-    monkeypatch.setattr("sys.argv", argv)
-    assert command_line() == expected
