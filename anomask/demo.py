@@ -33,7 +33,6 @@ import random
 import shlex
 import shutil
 import signal
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -435,7 +434,7 @@ def private_ros_domain() -> int:
 
 
 def run_demo(out: Path, settings: DemoSettings = DemoSettings(), *, force: bool = False, start: str | None = None,
-             ros_domain: int | None = None, log=print) -> list:
+             ros_domain: int | None = None, command: str | None = None, log=print) -> list:
     """Run (or continue) the demo in ``out``; returns the stage outcomes. ``ros_domain``
     sets ``ROS_DOMAIN_ID`` for the replay's processes (None: as the environment has it)."""
     out = Path(out)
@@ -449,7 +448,7 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(), *, force: bool 
 
         torch.set_num_threads(demo.threads)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / DEMO_FILE, {"settings": asdict(settings), "command": shlex.join(["anomask", *sys.argv[1:]])})
+    write_json(out / DEMO_FILE, {"settings": asdict(settings), "command": command})
     started = time.monotonic()
     threads = f"{demo.threads} thread{'s' if demo.threads > 1 else ''} per process" if demo.threads else "default threads"
     log(f"anomask demo in {out} on {demo.device} ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}: {threads}; "
@@ -509,5 +508,6 @@ def settings_from_args(args: argparse.Namespace) -> DemoSettings:
 
 def run(args: argparse.Namespace) -> int:
     domain = private_ros_domain() if args.ros_domain is None else args.ros_domain
-    run_demo(args.out, settings_from_args(args), force=args.force, start=args.start, ros_domain=domain)
+    run_demo(args.out, settings_from_args(args), force=args.force, start=args.start, ros_domain=domain,
+             command=getattr(args, "command_line", None))
     return 0
