@@ -174,6 +174,9 @@ class Demo:
         for stage in recipe.stages:
             summary_file = ctx.folder / stage.name / "final" / "summary.json"
             stages[stage.name] = json.loads(summary_file.read_text())
+            # Checkpoints only serve to resume an interrupted training (model, optimizer
+            # state: ~530 MB for the two stages); best/ and final/ stay.
+            shutil.rmtree(ctx.folder / stage.name / "checkpoints", ignore_errors=True)
         final = ctx.folder / recipe.stages[-1].name / "final" / "model.safetensors"
         return {"model": self.rel(final), "stages": stages, "command": self.train_command(ctx.folder)}
 
@@ -325,6 +328,8 @@ class Demo:
 
     # the list --------------------------------------------------------------------------
     def stages(self) -> list[Stage]:
+        from anomask.training.data.synthetic.writer import FORMAT_VERSION
+
         s = self.settings
         frames = s.train_frames + s.val_frames + s.test_frames + s.anomaly_val_frames
         pixels = s.size[0] * s.size[1] / (256 * 512)
@@ -332,7 +337,8 @@ class Demo:
         iterations = s.closed_set_iterations + s.uno_iterations
         return [
             Stage("data", "render the synthetic default", self.data,
-                  {"seed": s.seed, "size": s.size, "frames": [s.train_frames, s.val_frames, s.test_frames, s.anomaly_val_frames]},
+                  {"seed": s.seed, "size": s.size, "frames": [s.train_frames, s.val_frames, s.test_frames, s.anomaly_val_frames],
+                   "format": FORMAT_VERSION},
                   estimate_s=5 + 0.11 * frames * pixels),
             Stage("train", f"train the {PRESET} preset with the {RECIPE} recipe ({s.closed_set_iterations} closed-set + "
                   f"{s.uno_iterations} fine-tune iterations)", self.train,

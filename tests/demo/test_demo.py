@@ -46,7 +46,9 @@ def test_every_stage_leaves_its_output_and_the_report_has_the_tables(demo_out):
                  "replay/recording/metadata.yaml", "replay/logs/node.log", "bag_eval/metrics.json"):
         assert (demo_out / path).exists(), path
     export = read_marker(demo_out / "export")["summary"]
-    assert export["score"] == "uno" and "uno@tpr95" in export["thresholds"] and "engine_skipped" in export
+    assert export["score"] == "uno" and "uno@tpr95" in export["thresholds"]
+    assert ("engine" in export) != ("engine_skipped" in export)  # built, or the reason why not
+    assert not (demo_out / "train" / "closed-set" / "checkpoints").exists()
     replay = json.loads((demo_out / "bag_eval" / "metrics.json").read_text())
     offline = json.loads((demo_out / "offline" / "metrics.json").read_text())
     # the replay rate let the node process every frame, so the node's metrics are the offline ones
