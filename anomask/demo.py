@@ -449,10 +449,19 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(), *, force: bool 
         os.environ["ROS_DOMAIN_ID"] = str(ros_domain)
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     demo = Demo(out, settings)
-    if demo.threads:
-        import torch
+    import torch
 
+    host_threads = torch.get_num_threads()
+    if demo.threads:
         torch.set_num_threads(demo.threads)
+    try:
+        return _run(demo, out, force=force, start=start, command=command, log=log)
+    finally:
+        torch.set_num_threads(host_threads)  # an in-process caller (tests, scripts) keeps its own
+
+
+def _run(demo: "Demo", out: Path, *, force: bool, start: str | None, command: str | None, log) -> list:
+    settings = demo.settings
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / DEMO_FILE, {"settings": asdict(settings), "command": command})
     started = time.monotonic()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -164,6 +165,8 @@ class Trainer:
             "calibration": self.calibration,
             "last_metrics": self.last_metrics,
             "identity": self._identity(),
+            # CPU kernels split their reductions by thread, so only the same count resumes bitwise.
+            "torch_threads": torch.get_num_threads() if self.device.type == "cpu" else None,
         }
 
     def load_state(self, directory: Path) -> None:
@@ -180,6 +183,11 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         restore_rng_state(state["rng"])
+        threads = state.get("torch_threads")
+        if threads is not None and self.device.type == "cpu" and threads != torch.get_num_threads():
+            print(f"warning: {directory} was written with {threads} torch threads, this process has "
+                  f"{torch.get_num_threads()}: the run continues, but not bitwise as an uninterrupted run "
+                  "(set OMP_NUM_THREADS to match)", file=sys.stderr)
         self.iteration = int(state["iteration"])
         self.best = state["best"]
         self.thresholds = dict(state["thresholds"])
