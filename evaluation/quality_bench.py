@@ -53,25 +53,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def _stored_identity(out: Path) -> dict[str, Any]:
+def _stored_plan(out: Path) -> dict[str, Any]:
+    """``plan.json`` of the run in ``out``: its identity and the budget it was started with."""
     path = out / PLAN_FILE
     if not path.is_file():
         raise AnomaskError(f"--resume: {path} not found; nothing to resume in {out}")
     try:
-        return json.loads(path.read_text())["identity"]
-    except (OSError, json.JSONDecodeError, KeyError) as error:
+        plan = json.loads(path.read_text())
+        plan["identity"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
         raise AnomaskError(f"{path}: unreadable quality plan ({error})") from error
+    return plan
 
 
 def settings_from_args(args: argparse.Namespace) -> tuple[QualitySettings, QualityRun]:
     """Settings from the options (a resumed run takes what it was started with, unless given)."""
     stored: dict[str, Any] = {}
+    budget = args.budget_minutes
     seed = args.seed
     out = args.out
     if args.resume:
         if out is None:
             raise AnomaskError("--resume needs --out (the folder of the run to continue)")
-        stored = _stored_identity(out)
+        plan = _stored_plan(out)
+        stored = plan["identity"]
+        budget = plan.get("budget_minutes") if budget is None else budget
         seed = stored["seed"] if seed is None else seed
     seed = 0 if seed is None else seed
     out = out or Path("runs") / f"quality-seed{seed}"
@@ -90,7 +96,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[QualitySettings, Quali
     if limit is not None and limit < 1:
         raise AnomaskError(f"--limit must be at least 1, got {limit}")
     draft = QualitySettings(out=out, iterations=Iterations(1, 1), seed=seed, dataset=str(dataset), overrides=overrides,
-                            eval_limit=limit, budget_minutes=args.budget_minutes, device=args.device, progress=not args.no_progress)
+                            eval_limit=limit, budget_minutes=budget, device=args.device, progress=not args.no_progress)
     if args.iterations is not None:
         iterations = Iterations(*args.iterations)
     elif args.budget_minutes is not None:
@@ -130,6 +136,15 @@ def _read_results(folder: Path) -> dict[str, Any]:
         raise AnomaskError(f"{path}: unreadable ({error})") from error
 
 
+def _earlier_wall_s(out: Path) -> float:
+    """Wall time the earlier invocations recorded in ``results.json`` (0 for a first one)."""
+    path = out / RESULTS_FILE
+    if not path.is_file():
+        return 0.0
+    timing = _read_results(out).get("timing", {})
+    return float(timing.get("wall_s", timing.get("this_invocation_s", 0.0)))
+
+
 def finish(quality: QualityRun, results: Results, started: float, load_start: float, compare: Path | None) -> dict[str, Any]:
     """Claims, noise, ``results.json`` and ``report.md``."""
     settings = quality.settings
@@ -147,7 +162,8 @@ def finish(quality: QualityRun, results: Results, started: float, load_start: fl
         noise_block = {"other": str(compare), "seed": settings.seed, "other_seed": other["settings"]["seed"],
                        "metrics": noise, "same_verdicts": same, "claims": len(verdicts)}
     loads = [r.get("load_1min") for r in results.values() if r.get("load_1min") is not None]
-    timing = {"this_invocation_s": time.perf_counter() - started,
+    invocation_s = time.perf_counter() - started
+    timing = {"this_invocation_s": invocation_s, "wall_s": _earlier_wall_s(quality.out) + invocation_s,
               "training_s": sum(r.get("train_s") or 0.0 for r in results.values()),
               "evaluation_s": sum(r.get("eval_s") or 0.0 for r in results.values()),
               "load_1min": {"start": load_start, "end": os.getloadavg()[0], "per_model": loads}}
@@ -159,7 +175,8 @@ def finish(quality: QualityRun, results: Results, started: float, load_start: fl
         "network input at evaluation": "x".join(str(v) for v in quality.network_size()),
         "training time (sum of stages)": f"{timing['training_s'] / 60:.1f} min",
         "evaluation time": f"{timing['evaluation_s'] / 60:.1f} min",
-        "this invocation": f"{timing['this_invocation_s'] / 60:.1f} min wall",
+        "wall time": f"{timing['wall_s'] / 60:.1f} min, summed over the invocations that wrote this report "
+                     f"(this one {invocation_s / 60:.1f} min; a killed one is not counted)",
         "load average (1 min)": f"{load_start:.1f} at start, {timing['load_1min']['end']:.1f} at end, "
                                 f"{min(loads, default=float('nan')):.1f}-{max(loads, default=float('nan')):.1f} after each model",
         "machine": f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, device {settings.device}",

@@ -7,12 +7,14 @@ import math
 import pytest
 import torch
 
-from anomask.cli import main
+from anomask.cli import build_parser, main
 from anomask.errors import AnomaskError
+from anomask.evaluation.quality_bench import settings_from_args
 from anomask.evaluation.quality_claims import CLAIMS, Claim, Comparison, judge
 from anomask.evaluation.quality_metrics import TEST, VAL, value
 from anomask.evaluation.quality_plan import MODELS, RUNS, CostModel, Iterations
 from anomask.evaluation.quality_report import PANOPTIC_METHODS
+from anomask.evaluation.quality_runner import QualityRun
 from anomask.training.data.synthetic import SynthConfig, generate
 
 TINY_MODEL = ["model.dec_layers=1", "model.enc_layers=1", "model.num_queries=6", "model.hidden_dim=32", "model.mask_dim=32",
@@ -64,7 +66,11 @@ def test_smoke_run_writes_the_report_and_resume_skips_finished_models(tiny_data,
         assert len(finals) == len(MODELS)
         kept = {p: p.stat().st_mtime_ns for p in (out / "models").glob("*.json") if p.stem != "m2f-uno"}
         (out / "models" / "m2f-uno.json").unlink()
+        first = results["timing"]
+        assert first["wall_s"] == first["this_invocation_s"] > 0
         assert main(_command(tiny_data, out, "--resume")) == 0
+        second = json.loads((out / "results.json").read_text())["timing"]
+        assert second["wall_s"] == pytest.approx(first["wall_s"] + second["this_invocation_s"])  # both invocations
         assert (out / "models" / "m2f-uno.json").is_file()
         assert {p: p.stat().st_mtime_ns for p in finals} == finals  # nothing retrained
         assert {p: p.stat().st_mtime_ns for p in kept} == kept  # finished models not re-evaluated
@@ -94,6 +100,18 @@ def test_bad_options_are_errors(tiny_data, tmp_path):
     assert main(["bench", "quality", "--budget-minutes", "0.5", "--dataset", str(tiny_data), "--out", str(tmp_path / "b")]) == 2
     assert main(["bench", "quality", "--iterations", "2", "1", "--dataset", str(tmp_path), "--out", str(tmp_path / "c")]) == 2
     assert main(["bench", "quality", "--iterations", "0", "1", "--dataset", str(tiny_data), "--out", str(tmp_path / "d")]) == 2
+
+
+def test_resume_keeps_the_budget_the_run_was_started_with(tiny_data, tmp_path):
+    def settings(*argv):
+        argv = ["bench", "quality", *argv]
+        return settings_from_args(build_parser(argv).parse_args(argv))[0]
+
+    started = settings("--budget-minutes", "45", "--dataset", str(tiny_data), "--out", str(tmp_path / "run"))
+    QualityRun(started).open_plan(resume=False)
+    resumed = settings("--resume", "--out", str(tmp_path / "run"))
+    assert resumed.budget_minutes == 45
+    assert resumed.iterations == started.iterations and resumed.dataset == started.dataset
 
 
 def test_budget_sets_iterations_through_the_cost_model():
