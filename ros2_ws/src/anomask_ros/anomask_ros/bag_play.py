@@ -16,15 +16,13 @@ from pathlib import Path
 
 import rclpy
 from rclpy.duration import Duration
-from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
 
 from anomask.errors import AnomaskError
 from anomask_ros.bag_io import connections_for, message_class, open_bag, read_raw, stamp
-
-RCLError = rclpy_implementation.RCLError
+from anomask_ros.shutdown import RCLError
 
 PUBLISH_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 

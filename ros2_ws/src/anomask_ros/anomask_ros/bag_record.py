@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
 from anomask.errors import AnomaskError
 from anomask_ros.bag_io import add_topic, bag_writer, message_class
+from anomask_ros.shutdown import until_shutdown
 
 
 @dataclass(frozen=True)
@@ -100,10 +101,8 @@ def record_bag(out: Path, options: RecordOptions, args: list[str] | None = None)
 
                 node.create_subscription(message_class(kind), topic, store, _qos(node, topic), raw=True)
             print(f"recording {', '.join(types)} to {out}", flush=True)
-            try:
+            with until_shutdown(context):  # SIGINT / SIGTERM: keep what was recorded; the bag is closed below
                 _spin_until_done(executor, context, counts, options)
-            except (ExternalShutdownException, KeyboardInterrupt):
-                pass  # SIGINT / SIGTERM: keep what was recorded; the bag is closed below
     finally:
         rclpy.try_shutdown(context=context)
     return counts

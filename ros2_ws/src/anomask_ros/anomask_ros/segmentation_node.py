@@ -21,7 +21,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.time import Time
@@ -34,6 +34,7 @@ from anomask_ros.frame_slots import LatestFrameSlots, Waiting
 from anomask_ros.image_codec import ImageError
 from anomask_ros.outputs import FrameOutputs, OutputBuilder
 from anomask_ros.segmenter import Segmenter, decode_message, open_segmenter
+from anomask_ros.shutdown import until_shutdown
 from anomask_ros.stats import NodeStats
 
 NODE_NAME = "segmentation_node"
@@ -234,9 +235,8 @@ def main(argv: list[str] | None = None, open_model: OpenModel = open_model) -> i
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         node.get_logger().info(f"running: {node.describe()}")
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        with until_shutdown():
+            executor.spin()
     finally:
         node.close()
         node.destroy_node()
