@@ -22,7 +22,7 @@ from rosgraph_msgs.msg import Clock
 
 from anomask.errors import AnomaskError
 from anomask_ros.bag_io import connections_for, message_class, open_bag, read_raw, stamp
-from anomask_ros.shutdown import RCLError
+from anomask_ros.shutdown import until_shutdown
 
 PUBLISH_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -95,13 +95,9 @@ class BagPlayer:
         """Reliable readers must acknowledge the last messages before the publishers go:
         a large frame published just before exit is otherwise lost (seen with 256x512
         frames: the last frame of a bag never reached the node)."""
-        for publisher in [*self.publishers.values(), *([self.clock_pub] if self.clock_pub else [])]:
-            try:
+        with until_shutdown(self.node.context):  # after a shutdown nobody is left to acknowledge
+            for publisher in [*self.publishers.values(), *([self.clock_pub] if self.clock_pub else [])]:
                 publisher.wait_for_all_acked(Duration(seconds=self.options.ack_timeout_s))
-            except RCLError:
-                if rclpy.ok(context=self.node.context):
-                    raise
-                return  # shut down (SIGINT, or the owner's shutdown): nobody is left to acknowledge
 
     def _play_once(self) -> bool:
         with open_bag(self.bag) as reader:

@@ -232,10 +232,10 @@ def main(argv: list[str] | None = None, open_model: OpenModel = open_model) -> i
         rclpy.try_shutdown()
         return 2
     try:
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        node.get_logger().info(f"running: {node.describe()}")
-        with until_shutdown():
+        with until_shutdown():  # a stop signal may come as soon as "running" is logged, or during it
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            node.get_logger().info(f"running: {node.describe()}")
             executor.spin()
     finally:
         node.close()
