@@ -273,13 +273,14 @@ def test_bad_input_is_dropped_counted_and_logged_once_and_the_next_frame_is_proc
     assert nodes.procs["raw"].poll() is None and nodes.procs["compressed"].poll() is None
 
 
-def test_load_30_hz_into_a_model_at_a_few_hz(nodes) -> None:
+def test_load_60_hz_into_a_slower_model(nodes) -> None:
     """Last in the module: it floods camera front."""
     stream = nodes.io.streams["front"]
     with nodes.io.lock:
         stream.outputs.clear()
     proc = psutil.Process(nodes.procs["raw"].pid)
-    period, duration = 1 / 30, 6.0
+    # 60 Hz: the small test model infers in 35-100 ms here, so the camera always outruns it.
+    period, duration = 1 / 60, 6.0
     pixels = scene(seed=7)
     sent: dict[tuple[int, int], float] = {}
     rss: list[int] = []
@@ -288,7 +289,7 @@ def test_load_30_hz_into_a_model_at_a_few_hz(nodes) -> None:
         msg = raw_frame(pixels, "rgb8", frame_id=str(index))
         sent[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = time.time()
         nodes.io.pubs["front"].publish(msg)
-        if index % 30 == 0:
+        if index % 60 == 0:
             rss.append(proc.memory_info().rss)
         time.sleep(max(0.0, start + (index + 1) * period - time.monotonic()))
     wait(lambda: time.time() - max(t for t, _ in stream.outputs["semantic"]) > 1.0, what="the node to drain")
@@ -301,10 +302,16 @@ def test_load_30_hz_into_a_model_at_a_few_hz(nodes) -> None:
     print(f"load: {len(sent)} frames sent, {len(received)} outputs, inference p50 {values['inference p50 ms']} ms "
           f"p99 {inference_p99 * 1e3:.0f} ms, overhead p99 {overhead_p99 * 1e3:.0f} ms, age p50 {np.median(ages) * 1e3:.0f} ms "
           f"max {ages.max() * 1e3:.0f} ms, RSS {[r >> 20 for r in rss]} MB, drops {values['dropped superseded']}")
-    assert 1 / 30 < float(values["inference p50 ms"]) / 1e3, "the model runs faster than the camera: no load"
+    assert period < float(values["inference p50 ms"]) / 1e3, "the model runs faster than the camera: no load"
+    # No backlog: the node takes the newest frame. A queue would add more than half a second
+    # of age per second of flood (60 Hz in, at most ~30 Hz out), seconds by the end. Single outliers are
+    # the machine's scheduling (seen: one 0.6 s age with another test session running), so
+    # the bounds are on the 90th percentile and on the trend, not on the maximum.
     bound = inference_p99 + overhead_p99 + period
-    assert np.percentile(ages, 90) <= bound + 0.05 and ages.max() <= 2 * bound + 0.1, ages
-    assert np.diff(arrivals).max() <= 2 * (inference_p99 + overhead_p99) + 0.1  # outputs keep coming
+    assert np.percentile(ages, 90) <= bound + 0.05, ages
+    third = len(ages) // 3
+    assert np.median(ages[-third:]) <= np.median(ages[:third]) + bound, ages  # ages do not grow
+    assert np.diff(arrivals).max() < duration / 4  # outputs keep coming all through the flood
     assert len(received) >= 0.5 * duration / (inference_p99 + overhead_p99)
     assert int(values["dropped superseded"]) > 0
     assert int(values["published"]) + int(values["dropped"]) <= int(values["received"])
