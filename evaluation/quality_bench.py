@@ -60,9 +60,10 @@ def _stored_plan(out: Path) -> dict[str, Any]:
         raise AnomaskError(f"--resume: {path} not found; nothing to resume in {out}")
     try:
         plan = json.loads(path.read_text())
-        plan["identity"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+    except (OSError, json.JSONDecodeError) as error:
         raise AnomaskError(f"{path}: unreadable quality plan ({error})") from error
+    if not isinstance(plan, dict) or "identity" not in plan:
+        raise AnomaskError(f"{path}: unreadable quality plan (no identity)")
     return plan
 
 

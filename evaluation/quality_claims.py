@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from anomask.evaluation.quality_metrics import Results, better, prior, value
+from anomask.evaluation.quality_metrics import Results, better, pct, prior, value
 
 NEAR_PRIOR = 2.0
 """APs below this multiple of the anomaly prior count as 'not learnt'."""
@@ -61,13 +61,9 @@ class Comparison:
         where = "" if self.subset == "all" else f" [{self.subset}]"
         left, right = f"{self.a[0]}:{self.a[1]}", f"{self.b[0]}:{self.b[1]}"
         if self.kind == "gain":
-            return f"{name} gain {left} − {right}: {self.subset} {_pct(a)} vs {self.other} {_pct(b)}"
+            return f"{name} gain {left} − {right}: {self.subset} {pct(a)} vs {self.other} {pct(b)}"
         relation = "≈" if self.kind == "comparable" else ("<" if self.metric == "fpr95" else ">")
-        return f"{name}{where} {left} {_pct(a)} {relation} {right} {_pct(b)}"
-
-
-def _pct(x: float) -> str:
-    return "n/a" if math.isnan(x) else f"{100 * x:.1f}"
+        return f"{name}{where} {left} {pct(a)} {relation} {right} {pct(b)}"
 
 
 @dataclass(frozen=True)

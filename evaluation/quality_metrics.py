@@ -24,6 +24,11 @@ NAN = float("nan")
 Results = dict[str, dict[str, Any]]
 
 
+def pct(x: float | None) -> str:
+    """A fraction as a percentage with one decimal; "—" where the number does not exist."""
+    return "—" if x is None or math.isnan(x) else f"{100 * x:.1f}"
+
+
 def subset_key(subset: str) -> str:
     return TEST if subset == "all" else f"{TEST} ({subset})"
 

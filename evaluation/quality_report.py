@@ -8,20 +8,15 @@ not exist (a per-pixel term has no components or panoptic output).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from anomask.evaluation.quality_claims import Verdict
-from anomask.evaluation.quality_metrics import SUBSETS, Results, value
+from anomask.evaluation.quality_metrics import SUBSETS, Results, pct, value
 from anomask.evaluation.quality_plan import MODELS, Model
 
 PANOPTIC_METHODS = ("closed-set", "mining", "eam", "components")
 PANOPTIC_MODELS = ("m2f", "m2f-cl", "gma-cl")
-
-
-def pct(x: float) -> str:
-    return "—" if x is None or math.isnan(x) else f"{100 * x:.1f}"
 
 
 def _numeric(cell: str) -> bool:
