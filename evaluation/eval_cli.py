@@ -10,15 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from anomask.errors import AnomaskError
 from anomask.evaluation.eval_data import TASKS
 from anomask.evaluation.evaluate import EvalSettings, evaluate
 from anomask.evaluation.predictors import parse_size
 from anomask.evaluation.readers import BENCHMARKS
 from anomask.evaluation.thresholds import AUTO
 from anomask.models.heads import OPEN_SET_METHODS, OpenPanopticConfig
+from anomask.threads import set_torch_threads
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,10 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        if args.threads < 1:
-            raise AnomaskError(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    set_torch_threads(args.threads)
     settings = EvalSettings(
         tasks=tuple(args.tasks), thresholds=args.thresholds, limit=args.limit, panels=args.panels,
         panoptic_methods=tuple(args.panoptic_methods), panoptic=OpenPanopticConfig(min_area=args.min_area),

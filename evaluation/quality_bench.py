@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from anomask.errors import AnomaskError
+from anomask.threads import set_torch_threads
 from anomask.evaluation.output_files import write_json, write_text
 from anomask.evaluation.quality_claims import judge_all
 from anomask.evaluation.quality_metrics import PIXEL, Results, value
@@ -193,10 +194,7 @@ def finish(quality: QualityRun, results: Results, started: float, load_start: fl
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        if args.threads < 1:
-            raise AnomaskError(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    set_torch_threads(args.threads)
     started, load_start = time.perf_counter(), os.getloadavg()[0]
     settings, quality = settings_from_args(args)
     print(f"quality: {settings.iterations.base} base / {settings.iterations.finetune} fine-tune iterations, seed {settings.seed}, "
