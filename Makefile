@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.anomask-installed
 PYTEST_ARGS ?=
 
-.PHONY: install test demo lock clean
+.PHONY: install lint test demo lock clean
 
 install: $(STAMP)
 
@@ -17,8 +17,13 @@ $(STAMP): pyproject.toml setup.py requirements.lock
 	$(PY) -m pip install --quiet --constraint requirements.lock --editable '.[test]'
 	touch $(STAMP)
 
+# Lint and format check (ruff, configured in pyproject.toml).
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 # pytest exits 5 when it collected no test: that is a failure too, said plainly.
-test: install
+test: install lint
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc

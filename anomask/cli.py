@@ -58,7 +58,9 @@ def _add_lazy(subparsers: argparse._SubParsersAction, command: Command, selected
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="anomask", description="anomask: outlier-aware segmentation, from the workstation to the car")
+    parser = argparse.ArgumentParser(
+        prog="anomask", description="anomask: outlier-aware segmentation, from the workstation to the car"
+    )
     parser.add_argument("--version", action="version", version=f"anomask {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     selected = _first_word(argv)

@@ -7,17 +7,19 @@ anomask demo [--out demo_out] [--force | --from STAGE] [--size 256x512] [--close
 Stages, each in ``OUT/<stage>/`` with a completion marker (``anomask.demo_stages``), so a
 rerun skips what finished:
 
-| stage | what | API |
-| --- | --- | --- |
-| data | synthetic default (train, val, anomaly test, anomaly val) | ``training.data.synthetic.generate`` |
-| train | small preset, UNO recipe: closed-set stage, then the K+2 fine-tune | ``training.recipe_runner.run_recipe`` |
-| evaluate | checkpoint on the val and anomaly test splits, every score | ``evaluation.evaluate.evaluate`` |
-| export | ONNX with the fused UNO score (+ TensorRT engine when a GPU and TensorRT are present) | ``export.onnx_export.export_onnx`` |
-| bag | rosbag2 of the test split's unseen-anomaly frames with ground truth, at a camera rate | ``anomask_ros.bag_write.write_bag`` |
-| offline | the node's code on the bag without ROS: time per frame -> replay rate | ``anomask_ros.bag_eval_cli.evaluate_bag`` |
-| replay | the real node process, player and recorder | ``anomask_ros.replay.run_replay`` |
-| bag_eval | recorded outputs against the bag's ground truth | ``anomask_ros.bag_eval_cli.evaluate_bag`` |
-| report | ``OUT/report.md``: metrics, latency, frames | ``anomask.demo_report`` |
+- data: synthetic default (train, val, anomaly test, anomaly val); API: ``training.data.synthetic.generate``
+- train: small preset, UNO recipe: closed-set stage, then the K+2 fine-tune; API:
+  ``training.recipe_runner.run_recipe``
+- evaluate: checkpoint on the val and anomaly test splits, every score; API: ``evaluation.evaluate.evaluate``
+- export: ONNX with the fused UNO score (+ TensorRT engine when a GPU and TensorRT are present); API:
+  ``export.onnx_export.export_onnx``
+- bag: rosbag2 of the test split's unseen-anomaly frames with ground truth, at a camera rate; API:
+  ``anomask_ros.bag_write.write_bag``
+- offline: the node's code on the bag without ROS: time per frame -> replay rate; API:
+  ``anomask_ros.bag_eval_cli.evaluate_bag``
+- replay: the real node process, player and recorder; API: ``anomask_ros.replay.run_replay``
+- bag_eval: recorded outputs against the bag's ground truth; API: ``anomask_ros.bag_eval_cli.evaluate_bag``
+- report: ``OUT/report.md``: metrics, latency, frames; API: ``anomask.demo_report``
 
 The training settings are explicit constants below (``CLOSED_SET_ITERATIONS``,
 ``UNO_ITERATIONS``, ``TRAIN_SETTINGS``); options override them.
@@ -125,8 +127,15 @@ class Demo:
         from anomask.training.data.synthetic import SynthConfig, generate
 
         s = self.settings
-        config = SynthConfig(seed=s.seed, train=s.train_frames, val=s.val_frames, test=s.test_frames,
-                             height=s.size[0], width=s.size[1], anomaly_val=s.anomaly_val_frames)
+        config = SynthConfig(
+            seed=s.seed,
+            train=s.train_frames,
+            val=s.val_frames,
+            test=s.test_frames,
+            height=s.size[0],
+            width=s.size[1],
+            anomaly_val=s.anomaly_val_frames,
+        )
         generate(ctx.folder, config, _split_progress(ctx.log))
         return {"root": self.rel(ctx.folder), "frames": asdict(config)}
 
@@ -135,19 +144,37 @@ class Demo:
         from anomask.training.config import deep_update, parse_overrides
 
         s = self.settings
-        base = {"*": {"seed": s.seed, "data": {"dataset": str(self.data_root.resolve())}},
-                "closed-set": {"solver": {"iterations": s.closed_set_iterations}},
-                "finetune": {"solver": {"iterations": s.uno_iterations}}}
+        base = {
+            "*": {"seed": s.seed, "data": {"dataset": str(self.data_root.resolve())}},
+            "closed-set": {"solver": {"iterations": s.closed_set_iterations}},
+            "finetune": {"solver": {"iterations": s.uno_iterations}},
+        }
         extra = parse_overrides(list(s.train_settings))
         return {key: deep_update(base.get(key, {}), extra.get(key, {})) for key in {**base, **extra}}
 
     def train_command(self, folder: Path) -> str:
         """The ``anomask train`` command that does what this stage does (in the metadata)."""
         s = self.settings
-        words = ["anomask", "train", "--recipe", RECIPE, "--preset", PRESET, "--out", str(folder),
-                 "--seed", str(s.seed), "--set", f"data.dataset={self.data_root.resolve()}",
-                 "--set", f"closed-set:solver.iterations={s.closed_set_iterations}",
-                 "--set", f"finetune:solver.iterations={s.uno_iterations}", "--device", self.device]
+        words = [
+            "anomask",
+            "train",
+            "--recipe",
+            RECIPE,
+            "--preset",
+            PRESET,
+            "--out",
+            str(folder),
+            "--seed",
+            str(s.seed),
+            "--set",
+            f"data.dataset={self.data_root.resolve()}",
+            "--set",
+            f"closed-set:solver.iterations={s.closed_set_iterations}",
+            "--set",
+            f"finetune:solver.iterations={s.uno_iterations}",
+            "--device",
+            self.device,
+        ]
         for item in s.train_settings:
             words += ["--set", item]
         return shlex.join(words)
@@ -168,8 +195,14 @@ class Demo:
         else:
             _empty(ctx.folder)
         recipe = load_recipe(spec.recipe, spec.preset, spec.overrides)
-        run_recipe(spec, ctx.folder, torch.device(self.device), self.train_command(ctx.folder), resume=resume,
-                   progress=self.settings.progress)
+        run_recipe(
+            spec,
+            ctx.folder,
+            torch.device(self.device),
+            self.train_command(ctx.folder),
+            resume=resume,
+            progress=self.settings.progress,
+        )
         stages = {}
         for stage in recipe.stages:
             summary_file = ctx.folder / stage.name / "final" / "summary.json"
@@ -188,11 +221,25 @@ class Demo:
         model = self.path(ctx.summaries["train"]["model"])
         s = self.settings
         settings = EvalSettings(panels=s.panels, progress=s.progress)
-        command = f"anomask eval {model} --dataset synthetic={self.data_root} --size {_size_text(s.network_size)} --out {ctx.folder}"
-        metrics = evaluate(model, synthetic_datasets(self.data_root), s.eval_scores, ctx.folder, settings=settings,
-                           size=s.network_size, device=self.device, command=command)
-        return {"report": self.rel(ctx.folder / "report.md"), "metrics": self.rel(ctx.folder / "metrics.json"),
-                "score": metrics["model"]["primary_score"]}
+        command = (
+            f"anomask eval {model} --dataset synthetic={self.data_root} --size {_size_text(s.network_size)} "
+            f"--out {ctx.folder}"
+        )
+        metrics = evaluate(
+            model,
+            synthetic_datasets(self.data_root),
+            s.eval_scores,
+            ctx.folder,
+            settings=settings,
+            size=s.network_size,
+            device=self.device,
+            command=command,
+        )
+        return {
+            "report": self.rel(ctx.folder / "report.md"),
+            "metrics": self.rel(ctx.folder / "metrics.json"),
+            "score": metrics["model"]["primary_score"],
+        }
 
     # export --------------------------------------------------------------------------
     def export(self, ctx: StageContext) -> dict[str, Any]:
@@ -206,21 +253,36 @@ class Demo:
         checkpoint = self.path(ctx.summaries["train"]["model"])
         network, metadata = load_checkpoint(checkpoint)
         s = self.settings
-        settings = ExportSettings(input_size=s.size, network_size=s.network_size, output_size=s.network_size, score=metadata.score)
+        settings = ExportSettings(
+            input_size=s.size, network_size=s.network_size, output_size=s.network_size, score=metadata.score
+        )
         onnx_path = ctx.folder / "model.onnx"
-        command = (f"anomask export {checkpoint} --out {onnx_path} --height {s.size[0]} --width {s.size[1]} "
-                   f"--network-size {s.network_size[0]} {s.network_size[1]} --score {metadata.score}")
-        ctx.log(f"export: {checkpoint.name} -> {onnx_path} (frames {_size_text(s.size)}, network {_size_text(s.network_size)}, "
-                f"score {metadata.score})")
+        command = (
+            f"anomask export {checkpoint} --out {onnx_path} --height {s.size[0]} --width {s.size[1]} "
+            f"--network-size {s.network_size[0]} {s.network_size[1]} --score {metadata.score}"
+        )
+        ctx.log(
+            f"export: {checkpoint.name} -> {onnx_path} (frames {_size_text(s.size)}, network "
+            f"{_size_text(s.network_size)}, "
+            f"score {metadata.score})"
+        )
         export_onnx(network, build_heads(metadata, settings), metadata, settings, onnx_path, command=command)
         passed, parity = check_parity(onnx_path, network, metadata, settings, frames=2)
         write_bytes_atomic(ctx.folder / "parity.txt", (parity + "\n").encode())
         ctx.log(parity)
         if not passed:
-            raise AnomaskError(f"{onnx_path}: ONNX Runtime and PyTorch disagree beyond the parity rules (see {ctx.folder / 'parity.txt'})")
-        summary: dict[str, Any] = {"onnx": self.rel(onnx_path), "parity": passed, "score": metadata.score,
-                                   "thresholds": dict(metadata.thresholds), "input_size": list(s.size),
-                                   "network_size": list(s.network_size)}
+            raise AnomaskError(
+                f"{onnx_path}: ONNX Runtime and PyTorch disagree beyond the parity rules (see "
+                f"{ctx.folder / 'parity.txt'})"
+            )
+        summary: dict[str, Any] = {
+            "onnx": self.rel(onnx_path),
+            "parity": passed,
+            "score": metadata.score,
+            "thresholds": dict(metadata.thresholds),
+            "input_size": list(s.size),
+            "network_size": list(s.network_size),
+        }
         reason = tensorrt_unavailable()
         if reason is None:
             from anomask.export.tensorrt_builder import EngineOptions, ensure_engine
@@ -237,7 +299,9 @@ class Demo:
         from anomask_ros.bag_write import CameraSource, WriteOptions, write_bag
 
         test = SyntheticAnomalyDataset(self.data_root, ANOMALY_TEST)
-        names = [name for index, name in enumerate(test.names) if test.group(index) == "unseen"][: self.settings.bag_frames]
+        names = [name for index, name in enumerate(test.names) if test.group(index) == "unseen"][
+            : self.settings.bag_frames
+        ]
         if not names:
             raise AnomaskError(f"{test.folder}: no test frames with unseen anomalies (objects.json)")
         frames = ctx.folder / "frames"
@@ -249,8 +313,10 @@ class Demo:
         camera = CameraSource(CAMERA, frames / "images", frames / "semantic", frames / "anomaly", frames / "instances")
         bag = ctx.folder / "unseen"
         counts = write_bag(bag, [camera], WriteOptions(rate_hz=self.settings.camera_rate_hz))
-        ctx.log(f"bag: {len(names)} unseen-anomaly frames at {self.settings.camera_rate_hz:g} Hz -> {bag} "
-                f"({', '.join(f'{t} {n}' for t, n in counts.items())})")
+        ctx.log(
+            f"bag: {len(names)} unseen-anomaly frames at {self.settings.camera_rate_hz:g} Hz -> {bag} "
+            f"({', '.join(f'{t} {n}' for t, n in counts.items())})"
+        )
         return {"bag": self.rel(bag), "frames": len(names), "rate_hz": self.settings.camera_rate_hz, "topics": counts}
 
     # offline -------------------------------------------------------------------------
@@ -270,10 +336,19 @@ class Demo:
         result = evaluate_bag(bag, ctx.folder, model=model, calibrated_threshold=key, threads=self.threads)
         processing = result["processing_ms"]
         rate = self.settings.replay_rate or replay_rate(processing, self.settings.camera_rate_hz)
-        ctx.log(f"offline: {result['frames_out']} frames, {processing['p50']:.0f} ms per frame (p99 {processing['p99']:.0f} ms) "
-                f"-> replay at rate {rate:g} ({self.settings.camera_rate_hz * rate:.2g} frames/s)")
-        return {"report": self.rel(ctx.folder / "report.md"), "metrics": self.rel(ctx.folder / "metrics.json"),
-                "processing_ms": processing, "replay_rate": rate, "threshold_key": key, "threshold": result["threshold"]}
+        ctx.log(
+            f"offline: {result['frames_out']} frames, {processing['p50']:.0f} ms per frame (p99 "
+            f"{processing['p99']:.0f} ms) "
+            f"-> replay at rate {rate:g} ({self.settings.camera_rate_hz * rate:.2g} frames/s)"
+        )
+        return {
+            "report": self.rel(ctx.folder / "report.md"),
+            "metrics": self.rel(ctx.folder / "metrics.json"),
+            "processing_ms": processing,
+            "replay_rate": rate,
+            "threshold_key": key,
+            "threshold": result["threshold"],
+        }
 
     # replay --------------------------------------------------------------------------
     def replay(self, ctx: StageContext) -> dict[str, Any]:
@@ -292,13 +367,26 @@ class Demo:
         # children would inherit that and never stop: they get the default handling back.
         if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
             signal.signal(signal.SIGINT, signal.default_int_handler)
-        run = run_replay(bag, model, ctx.folder / "recording", rate=offline["replay_rate"], parameters=parameters,
-                         logs=ctx.folder / "logs", log=ctx.log)
+        run = run_replay(
+            bag,
+            model,
+            ctx.folder / "recording",
+            rate=offline["replay_rate"],
+            parameters=parameters,
+            logs=ctx.folder / "logs",
+            log=ctx.log,
+        )
         if run.node_status != 0:
             ctx.log(f"replay: the node exited with status {run.node_status} (see {run.logs / 'node.log'})")
-        return {"recording": self.rel(run.recording), "logs": self.rel(run.logs), "frames_in": run.frames_in,
-                "frames_out": run.frames_out, "rate": offline["replay_rate"], "node_status": run.node_status,
-                "parameters": {k: v for k, v in run.parameters.items() if k != "model_path"}}
+        return {
+            "recording": self.rel(run.recording),
+            "logs": self.rel(run.logs),
+            "frames_in": run.frames_in,
+            "frames_out": run.frames_out,
+            "rate": offline["replay_rate"],
+            "node_status": run.node_status,
+            "parameters": {k: v for k, v in run.parameters.items() if k != "model_path"},
+        }
 
     # bag_eval ------------------------------------------------------------------------
     def bag_eval(self, ctx: StageContext) -> dict[str, Any]:
@@ -308,23 +396,35 @@ class Demo:
         model = self.path(ctx.summaries["export"]["onnx"])
         result = evaluate_bag(bag, ctx.folder, recording=self.path(ctx.summaries["replay"]["recording"]), model=model)
         ctx.log(f"bag_eval: frames in {result['frames_in']}, out {result['frames_out']}, dropped {result['dropped']}")
-        return {"report": self.rel(ctx.folder / "report.md"), "metrics": self.rel(ctx.folder / "metrics.json"),
-                "frames_in": result["frames_in"], "frames_out": result["frames_out"]}
+        return {
+            "report": self.rel(ctx.folder / "report.md"),
+            "metrics": self.rel(ctx.folder / "metrics.json"),
+            "frames_in": result["frames_in"],
+            "frames_out": result["frames_out"],
+        }
 
     # report --------------------------------------------------------------------------
     def report(self, ctx: StageContext) -> dict[str, Any]:
         from anomask.demo_report import write_demo_report
 
-        path = write_demo_report(self.out, ctx.folder, ctx.summaries, STAGE_NAMES, self.environment(), self.settings.panels)
+        path = write_demo_report(
+            self.out, ctx.folder, ctx.summaries, STAGE_NAMES, self.environment(), self.settings.panels
+        )
         ctx.log(f"report: {path}")
         return {"report": self.rel(path)}
 
     def environment(self) -> dict[str, Any]:
         import torch
 
-        return {"device": self.device, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-                "load_average": [round(x, 2) for x in os.getloadavg()], "python": platform.python_version(),
-                "machine": platform.platform(), "ros_domain": os.environ.get("ROS_DOMAIN_ID")}
+        return {
+            "device": self.device,
+            "torch_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
+            "python": platform.python_version(),
+            "machine": platform.platform(),
+            "ros_domain": os.environ.get("ROS_DOMAIN_ID"),
+        }
 
     # the list --------------------------------------------------------------------------
     def stages(self) -> list[Stage]:
@@ -336,28 +436,75 @@ class Demo:
         unseen = s.test_frames // 2 if s.bag_frames is None else min(s.bag_frames, s.test_frames // 2)
         iterations = s.closed_set_iterations + s.uno_iterations
         return [
-            Stage("data", "render the synthetic default", self.data,
-                  {"seed": s.seed, "size": s.size, "frames": [s.train_frames, s.val_frames, s.test_frames, s.anomaly_val_frames],
-                   "format": FORMAT_VERSION},
-                  estimate_s=5 + 0.11 * frames * pixels),
-            Stage("train", f"train the {PRESET} preset with the {RECIPE} recipe ({s.closed_set_iterations} closed-set + "
-                  f"{s.uno_iterations} fine-tune iterations)", self.train,
-                  {"iterations": [s.closed_set_iterations, s.uno_iterations], "settings": s.train_settings, "device": self.device},
-                  estimate_s=20 + SECONDS_PER_ITERATION * iterations + 0.3 * (s.val_frames + s.anomaly_val_frames) * pixels,
-                  resumable=True),
-            Stage("evaluate", "evaluate the checkpoint on the val and anomaly test splits", self.evaluate,
-                  {"scores": s.eval_scores, "size": s.network_size, "panels": s.panels},
-                  estimate_s=10 + 0.5 * (s.val_frames + s.test_frames) * pixels),
-            Stage("export", "export ONNX with the fused score (TensorRT when available)", self.export,
-                  {"size": s.size, "network": s.network_size}, estimate_s=40),
-            Stage("bag", "write a rosbag2 of the unseen-anomaly test frames", self.bag,
-                  {"rate": s.camera_rate_hz, "frames": s.bag_frames}, estimate_s=3),
-            Stage("offline", "run the node's code on the bag without ROS (time per frame)", self.offline,
-                  {"threads": s.threads, "rate": s.replay_rate}, estimate_s=10 + 0.3 * unseen * pixels),
-            Stage("replay", "replay the bag into the real node process and record its outputs", self.replay,
-                  {"threads": s.threads}, estimate_s=20 + REPLAY_SAFETY * 0.3 * unseen * pixels),
-            Stage("bag_eval", "evaluate the recorded outputs against the bag's ground truth", self.bag_eval,
-                  {}, estimate_s=5 + 0.1 * unseen * pixels),
+            Stage(
+                "data",
+                "render the synthetic default",
+                self.data,
+                {
+                    "seed": s.seed,
+                    "size": s.size,
+                    "frames": [s.train_frames, s.val_frames, s.test_frames, s.anomaly_val_frames],
+                    "format": FORMAT_VERSION,
+                },
+                estimate_s=5 + 0.11 * frames * pixels,
+            ),
+            Stage(
+                "train",
+                f"train the {PRESET} preset with the {RECIPE} recipe ({s.closed_set_iterations} closed-set + "
+                f"{s.uno_iterations} fine-tune iterations)",
+                self.train,
+                {
+                    "iterations": [s.closed_set_iterations, s.uno_iterations],
+                    "settings": s.train_settings,
+                    "device": self.device,
+                },
+                estimate_s=20
+                + SECONDS_PER_ITERATION * iterations
+                + 0.3 * (s.val_frames + s.anomaly_val_frames) * pixels,
+                resumable=True,
+            ),
+            Stage(
+                "evaluate",
+                "evaluate the checkpoint on the val and anomaly test splits",
+                self.evaluate,
+                {"scores": s.eval_scores, "size": s.network_size, "panels": s.panels},
+                estimate_s=10 + 0.5 * (s.val_frames + s.test_frames) * pixels,
+            ),
+            Stage(
+                "export",
+                "export ONNX with the fused score (TensorRT when available)",
+                self.export,
+                {"size": s.size, "network": s.network_size},
+                estimate_s=40,
+            ),
+            Stage(
+                "bag",
+                "write a rosbag2 of the unseen-anomaly test frames",
+                self.bag,
+                {"rate": s.camera_rate_hz, "frames": s.bag_frames},
+                estimate_s=3,
+            ),
+            Stage(
+                "offline",
+                "run the node's code on the bag without ROS (time per frame)",
+                self.offline,
+                {"threads": s.threads, "rate": s.replay_rate},
+                estimate_s=10 + 0.3 * unseen * pixels,
+            ),
+            Stage(
+                "replay",
+                "replay the bag into the real node process and record its outputs",
+                self.replay,
+                {"threads": s.threads},
+                estimate_s=20 + REPLAY_SAFETY * 0.3 * unseen * pixels,
+            ),
+            Stage(
+                "bag_eval",
+                "evaluate the recorded outputs against the bag's ground truth",
+                self.bag_eval,
+                {},
+                estimate_s=5 + 0.1 * unseen * pixels,
+            ),
             Stage("report", "write report.md", self.report, {"panels": s.panels}, estimate_s=5),
         ]
 
@@ -439,8 +586,16 @@ def private_ros_domain() -> int:
     return random.Random(os.getpid()).randint(1, 101)
 
 
-def run_demo(out: Path, settings: DemoSettings = DemoSettings(), *, force: bool = False, start: str | None = None,
-             ros_domain: int | None = None, command: str | None = None, log=print) -> list:
+def run_demo(
+    out: Path,
+    settings: DemoSettings = DemoSettings(),
+    *,
+    force: bool = False,
+    start: str | None = None,
+    ros_domain: int | None = None,
+    command: str | None = None,
+    log=print,
+) -> list:
     """Run (or continue) the demo in ``out``; returns the stage outcomes. ``ros_domain``
     sets ``ROS_DOMAIN_ID`` for the replay's processes (None: as the environment has it)."""
     out = Path(out)
@@ -460,18 +615,26 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings(), *, force: bool 
         torch.set_num_threads(host_threads)  # an in-process caller (tests, scripts) keeps its own
 
 
-def _run(demo: "Demo", out: Path, *, force: bool, start: str | None, command: str | None, log) -> list:
+def _run(demo: Demo, out: Path, *, force: bool, start: str | None, command: str | None, log) -> list:
     settings = demo.settings
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / DEMO_FILE, {"settings": asdict(settings), "command": command})
     started = time.monotonic()
-    threads = f"{demo.threads} thread{'s' if demo.threads > 1 else ''} per process" if demo.threads else "default threads"
-    log(f"anomask demo in {out} on {demo.device} ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}: {threads}; "
-        f"ROS domain {os.environ.get('ROS_DOMAIN_ID', '0')})")
+    threads = (
+        f"{demo.threads} thread{'s' if demo.threads > 1 else ''} per process" if demo.threads else "default threads"
+    )
+    log(
+        f"anomask demo in {out} on {demo.device} ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}: "
+        f"{threads}; "
+        f"ROS domain {os.environ.get('ROS_DOMAIN_ID', '0')})"
+    )
     outcomes = run_stages(demo.stages(), out, force=force, start=start, log=log)
     ran = [o.name for o in outcomes if o.ran]
-    log(f"demo finished in {(time.monotonic() - started) / 60:.1f} min (ran: {', '.join(ran) or 'nothing, all stages were done'}); "
-        f"report: {out / 'report.md'}")
+    log(
+        f"demo finished in {(time.monotonic() - started) / 60:.1f} min (ran: "
+        f"{', '.join(ran) or 'nothing, all stages were done'}); "
+        f"report: {out / 'report.md'}"
+    )
     return outcomes
 
 
@@ -484,26 +647,64 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = DemoSettings()
-    parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (default demo_out); a rerun skips finished stages")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo_out"),
+        help="output folder (default demo_out); a rerun skips finished stages",
+    )
     again = parser.add_mutually_exclusive_group()
     again.add_argument("--force", action="store_true", help="run every stage again")
-    again.add_argument("--from", dest="start", choices=STAGE_NAMES, metavar="STAGE",
-                       help=f"run this stage and every later one again ({', '.join(STAGE_NAMES)})")
+    again.add_argument(
+        "--from",
+        dest="start",
+        choices=STAGE_NAMES,
+        metavar="STAGE",
+        help=f"run this stage and every later one again ({', '.join(STAGE_NAMES)})",
+    )
     parser.add_argument("--size", type=_parse_size, default=d.size, help="frame size HxW (default 256x512)")
     parser.add_argument("--seed", type=int, default=d.seed, help="data and training seed (default 0)")
-    for name, default in (("train", d.train_frames), ("val", d.val_frames), ("test", d.test_frames), ("anomaly-val", d.anomaly_val_frames)):
-        parser.add_argument(f"--{name}-frames", type=int, default=default, help=f"synthetic {name} frames (default {default})")
-    parser.add_argument("--closed-set-iterations", type=int, default=d.closed_set_iterations, help="closed-set stage (default %(default)s)")
-    parser.add_argument("--uno-iterations", type=int, default=d.uno_iterations, help="UNO fine-tune (default %(default)s)")
-    parser.add_argument("--set", dest="train_settings", action="append", metavar="[STAGE:]KEY=VALUE",
-                        help=f"training override, as anomask train --set (repeatable; default {' '.join(TRAIN_SETTINGS)})")
+    for name, default in (
+        ("train", d.train_frames),
+        ("val", d.val_frames),
+        ("test", d.test_frames),
+        ("anomaly-val", d.anomaly_val_frames),
+    ):
+        parser.add_argument(
+            f"--{name}-frames", type=int, default=default, help=f"synthetic {name} frames (default {default})"
+        )
+    parser.add_argument(
+        "--closed-set-iterations",
+        type=int,
+        default=d.closed_set_iterations,
+        help="closed-set stage (default %(default)s)",
+    )
+    parser.add_argument(
+        "--uno-iterations", type=int, default=d.uno_iterations, help="UNO fine-tune (default %(default)s)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="train_settings",
+        action="append",
+        metavar="[STAGE:]KEY=VALUE",
+        help=f"training override, as anomask train --set (repeatable; default {' '.join(TRAIN_SETTINGS)})",
+    )
     parser.add_argument("--scores", nargs="+", help="scores to evaluate (default: every score of the model)")
-    parser.add_argument("--panels", type=int, default=d.panels, help="evaluation panels and report frames (default %(default)s)")
-    parser.add_argument("--camera-rate", type=float, default=d.camera_rate_hz, help="bag frame rate in Hz (default %(default)s)")
+    parser.add_argument(
+        "--panels", type=int, default=d.panels, help="evaluation panels and report frames (default %(default)s)"
+    )
+    parser.add_argument(
+        "--camera-rate", type=float, default=d.camera_rate_hz, help="bag frame rate in Hz (default %(default)s)"
+    )
     parser.add_argument("--bag-frames", type=int, help="frames in the bag (default: every unseen-anomaly test frame)")
     parser.add_argument("--replay-rate", type=float, help="play-rate factor (default: from the offline time per frame)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads and the node's ONNX Runtime threads "
-                        "(default 0: 1 when the load average is at least the core count, else the libraries' defaults)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads and the node's ONNX Runtime threads "
+        "(default 0: 1 when the load average is at least the core count, else the libraries' defaults)",
+    )
     parser.add_argument("--device", default="auto", help="training and evaluation device: cpu, cuda or auto (default)")
     parser.add_argument("--ros-domain", type=int, help="ROS domain of the replay (default: a private one per run)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -511,18 +712,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> DemoSettings:
     return DemoSettings(
-        seed=args.seed, size=tuple(args.size), train_frames=args.train_frames, val_frames=args.val_frames,
-        test_frames=args.test_frames, anomaly_val_frames=args.anomaly_val_frames,
-        closed_set_iterations=args.closed_set_iterations, uno_iterations=args.uno_iterations,
+        seed=args.seed,
+        size=tuple(args.size),
+        train_frames=args.train_frames,
+        val_frames=args.val_frames,
+        test_frames=args.test_frames,
+        anomaly_val_frames=args.anomaly_val_frames,
+        closed_set_iterations=args.closed_set_iterations,
+        uno_iterations=args.uno_iterations,
         train_settings=TRAIN_SETTINGS + tuple(args.train_settings or ()),
-        eval_scores=tuple(args.scores) if args.scores else None, panels=args.panels, camera_rate_hz=args.camera_rate,
-        bag_frames=args.bag_frames, replay_rate=args.replay_rate, threads=args.threads, device=args.device,
+        eval_scores=tuple(args.scores) if args.scores else None,
+        panels=args.panels,
+        camera_rate_hz=args.camera_rate,
+        bag_frames=args.bag_frames,
+        replay_rate=args.replay_rate,
+        threads=args.threads,
+        device=args.device,
         progress=not args.no_progress,
     )
 
 
 def run(args: argparse.Namespace) -> int:
     domain = private_ros_domain() if args.ros_domain is None else args.ros_domain
-    run_demo(args.out, settings_from_args(args), force=args.force, start=args.start, ros_domain=domain,
-             command=getattr(args, "command_line", None))
+    run_demo(
+        args.out,
+        settings_from_args(args),
+        force=args.force,
+        start=args.start,
+        ros_domain=domain,
+        command=getattr(args, "command_line", None),
+    )
     return 0

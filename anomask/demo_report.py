@@ -60,23 +60,42 @@ def evaluation_row(metrics: dict, score: str) -> tuple[list[float | None], dict[
     unseen = next((name for name in subsets if name.endswith("(unseen)")), None)
     val = metrics["datasets"].get("synthetic-val", {})
     open_set = anomaly.get("open_set", {}).get(score, {})
-    row = [*_pixel(subsets.get(unseen, {}).get(score)), val.get("semantic", {}).get("miou"), open_set.get("open_miou"),
-           *_panoptic(anomaly.get("panoptic", {}).get(PANOPTIC_METHOD))]
-    facts = {"unseen_images": anomaly.get("subsets", {}).get(unseen), "val_images": val.get("images"),
-             "test_images": anomaly["images"], "all": _pixel(subsets.get("synthetic-anomaly", {}).get(score)),
-             "seen": _pixel(next((subsets[n] for n in subsets if n.endswith("(seen)")), {}).get(score))}
+    row = [
+        *_pixel(subsets.get(unseen, {}).get(score)),
+        val.get("semantic", {}).get("miou"),
+        open_set.get("open_miou"),
+        *_panoptic(anomaly.get("panoptic", {}).get(PANOPTIC_METHOD)),
+    ]
+    facts = {
+        "unseen_images": anomaly.get("subsets", {}).get(unseen),
+        "val_images": val.get("images"),
+        "test_images": anomaly["images"],
+        "all": _pixel(subsets.get("synthetic-anomaly", {}).get(score)),
+        "seen": _pixel(next((subsets[n] for n in subsets if n.endswith("(seen)")), {}).get(score)),
+    }
     return row, facts
 
 
 def bag_row(result: dict) -> list[float | None]:
     quality = result.get("metrics") or {}
     semantic = quality.get("semantic", {})
-    return [*_pixel(quality.get("anomaly")), semantic.get("miou"), quality.get("open_set", {}).get("open_miou"),
-            *_panoptic(quality.get("panoptic"))]
+    return [
+        *_pixel(quality.get("anomaly")),
+        semantic.get("miou"),
+        quality.get("open_set", {}).get("open_miou"),
+        *_panoptic(quality.get("panoptic")),
+    ]
 
 
-COLUMNS = [Column("AP", UP), Column("FPR95", DOWN), Column("AUROC", UP), Column("mIoU", UP), Column("open-IoU", UP),
-           Column("PQ", UP), Column("PQ unknown", UP)]
+COLUMNS = [
+    Column("AP", UP),
+    Column("FPR95", DOWN),
+    Column("AUROC", UP),
+    Column("mIoU", UP),
+    Column("open-IoU", UP),
+    Column("PQ", UP),
+    Column("PQ unknown", UP),
+]
 
 
 def metrics_section(out: Path, summaries: dict[str, dict]) -> list[str]:
@@ -86,15 +105,25 @@ def metrics_section(out: Path, summaries: dict[str, dict]) -> list[str]:
     replay = _load(out, summaries["bag_eval"]["metrics"])
     checkpoint, facts = evaluation_row(evaluation, score)
     frames = summaries["bag"]["frames"]
-    rows = {"checkpoint, PyTorch (`anomask eval`)": checkpoint, "ONNX, offline (`anomask bag eval --offline`)": bag_row(offline),
-            "**node, ROS 2 replay** (`anomask bag eval`)": bag_row(replay)}
+    rows = {
+        "checkpoint, PyTorch (`anomask eval`)": checkpoint,
+        "ONNX, offline (`anomask bag eval --offline`)": bag_row(offline),
+        "**node, ROS 2 replay** (`anomask bag eval`)": bag_row(replay),
+    }
     threshold = summaries["offline"]["threshold_key"] or "the node's default anomaly_threshold"
-    lines = ["## Metrics", "", f"Anomaly score `{score}`; values in %, best of each column in bold.", "",
-             markdown_table("model", COLUMNS, rows)]
+    lines = [
+        "## Metrics",
+        "",
+        f"Anomaly score `{score}`; values in %, best of each column in bold.",
+        "",
+        markdown_table("model", COLUMNS, rows),
+    ]
     lines += [
         f"- Anomaly AP / FPR95 / AUROC: pixels of the test frames with **unseen** anomalies (objects never pasted in "
-        f"training): {facts['unseen_images']} frames for the checkpoint, the same {frames} frames in the bag for the node. "
-        f"The checkpoint on all {facts['test_images']} test frames: AP {_percent(facts['all'][0])}, FPR95 {_percent(facts['all'][1])}; "
+        f"training): {facts['unseen_images']} frames for the checkpoint, the same {frames} frames in the bag for "
+        f"the node. "
+        f"The checkpoint on all {facts['test_images']} test frames: AP {_percent(facts['all'][0])}, FPR95 "
+        f"{_percent(facts['all'][1])}; "
         f"seen anomalies only: AP {_percent(facts['seen'][0])}, FPR95 {_percent(facts['seen'][1])}.",
         f"- mIoU: the checkpoint on the val split ({facts['val_images']} frames, no anomalies); the node on the bag's "
         f"{frames} frames (anomaly pixels are void for it).",
@@ -123,27 +152,48 @@ def latency_section(out: Path, summaries: dict[str, dict]) -> list[str]:
     offline = _load(out, summaries["offline"]["metrics"])
     bag, run = summaries["bag"], summaries["replay"]
     timing = evaluation["timing"]
-    lines = ["## Latency (ms)", "",
-             f"Replay: {bag['frames']} frames stamped at {bag['rate_hz']:g} Hz, played at rate {run['rate']:g} "
-             f"({bag['rate_hz'] * run['rate']:.2g} frames/s, chosen from the offline time per frame); frames in "
-             f"{replay['frames_in']}, out {replay['frames_out']}, dropped {replay['dropped']}.", "",
-             "| measure | p50 | p99 | mean | max |", "| --- | ---: | ---: | ---: | ---: |",
-             _ms_row("node replay: end-to-end (camera frame received -> last output received, recorder's clock)", replay.get("latency_ms")),
-             _ms_row("node replay: output age (bag clock at the output - header stamp)", replay.get("age_ms")),
-             _ms_row("offline: decode + inference + panoptic + resize per frame (ONNX Runtime)", offline.get("processing_ms"))]
+    lines = [
+        "## Latency (ms)",
+        "",
+        f"Replay: {bag['frames']} frames stamped at {bag['rate_hz']:g} Hz, played at rate {run['rate']:g} "
+        f"({bag['rate_hz'] * run['rate']:.2g} frames/s, chosen from the offline time per frame); frames in "
+        f"{replay['frames_in']}, out {replay['frames_out']}, dropped {replay['dropped']}.",
+        "",
+        "| measure | p50 | p99 | mean | max |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        _ms_row(
+            "node replay: end-to-end (camera frame received -> last output received, recorder's clock)",
+            replay.get("latency_ms"),
+        ),
+        _ms_row("node replay: output age (bag clock at the output - header stamp)", replay.get("age_ms")),
+        _ms_row(
+            "offline: decode + inference + panoptic + resize per frame (ONNX Runtime)", offline.get("processing_ms")
+        ),
+    ]
     status = (replay.get("node_diagnostics") or {}).get("anomask: inference")
     if status:
         values = status["values"]
         for stage in NODE_STAGES:
             if f"{stage} p50 ms" in values:
-                lines.append(f"| node /diagnostics: {stage} | {float(values[f'{stage} p50 ms']):.1f} | "
-                             f"{float(values[f'{stage} p99 ms']):.1f} | | |")
-        lines.append(f"| checkpoint (PyTorch, `anomask eval`): network + heads per image | | | "
-                     f"{timing['network_and_heads_ms_per_image']:.1f} | |")
-        lines += ["", f"The node ran the `{values.get('backend', '?')}` backend, input size (W x H) {values.get('input size', '?')}, "
-                  f"anomaly threshold {values.get('anomaly threshold', '?')}."]
+                lines.append(
+                    f"| node /diagnostics: {stage} | {float(values[f'{stage} p50 ms']):.1f} | "
+                    f"{float(values[f'{stage} p99 ms']):.1f} | | |"
+                )
+        lines.append(
+            f"| checkpoint (PyTorch, `anomask eval`): network + heads per image | | | "
+            f"{timing['network_and_heads_ms_per_image']:.1f} | |"
+        )
+        lines += [
+            "",
+            f"The node ran the `{values.get('backend', '?')}` backend, input size (W x H) "
+            f"{values.get('input size', '?')}, "
+            f"anomaly threshold {values.get('anomaly threshold', '?')}.",
+        ]
     else:
-        lines.append(f"| checkpoint (PyTorch, `anomask eval`): network + heads per image | | | {timing['network_and_heads_ms_per_image']:.1f} | |")
+        lines.append(
+            f"| checkpoint (PyTorch, `anomask eval`): network + heads per image | | | "
+            f"{timing['network_and_heads_ms_per_image']:.1f} | |"
+        )
     lines.append("")
     return lines
 
@@ -186,14 +236,23 @@ def frames_section(out: Path, folder: Path, summaries: dict[str, dict], count: i
     scores = np.concatenate([maps["anomaly"].ravel() for _, maps in frames])
     low, high = (float(v) for v in np.percentile(scores, (1, 99)))
     high = high if high > low else low + 1.0
-    lines = ["## Frames", "",
-             f"The node's published outputs in the replay, coloured with the node's own colour views: semantic palette, "
-             f"`{metadata.score}` score as an inferno heat map over [{low:.3g}, {high:.3g}] (1st-99th percentile of these "
-             f"frames), open-set panoptic (`{PANOPTIC_METHOD}`; unknown instances white, each instance shifted in colour).", "",
-             "| stamp (s) | " + " | ".join(FRAME_VIEWS) + " |", "| --- |" + " --- |" * len(FRAME_VIEWS)]
+    lines = [
+        "## Frames",
+        "",
+        f"The node's published outputs in the replay, coloured with the node's own colour views: semantic palette, "
+        f"`{metadata.score}` score as an inferno heat map over [{low:.3g}, {high:.3g}] (1st-99th percentile of these "
+        f"frames), open-set panoptic (`{PANOPTIC_METHOD}`; unknown instances white, each instance shifted in colour).",
+        "",
+        "| stamp (s) | " + " | ".join(FRAME_VIEWS) + " |",
+        "| --- |" + " --- |" * len(FRAME_VIEWS),
+    ]
     for number, (stamp, maps) in enumerate(frames):
-        views = {"input": maps["image"], "semantic": builder.lut[maps["semantic"]],
-                 "anomaly": OutputBuilder.heat_map(maps["anomaly"], (low, high)), "panoptic": builder.panoptic_colors(maps["panoptic"])}
+        views = {
+            "input": maps["image"],
+            "semantic": builder.lut[maps["semantic"]],
+            "anomaly": OutputBuilder.heat_map(maps["anomaly"], (low, high)),
+            "panoptic": builder.panoptic_colors(maps["panoptic"]),
+        }
         cells = []
         for name in FRAME_VIEWS:
             path = folder / f"frame{number}_{name}.png"
@@ -212,11 +271,20 @@ def frames_section(out: Path, folder: Path, summaries: dict[str, dict], count: i
 def stages_section(out: Path, names: tuple[str, ...], summaries: dict[str, dict]) -> list[str]:
     lines = ["## Stages", "", "| stage | wall time | finished | output |", "| --- | ---: | --- | --- |"]
     outputs = {
-        "data": "data/", "train": summaries["train"]["model"], "evaluate": summaries["evaluate"]["report"],
-        "export": summaries["export"]["onnx"] + (f", {summaries['export']['engine']}" if "engine" in summaries["export"]
-                                                 else f" (no TensorRT engine: {summaries['export'].get('engine_skipped')})"),
-        "bag": summaries["bag"]["bag"], "offline": summaries["offline"]["report"], "replay": summaries["replay"]["recording"],
-        "bag_eval": summaries["bag_eval"]["report"], "report": "report.md",
+        "data": "data/",
+        "train": summaries["train"]["model"],
+        "evaluate": summaries["evaluate"]["report"],
+        "export": summaries["export"]["onnx"]
+        + (
+            f", {summaries['export']['engine']}"
+            if "engine" in summaries["export"]
+            else f" (no TensorRT engine: {summaries['export'].get('engine_skipped')})"
+        ),
+        "bag": summaries["bag"]["bag"],
+        "offline": summaries["offline"]["report"],
+        "replay": summaries["replay"]["recording"],
+        "bag_eval": summaries["bag_eval"]["report"],
+        "report": "report.md",
     }
     total = 0.0
     for name in names:
@@ -234,28 +302,49 @@ def header(summaries: dict[str, dict], environment: dict[str, Any]) -> list[str]
     train = summaries["train"]
     stages = ", ".join(f"{name} {s.get('iterations', '?')} iterations" for name, s in train["stages"].items())
     load = ", ".join(f"{x:g}" for x in environment["load_average"])
-    return ["# anomask demo", "",
-            f"The whole journey on the embedded synthetic default: {stages} of the small preset (UNO recipe), "
-            f"evaluation, ONNX export, a rosbag2 of unseen-anomaly drives replayed through the real ROS 2 node.", "",
-            "| | |", "| --- | --- |",
-            f"| machine | {environment['machine']}, {environment['cpu_count']} CPUs, load average {load} (1/5/15 min, at the report) |",
-            f"| device | {environment['device']}, torch threads: {environment['torch_threads']}, Python {environment['python']} |",
-            f"| training command | `{train['command']}` |", ""]
+    return [
+        "# anomask demo",
+        "",
+        f"The whole journey on the embedded synthetic default: {stages} of the small preset (UNO recipe), "
+        f"evaluation, ONNX export, a rosbag2 of unseen-anomaly drives replayed through the real ROS 2 node.",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| machine | {environment['machine']}, {environment['cpu_count']} CPUs, load average {load} (1/5/15 min, "
+        f"at the report) |",
+        f"| device | {environment['device']}, torch threads: {environment['torch_threads']}, Python "
+        f"{environment['python']} |",
+        f"| training command | `{train['command']}` |",
+        "",
+    ]
 
 
-def write_demo_report(out: Path, folder: Path, summaries: dict[str, dict], names: tuple[str, ...], environment: dict[str, Any],
-                      frames: int) -> Path:
+def write_demo_report(
+    out: Path,
+    folder: Path,
+    summaries: dict[str, dict],
+    names: tuple[str, ...],
+    environment: dict[str, Any],
+    frames: int,
+) -> Path:
     """Write ``out/report.md`` (frame images into ``folder``); returns its path."""
     lines = header(summaries, environment)
     lines += metrics_section(out, summaries)
     lines += latency_section(out, summaries)
     lines += frames_section(out, folder, summaries, frames)
     lines += stages_section(out, names, summaries)
-    details = [("evaluation report (every score, seen/unseen, components, per class, plots)", summaries["evaluate"]["report"]),
-               ("bag evaluation of the replay", summaries["bag_eval"]["report"]),
-               ("bag evaluation offline", summaries["offline"]["report"]),
-               ("export parity (ONNX Runtime vs PyTorch)", str(Path(summaries["export"]["onnx"]).with_name("parity.txt"))),
-               ("replay logs (node, player, recorder)", summaries["replay"]["logs"])]
-    lines += ["## Details", "", *[f"- {text}: [`{path}`]({path})" for text, path in details],
-              f"- stage markers: `<stage>/{MARKER}`", ""]
+    details = [
+        ("evaluation report (every score, seen/unseen, components, per class, plots)", summaries["evaluate"]["report"]),
+        ("bag evaluation of the replay", summaries["bag_eval"]["report"]),
+        ("bag evaluation offline", summaries["offline"]["report"]),
+        ("export parity (ONNX Runtime vs PyTorch)", str(Path(summaries["export"]["onnx"]).with_name("parity.txt"))),
+        ("replay logs (node, player, recorder)", summaries["replay"]["logs"]),
+    ]
+    lines += [
+        "## Details",
+        "",
+        *[f"- {text}: [`{path}`]({path})" for text, path in details],
+        f"- stage markers: `<stage>/{MARKER}`",
+        "",
+    ]
     return write_text(out / "report.md", "\n".join(lines))

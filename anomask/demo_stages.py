@@ -137,8 +137,16 @@ def run_stages(
         except Exception as error:  # noqa: BLE001 - every failure is reported with its stage
             raise _failure(stage.name, error, out, [o.name for o in outcomes]) from error
         seconds = time.monotonic() - started
-        write_json(folder / MARKER, {"stage": stage.name, "fingerprint": current, "seconds": seconds,
-                                     "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "summary": summary})
+        write_json(
+            folder / MARKER,
+            {
+                "stage": stage.name,
+                "fingerprint": current,
+                "seconds": seconds,
+                "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "summary": summary,
+            },
+        )
         log(f"{prefix}: finished in {_duration(seconds)}")
         summaries[stage.name] = summary
         outcomes.append(StageOutcome(stage.name, True, seconds, summary))
@@ -149,5 +157,7 @@ def _failure(name: str, error: Exception, out: Path, finished: list[str]) -> Ano
     if not isinstance(error, AnomaskError):
         traceback.print_exception(error)  # an unexpected error: its traceback helps the report
     kept = f"finished stages kept in {out}: {', '.join(finished)}" if finished else f"no finished stage in {out}"
-    return AnomaskError(f"demo stage {name!r} failed: {type(error).__name__}: {error}\n"
-                        f"({kept}; rerunning the same command continues from stage {name!r})")
+    return AnomaskError(
+        f"demo stage {name!r} failed: {type(error).__name__}: {error}\n"
+        f"({kept}; rerunning the same command continues from stage {name!r})"
+    )

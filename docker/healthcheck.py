@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init()
     node = rclpy.create_node("anomask_healthcheck")
     result: list[tuple[bool, str]] = []
-    node.create_subscription(DiagnosticArray, "/diagnostics", lambda msg: result.extend(filter(None, [verdict(msg.status)])), 10)
+    node.create_subscription(
+        DiagnosticArray, "/diagnostics", lambda msg: result.extend(filter(None, [verdict(msg.status)])), 10
+    )
     deadline = time.monotonic() + args.timeout
     try:
         while not result and time.monotonic() < deadline:

@@ -68,8 +68,11 @@ class ComponentSettings:
         smaller than the benchmarks' frames, e.g. the synthetic default at 256x512 (500 / 100
         px -> 31 / 6 px), where the official sizes would erase most objects."""
         ratio = height * width / REFERENCE_AREA
-        return replace(self, min_predicted_size=max(1, round(self.min_predicted_size * ratio)),
-                       min_gt_size=max(1, round(self.min_gt_size * ratio)))
+        return replace(
+            self,
+            min_predicted_size=max(1, round(self.min_predicted_size * ratio)),
+            min_gt_size=max(1, round(self.min_gt_size * ratio)),
+        )
 
 
 ANOMALY_TRACK = ComponentSettings(min_predicted_size=500, min_gt_size=100)
@@ -87,7 +90,9 @@ class ImageComponents:
     ppv: np.ndarray
 
 
-def image_components(predicted: np.ndarray, anomaly: np.ndarray, settings: ComponentSettings, name: str = "") -> ImageComponents:
+def image_components(
+    predicted: np.ndarray, anomaly: np.ndarray, settings: ComponentSettings, name: str = ""
+) -> ImageComponents:
     """sIoU and PPV of one image's components; ``predicted`` is a boolean anomaly mask."""
     predicted = np.asarray(predicted, dtype=bool)
     anomaly = np.asarray(anomaly)
@@ -150,7 +155,10 @@ class ComponentResult:
             "siou": self.siou,
             "ppv": self.ppv,
             "f1_star": self.f1_star,
-            "per_tau": {f"{tau:.2f}": {"tp": tp, "fn": fn, "fp": fp, "f1": f1} for tau, tp, fn, fp, f1 in zip(self.taus, self.tp, self.fn, self.fp, self.f1)},
+            "per_tau": {
+                f"{tau:.2f}": {"tp": tp, "fn": fn, "fp": fp, "f1": f1}
+                for tau, tp, fn, fp, f1 in zip(self.taus, self.tp, self.fn, self.fp, self.f1)
+            },
             "gt_components": self.gt_components,
             "predicted_components": self.predicted_components,
             "threshold": self.threshold,
@@ -193,7 +201,9 @@ class ComponentAccumulator:
         if self.images == 0:
             raise AnomaskError("no images were evaluated: the dataset is empty")
         if self._gt_count == 0:
-            raise AnomaskError(f"no ground-truth anomaly components in {self.images} images: sIoU and F1* are undefined")
+            raise AnomaskError(
+                f"no ground-truth anomaly components in {self.images} images: sIoU and F1* are undefined"
+            )
         fn = self._gt_count - self._tp
         denominator = 2 * self._tp + fn + self._fp
         f1 = 2 * self._tp / denominator

@@ -38,10 +38,18 @@ THING_IDS = range(11, 19)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--images", type=int, nargs="+", default=[10, 100, 400], help="dataset sizes to stream, one process each (default %(default)s)")
+    parser.add_argument(
+        "--images",
+        type=int,
+        nargs="+",
+        default=[10, 100, 400],
+        help="dataset sizes to stream, one process each (default %(default)s)",
+    )
     parser.add_argument("--height", type=int, default=1024, help="image height (default %(default)s)")
     parser.add_argument("--width", type=int, default=2048, help="image width (default %(default)s)")
-    parser.add_argument("--metrics", nargs="+", choices=METRICS, default=list(METRICS), help="metrics to run (default: all)")
+    parser.add_argument(
+        "--metrics", nargs="+", choices=METRICS, default=list(METRICS), help="metrics to run (default: all)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default %(default)s)")
 
 
@@ -130,7 +138,13 @@ def measure(images: int, height: int, width: int, metrics: tuple[str, ...], seed
     }
     if "pixel" in metrics:
         result = pixel.result()
-        report.update(table_rows=int(pixel._keys.size), mantissa_bits=result.mantissa_bits, ap=result.ap, fpr95=result.fpr95, fpr95_interpolated=result.fpr95_interpolated)
+        report.update(
+            table_rows=int(pixel._keys.size),
+            mantissa_bits=result.mantissa_bits,
+            ap=result.ap,
+            fpr95=result.fpr95,
+            fpr95_interpolated=result.fpr95_interpolated,
+        )
     return report
 
 
@@ -138,8 +152,15 @@ def run(args: argparse.Namespace) -> int:
     if min(args.images) < 1 or args.height < 64 or args.width < 64:
         raise AnomaskError("--images must be >= 1 and --height/--width >= 64")
     metrics = tuple(dict.fromkeys(args.metrics))
-    print(f"streaming metrics on synthetic {args.width}x{args.height} maps: {', '.join(metrics)} (one fresh process per size)")
-    header = f"{'images':>7} {'pooled GB':>9} {'imports MB':>10} {'1st image MB':>12} {'peak RSS MB':>11} " + " ".join(f"{m + ' ms':>12}" for m in metrics) + f" {'data ms':>8}"
+    print(
+        f"streaming metrics on synthetic {args.width}x{args.height} maps: {', '.join(metrics)} (one fresh process "
+        f"per size)"
+    )
+    header = (
+        f"{'images':>7} {'pooled GB':>9} {'imports MB':>10} {'1st image MB':>12} {'peak RSS MB':>11} "
+        + " ".join(f"{m + ' ms':>12}" for m in metrics)
+        + f" {'data ms':>8}"
+    )
     if "pixel" in metrics:
         header += f" {'table rows':>10} {'mantissa':>8}"
     print(header, flush=True)
@@ -148,12 +169,19 @@ def run(args: argparse.Namespace) -> int:
         with context.Pool(1) as pool:
             report = pool.apply(measure, (images, args.height, args.width, metrics, args.seed))
         pooled_gb = images * args.height * args.width * 5 / 1e9
-        line = f"{images:>7} {pooled_gb:>9.2f} {report['imports_rss_mb']:>10.0f} {report['first_image_rss_mb']:>12.0f} {report['peak_rss_mb']:>11.0f} "
+        line = (
+            f"{images:>7} {pooled_gb:>9.2f} {report['imports_rss_mb']:>10.0f} "
+            f"{report['first_image_rss_mb']:>12.0f} {report['peak_rss_mb']:>11.0f} "
+        )
         line += " ".join(f"{report['ms_per_image'][m]:>12.1f}" for m in metrics) + f" {report['generation_ms']:>8.1f}"
         if "pixel" in metrics:
             line += f" {report['table_rows']:>10} {report['mantissa_bits']:>8}"
         print(line, flush=True)
         if "pixel" in metrics:
             gap = report["fpr95"] - report["fpr95_interpolated"]
-            print(f"{'':>7} AP {report['ap']:.6f}  FPR95 {report['fpr95']:.8f}  interpolated (papers' code) {report['fpr95_interpolated']:.8f}  gap {gap:.2e}", flush=True)
+            print(
+                f"{'':>7} AP {report['ap']:.6f}  FPR95 {report['fpr95']:.8f}  interpolated (papers' code) "
+                f"{report['fpr95_interpolated']:.8f}  gap {gap:.2e}",
+                flush=True,
+            )
     return 0

@@ -29,8 +29,13 @@ from anomask.evaluation.components import ANOMALY_TRACK, OBSTACLE_TRACK, Compone
 from anomask.evaluation.readers import BENCHMARKS, open_benchmark
 from anomask.models.metadata import ModelMetadata
 
-DEFAULT_SPLITS = {"lostandfound": "test", "streethazards": "test", "coco-open-panoptic": "val2017", "cityscapes": "val",
-                  "synthetic-anomaly": "anomaly"}
+DEFAULT_SPLITS = {
+    "lostandfound": "test",
+    "streethazards": "test",
+    "coco-open-panoptic": "val2017",
+    "cityscapes": "val",
+    "synthetic-anomaly": "anomaly",
+}
 """The readers' default ``split`` (a test checks them against the reader signatures)."""
 TASKS = ("anomaly", "components", "semantic", "open-set", "panoptic", "goss")
 SYNTHETIC = "synthetic"
@@ -75,7 +80,9 @@ def synthetic_datasets(root: str | Path) -> list[EvalDataset]:
     root = Path(root)
     return [
         EvalDataset("synthetic-val", open_benchmark("cityscapes", root, split="val"), str(root), "val"),
-        EvalDataset("synthetic-anomaly", open_benchmark("synthetic-anomaly", root), str(root), "anomaly", scale_components=True),
+        EvalDataset(
+            "synthetic-anomaly", open_benchmark("synthetic-anomaly", root), str(root), "anomaly", scale_components=True
+        ),
     ]
 
 
@@ -96,7 +103,9 @@ def parse_dataset(spec: str) -> list[EvalDataset]:
     if name == SYNTHETIC:
         return synthetic_datasets(rest if sep else default_synthetic_root())
     if not sep or not rest:
-        raise AnomaskError(f"dataset {spec!r}: expected NAME=ROOT (NAME one of {', '.join(BENCHMARKS)}, or synthetic[=ROOT])")
+        raise AnomaskError(
+            f"dataset {spec!r}: expected NAME=ROOT (NAME one of {', '.join(BENCHMARKS)}, or synthetic[=ROOT])"
+        )
     root, *parts = rest.split(",")
     options = _options(parts, spec)
     dataset = open_benchmark(name, root, **options)
@@ -112,8 +121,12 @@ def _resolved(root: str | Path) -> Path:
 
 def same_images(a: EvalDataset, b: EvalDataset) -> bool:
     """Whether two datasets read the same images: same reader, root and split."""
-    return bool(a.root and b.root) and type(a.dataset) is type(b.dataset) and a.split == b.split \
+    return (
+        bool(a.root and b.root)
+        and type(a.dataset) is type(b.dataset)
+        and a.split == b.split
         and _resolved(a.root) == _resolved(b.root)
+    )
 
 
 def holds_calibration(entry: EvalDataset, calibration: Mapping[str, Any]) -> bool:

@@ -13,10 +13,20 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from anomask.evaluation.evaluate import DatasetResults, EvalResults, overall_open_miou
+from anomask.evaluation.evaluate import DatasetResults, EvalResults
 from anomask.evaluation.output_files import write_json, write_text
 from anomask.evaluation.plots import plot_curves, plot_histograms, plot_panel
-from anomask.evaluation.report import UP, Column, OpenSetRow, anomaly_table, component_table, goss_table, markdown_table, open_set_table, panoptic_table
+from anomask.evaluation.report import (
+    UP,
+    Column,
+    OpenSetRow,
+    anomaly_table,
+    component_table,
+    goss_table,
+    markdown_table,
+    open_set_table,
+    panoptic_table,
+)
 
 PLOTS = "plots"
 
@@ -43,27 +53,42 @@ def _anomaly_section(evaluation: EvalResults, out_dir: Path, plots: Path) -> lis
     pixel = _by_score(evaluation.datasets, "pixel")
     if not pixel:
         return []
-    lines = ["## Anomaly segmentation: pixel level", "",
-             "AuPRC (= sklearn average precision), FPR at 95 % TPR and AUROC in %, per score; groups (seen / unseen "
-             "anomalies) as their own columns.", "", anomaly_table(pixel, auroc=True)]
+    lines = [
+        "## Anomaly segmentation: pixel level",
+        "",
+        "AuPRC (= sklearn average precision), FPR at 95 % TPR and AUROC in %, per score; groups (seen / unseen "
+        "anomalies) as their own columns.",
+        "",
+        anomaly_table(pixel, auroc=True),
+    ]
     for dataset in evaluation.datasets:
         for subset, curves in dataset.curves.items():
             path = plot_curves(curves, plots / f"curves_{slug(subset)}.png", title=subset)
             lines.append(_image(f"PR and ROC curves, {subset}", path, out_dir))
         if dataset.name in dataset.histograms:
-            path = plot_histograms(dataset.histograms[dataset.name], plots / f"histograms_{slug(dataset.name)}.png",
-                                   title=f"{dataset.name}: inlier and outlier scores")
+            path = plot_histograms(
+                dataset.histograms[dataset.name],
+                plots / f"histograms_{slug(dataset.name)}.png",
+                title=f"{dataset.name}: inlier and outlier scores",
+            )
             lines.append(_image(f"score histograms, {dataset.name}", path, out_dir))
     lines.append("")
     components = _by_score(evaluation.datasets, "components")
     if components:
-        lines += ["## Anomaly segmentation: component level (SMIYC)", "",
-                  "sIoU, PPV and F1* (mean F1 over τ = 0.25 ... 0.75) in %, the scores thresholded at each dataset's "
-                  "best pixel-F1 threshold (SMIYC's rule).", "", component_table(components)]
+        lines += [
+            "## Anomaly segmentation: component level (SMIYC)",
+            "",
+            "sIoU, PPV and F1* (mean F1 over τ = 0.25 ... 0.75) in %, the scores thresholded at each dataset's "
+            "best pixel-F1 threshold (SMIYC's rule).",
+            "",
+            component_table(components),
+        ]
         for dataset in evaluation.datasets:
             if dataset.component_sizes:
-                lines.append(f"- {dataset.name}: predicted components under {dataset.component_sizes[0]} px dropped, "
-                             f"ground-truth components under {dataset.component_sizes[1]} px ignored.")
+                lines.append(
+                    f"- {dataset.name}: predicted components under {dataset.component_sizes[0]} px dropped, "
+                    f"ground-truth components under {dataset.component_sizes[1]} px ignored."
+                )
         lines.append("")
     return lines
 
@@ -74,9 +99,14 @@ def _semantic_section(evaluation: EvalResults) -> list[str]:
         return []
     columns = [Column("mIoU", UP)] + [Column(c.name, UP) for c in evaluation.classes]
     rows = {d.name: [d.semantic.miou, *d.semantic.iou] for d in scored}
-    return ["## Closed-set semantic segmentation", "",
-            "IoU in % over the known classes (unknown and void pixels left out).", "",
-            markdown_table("Dataset", columns, rows), ""]
+    return [
+        "## Closed-set semantic segmentation",
+        "",
+        "IoU in % over the known classes (unknown and void pixels left out).",
+        "",
+        markdown_table("Dataset", columns, rows),
+        "",
+    ]
 
 
 def _open_set_section(evaluation: EvalResults) -> list[str]:
@@ -85,17 +115,31 @@ def _open_set_section(evaluation: EvalResults) -> list[str]:
         if not dataset.open_set:
             continue
         rows = {
-            score: OpenSetRow(pixel=dataset.pixel[dataset.name][score], miou=dataset.semantic.miou,
-                              open_miou={split: (r.open_miou, dataset.splits[split]) for split, r in per.items()})
+            score: OpenSetRow(
+                pixel=dataset.pixel[dataset.name][score],
+                miou=dataset.semantic.miou,
+                open_miou={split: (r.open_miou, dataset.splits[split]) for split, r in per.items()},
+            )
             for score, per in dataset.open_set.items()
         }
-        lines += [f"## Open-set semantic segmentation: {dataset.name}", "",
-                  "AuPRC and FPR95 over the whole split, closed-set mIoU, open-IoU (paper 001 eq. 25-26) per threshold "
-                  "split and their image-weighted mean.", "", open_set_table(rows)]
-        lines += ["| Score | " + " | ".join(f"threshold, {split}" for split in dataset.splits) + " |",
-                  "| --- | " + " | ".join("---:" for _ in dataset.splits) + " |"]
+        lines += [
+            f"## Open-set semantic segmentation: {dataset.name}",
+            "",
+            "AuPRC and FPR95 over the whole split, closed-set mIoU, open-IoU (paper 001 eq. 25-26) per threshold "
+            "split and their image-weighted mean.",
+            "",
+            open_set_table(rows),
+        ]
+        lines += [
+            "| Score | " + " | ".join(f"threshold, {split}" for split in dataset.splits) + " |",
+            "| --- | " + " | ".join("---:" for _ in dataset.splits) + " |",
+        ]
         for score, per in dataset.thresholds.items():
-            lines.append(f"| {score} | " + " | ".join(f"{per[split]:.6g}" if split in per else "—" for split in dataset.splits) + " |")
+            lines.append(
+                f"| {score} | "
+                + " | ".join(f"{per[split]:.6g}" if split in per else "—" for split in dataset.splits)
+                + " |"
+            )
         lines.append("")
     return lines
 
@@ -105,13 +149,24 @@ def _panoptic_section(evaluation: EvalResults) -> list[str]:
     primary = evaluation.scores[0]
     for dataset in evaluation.datasets:
         if dataset.panoptic:
-            lines += [f"## Open-set panoptic segmentation: {dataset.name}", "",
-                      f"PQ / SQ / RQ in % (COCO rules) of known things (Th), known stuff (St), all known classes and the "
-                      f"unknown class, per method; open-set maps from `{primary}` at the threshold above.", "",
-                      panoptic_table(dataset.panoptic), ""]
+            lines += [
+                f"## Open-set panoptic segmentation: {dataset.name}",
+                "",
+                f"PQ / SQ / RQ in % (COCO rules) of known things (Th), known stuff (St), all known classes and the "
+                f"unknown class, per method; open-set maps from `{primary}` at the threshold above.",
+                "",
+                panoptic_table(dataset.panoptic),
+                "",
+            ]
         if dataset.goss is not None:
-            lines += [f"## GOSS: {dataset.name}", "", "GQ in % (paper 003 eq. 1-2, λ = 0.5).", "",
-                      goss_table({f"GOSS ({primary})": dataset.goss}), ""]
+            lines += [
+                f"## GOSS: {dataset.name}",
+                "",
+                "GQ in % (paper 003 eq. 1-2, λ = 0.5).",
+                "",
+                goss_table({f"GOSS ({primary})": dataset.goss}),
+                "",
+            ]
     return lines
 
 
@@ -119,8 +174,15 @@ def _panels_section(evaluation: EvalResults, out_dir: Path, plots: Path) -> list
     lines: list[str] = []
     for dataset in evaluation.datasets:
         for number, panel in enumerate(dataset.panels):
-            path = plot_panel(panel.image, panel.anomaly, panel.score, panel.panoptic, evaluation.classes,
-                              plots / f"panel_{slug(dataset.name)}_{number}.png", title=f"{dataset.name}: {panel.name}")
+            path = plot_panel(
+                panel.image,
+                panel.anomaly,
+                panel.score,
+                panel.panoptic,
+                evaluation.classes,
+                plots / f"panel_{slug(dataset.name)}_{number}.png",
+                title=f"{dataset.name}: {panel.name}",
+            )
             lines.append(_image(f"{dataset.name}: {panel.name}", path, out_dir))
     return ["## Qualitative results", "", *lines, ""] if lines else []
 
@@ -130,14 +192,28 @@ def _header(evaluation: EvalResults) -> list[str]:
     rows = [
         ("model", f"`{evaluation.model}` ({evaluation.backend})"),
         ("classes", f"{len(evaluation.classes)}: {', '.join(c.name for c in evaluation.classes)}"),
-        ("scores", ", ".join(f"`{s}`" for s in evaluation.scores) + " (the first feeds open-set panoptic, GOSS and the panels)"),
+        (
+            "scores",
+            ", ".join(f"`{s}`" for s in evaluation.scores)
+            + " (the first feeds open-set panoptic, GOSS and the panels)",
+        ),
         ("input resolution", evaluation.resolution),
         ("open-set thresholds", evaluation.threshold_source),
-        ("datasets", ", ".join(f"{d.name} ({d.images} images: {', '.join(d.tasks) or 'nothing to score'})" for d in evaluation.datasets)),
-        ("time", f"{timing['network_and_heads_ms_per_image']:.1f} ms/image network + heads (CPU time "
-                 f"{timing['network_and_heads_cpu_ms_per_image']:.1f} ms), {timing['pass1_ms_per_image']:.1f} ms/image first pass, "
-                 f"{timing['pass2_ms_per_image']:.1f} ms/image second pass; {timing['device']}, {timing['torch_threads']} torch threads, {timing['cpu_count']} CPUs, "
-                 f"load average {timing['load_average_1min_at_end']:.1f}"),
+        (
+            "datasets",
+            ", ".join(
+                f"{d.name} ({d.images} images: {', '.join(d.tasks) or 'nothing to score'})" for d in evaluation.datasets
+            ),
+        ),
+        (
+            "time",
+            f"{timing['network_and_heads_ms_per_image']:.1f} ms/image network + heads (CPU time "
+            f"{timing['network_and_heads_cpu_ms_per_image']:.1f} ms), {timing['pass1_ms_per_image']:.1f} ms/image "
+            f"first pass, "
+            f"{timing['pass2_ms_per_image']:.1f} ms/image second pass; {timing['device']}, "
+            f"{timing['torch_threads']} torch threads, {timing['cpu_count']} CPUs, "
+            f"load average {timing['load_average_1min_at_end']:.1f}",
+        ),
     ]
     if evaluation.command:
         rows.append(("command", f"`{evaluation.command}`"))

@@ -36,7 +36,16 @@ from tqdm import tqdm
 
 from anomask.errors import AnomaskError
 from anomask.evaluation.components import ComponentAccumulator, ComponentResult
-from anomask.evaluation.eval_data import TASKS, EvalDataset, check_classes, dataset_tasks, default_synthetic_root, parse_dataset, same_images, synthetic_datasets
+from anomask.evaluation.eval_data import (
+    TASKS,
+    EvalDataset,
+    check_classes,
+    dataset_tasks,
+    default_synthetic_root,
+    parse_dataset,
+    same_images,
+    synthetic_datasets,
+)
 from anomask.evaluation.goss import GossAccumulator, GossResult
 from anomask.evaluation.image_store import ImageStore
 from anomask.evaluation.inputs import where
@@ -59,8 +68,15 @@ from anomask.evaluation.thresholds import (
     heads_threshold,
     metric_threshold,
 )
+from anomask.models.heads import (
+    OPEN_SET_METHODS,
+    OpenPanopticConfig,
+    PanopticLabels,
+    goss_labels,
+    open_set_panoptic_labels,
+    open_set_semantic,
+)
 from anomask.models.metadata import ClassInfo
-from anomask.models.heads import OPEN_SET_METHODS, OpenPanopticConfig, PanopticLabels, goss_labels, open_set_panoptic_labels, open_set_semantic
 
 CLOSED_SET = "closed-set"
 """Panoptic row of Mask2Former's known-class panoptic (no unknown instances)."""
@@ -134,7 +150,9 @@ class DatasetResults:
         if self.open_set:
             data["open_set"] = {
                 score: {
-                    "splits": {split: {**result.to_dict(), "images": self.splits[split]} for split, result in per.items()},
+                    "splits": {
+                        split: {**result.to_dict(), "images": self.splits[split]} for split, result in per.items()
+                    },
                     "open_miou": overall_open_miou(per, self.splits),
                 }
                 for score, per in self.open_set.items()
@@ -157,7 +175,9 @@ def overall_open_miou(per_split: dict[str, OpenSetResult], images: dict[str, int
 class DatasetEvaluation:
     """Both passes over one dataset (module docstring)."""
 
-    def __init__(self, entry: EvalDataset, predictor: Predictor, settings: EvalSettings, thresholds: dict[str, float]) -> None:
+    def __init__(
+        self, entry: EvalDataset, predictor: Predictor, settings: EvalSettings, thresholds: dict[str, float]
+    ) -> None:
         self.entry = entry
         self.predictor = predictor
         self.settings = settings
@@ -173,8 +193,15 @@ class DatasetEvaluation:
         available = dataset_tasks(entry, first, predictor.has_panoptic)
         self.tasks = tuple(t for t in available if t in settings.tasks)
         self.notes: list[str] = []
-        if "panoptic" in settings.tasks and "instances" in first and "open-set" in available and "panoptic" not in available:
-            self.notes.append(f"{entry.name}: open-set panoptic skipped (the model's outputs carry no panoptic intermediates)")
+        if (
+            "panoptic" in settings.tasks
+            and "instances" in first
+            and "open-set" in available
+            and "panoptic" not in available
+        ):
+            self.notes.append(
+                f"{entry.name}: open-set panoptic skipped (the model's outputs carry no panoptic intermediates)"
+            )
         halves = any(score not in thresholds for score in self.scores)
         self.split_names = (HALF_NAMES if halves else ()) + ((ALL,) if thresholds else ())
         self.components = entry.components
@@ -203,7 +230,13 @@ class DatasetEvaluation:
 
     # -- pass 1 --------------------------------------------------------------------------
     def first_pass(self, store: ImageStore) -> None:
-        bar = tqdm(range(self.count), desc=f"{self.entry.name}: network", unit="img", disable=not self.settings.progress, dynamic_ncols=True)
+        bar = tqdm(
+            range(self.count),
+            desc=f"{self.entry.name}: network",
+            unit="img",
+            disable=not self.settings.progress,
+            dynamic_ncols=True,
+        )
         for index in bar:
             sample = self.entry.dataset[index]
             name = str(sample.get("name") or f"{self.entry.name}[{index}]")
@@ -221,7 +254,9 @@ class DatasetEvaluation:
         if self._needs("anomaly", "open-set"):  # the open-set table reports AuPRC / FPR95 too
             for subset in self._subsets(index):
                 self.subsets[subset] = self.subsets.get(subset, 0) + 1
-                per_score = self.pixel.setdefault(subset, {s: PixelAnomalyAccumulator(self.settings.pixel_max_bins) for s in self.scores})
+                per_score = self.pixel.setdefault(
+                    subset, {s: PixelAnomalyAccumulator(self.settings.pixel_max_bins) for s in self.scores}
+                )
                 for score, scores in outputs.scores.items():
                     per_score[score].update(scores, sample["anomaly"], name)
         if self.thresholded:
@@ -251,7 +286,10 @@ class DatasetEvaluation:
     # -- between the passes --------------------------------------------------------------
     def open_set_thresholds(self) -> dict[str, dict[str, float]]:
         """``[score][split]`` thresholds in the heads' convention (``score > t``)."""
-        thresholds = {score: {ALL: self.fixed_thresholds[score]} if score in self.fixed_thresholds else {} for score in self.scores}
+        thresholds = {
+            score: {ALL: self.fixed_thresholds[score]} if score in self.fixed_thresholds else {}
+            for score in self.scores
+        }
         for half, split in enumerate(HALF_NAMES):
             other = 1 - half
             for score in self.scores:
@@ -261,7 +299,8 @@ class DatasetEvaluation:
                     result = self.half_pixel[other][score].result()
                 except AnomaskError as error:
                     raise AnomaskError(
-                        f"dataset {self.entry.name}: cannot calibrate the {split}'s threshold on the {HALF_NAMES[other]} "
+                        f"dataset {self.entry.name}: cannot calibrate the {split}'s threshold on the "
+                        f"{HALF_NAMES[other]} "
                         f"({error}); pass --thresholds checkpoint or --thresholds NAME=ROOT"
                     ) from error
                 thresholds[score][split] = heads_threshold(result.threshold95)
@@ -271,22 +310,37 @@ class DatasetEvaluation:
     def second_pass(self, store: ImageStore, results: DatasetResults) -> None:
         metadata = self.predictor.metadata
         primary = self.predictor.primary
-        components = {
-            subset: {s: ComponentAccumulator(results.pixel[subset][s].best_f1_threshold, self.components) for s in self.scores}
-            for subset in results.pixel
-        } if "components" in self.tasks else {}
+        components = (
+            {
+                subset: {
+                    s: ComponentAccumulator(results.pixel[subset][s].best_f1_threshold, self.components)
+                    for s in self.scores
+                }
+                for subset in results.pixel
+            }
+            if "components" in self.tasks
+            else {}
+        )
         open_set: dict[str, dict[str, OpenSetAccumulator]] = {}
         if self.thresholded:
             results.thresholds = self.open_set_thresholds()
         if "open-set" in self.tasks:
             open_set = {
-                score: {split: OpenSetAccumulator(metadata.num_classes, metric_threshold(t)) for split, t in per.items()}
+                score: {
+                    split: OpenSetAccumulator(metadata.num_classes, metric_threshold(t)) for split, t in per.items()
+                }
                 for score, per in results.thresholds.items()
             }
         methods = (None, *self.settings.panoptic_methods) if "panoptic" in self.tasks else ()
         panoptic = {method: PanopticAccumulator(metadata.classes) for method in methods}
         goss = GossAccumulator(metadata.classes) if "goss" in self.tasks else None
-        bar = tqdm(range(self.count), desc=f"{self.entry.name}: metrics", unit="img", disable=not self.settings.progress, dynamic_ncols=True)
+        bar = tqdm(
+            range(self.count),
+            desc=f"{self.entry.name}: metrics",
+            unit="img",
+            disable=not self.settings.progress,
+            dynamic_ncols=True,
+        )
         for index in bar:
             stored = store.get(index)
             name = str(stored["name"])
@@ -294,34 +348,58 @@ class DatasetEvaluation:
                 for score, accumulator in components.get(subset, {}).items():
                     accumulator.update(stored[f"score.{score}"], stored["gt.anomaly"], name)
             for score, per_split in open_set.items():
-                per_split[self._split(index, score)].update(stored["heads.semantic"], stored[f"score.{score}"], stored["gt.semantic"], name)
+                per_split[self._split(index, score)].update(
+                    stored["heads.semantic"], stored[f"score.{score}"], stored["gt.semantic"], name
+                )
             threshold = results.thresholds.get(primary, {}).get(self._split(index, primary))
             panoptic_maps = self._panoptic(stored, threshold, panoptic, goss, name)
             if "image" in stored:
                 panel_method = self.settings.panoptic_methods[0] if self.settings.panoptic_methods else None
-                results.panels.append(Panel(name, stored["image"], stored["gt.anomaly"], stored[f"score.{primary}"],
-                                            panoptic_maps.get(panel_method, panoptic_maps.get(None))))
+                results.panels.append(
+                    Panel(
+                        name,
+                        stored["image"],
+                        stored["gt.anomaly"],
+                        stored[f"score.{primary}"],
+                        panoptic_maps.get(panel_method, panoptic_maps.get(None)),
+                    )
+                )
         results.components = {subset: {s: a.result() for s, a in per.items()} for subset, per in components.items()}
-        results.component_sizes = (self.components.min_predicted_size, self.components.min_gt_size) if components else None
-        results.open_set = {score: {split: a.result() for split, a in per.items() if a.closed.images} for score, per in open_set.items()}
+        results.component_sizes = (
+            (self.components.min_predicted_size, self.components.min_gt_size) if components else None
+        )
+        results.open_set = {
+            score: {split: a.result() for split, a in per.items() if a.closed.images} for score, per in open_set.items()
+        }
         results.panoptic = {CLOSED_SET if method is None else method: a.result() for method, a in panoptic.items()}
         results.goss = goss.result() if goss is not None else None
 
-    def _panoptic(self, stored: dict[str, np.ndarray], threshold: float | None, panoptic: dict[str | None, PanopticAccumulator],
-                  goss: GossAccumulator | None, name: str) -> dict[str | None, PanopticLabels]:
+    def _panoptic(
+        self,
+        stored: dict[str, np.ndarray],
+        threshold: float | None,
+        panoptic: dict[str | None, PanopticAccumulator],
+        goss: GossAccumulator | None,
+        name: str,
+    ) -> dict[str | None, PanopticLabels]:
         """Open-set panoptic / GOSS maps of one image at the primary score's threshold, as
         (class, instance) pairs: unambiguous also when class 0 is a thing (COCO person)."""
         if not panoptic and goss is None:
             return {}
-        heads = {key[len("heads."):]: value for key, value in stored.items() if key.startswith("heads.")}
+        heads = {key[len("heads.") :]: value for key, value in stored.items() if key.startswith("heads.")}
         heads["anomaly"] = stored[f"score.{self.predictor.primary}"]
-        heads["open_set"] = open_set_semantic(torch.from_numpy(heads["semantic"]), torch.from_numpy(heads["anomaly"]),
-                                              torch.tensor(threshold, dtype=torch.float32)).numpy()
+        heads["open_set"] = open_set_semantic(
+            torch.from_numpy(heads["semantic"]),
+            torch.from_numpy(heads["anomaly"]),
+            torch.tensor(threshold, dtype=torch.float32),
+        ).numpy()
         metadata = self.predictor.metadata
         maps: dict[str | None, PanopticLabels] = {}
         for method, accumulator in panoptic.items():
             maps[method] = labels = open_set_panoptic_labels(heads, metadata.thing_ids, method, self.settings.panoptic)
-            accumulator.update_labels(labels.classes, labels.instances, stored["gt.semantic"], stored["gt.instances"], name)
+            accumulator.update_labels(
+                labels.classes, labels.instances, stored["gt.semantic"], stored["gt.instances"], name
+            )
         if goss is not None:
             labels = goss_labels(heads["open_set"], heads["preferred_mask"])
             goss.update_labels(labels.classes, labels.instances, stored["gt.semantic"], name)
@@ -342,8 +420,12 @@ class DatasetEvaluation:
             results.curves[subset] = {s: a.curves() for s, a in per.items()}
             results.histograms[subset] = {s: a.histogram() for s, a in per.items()}
         results.semantic = self.semantic.result() if self.semantic is not None else None
-        results.splits = {split: self.count if split == ALL else sum(HALF_NAMES[half_of(i, self.count)] == split for i in range(self.count))
-                          for split in self.split_names}
+        results.splits = {
+            split: self.count
+            if split == ALL
+            else sum(HALF_NAMES[half_of(i, self.count)] == split for i in range(self.count))
+            for split in self.split_names
+        }
         return results
 
 
@@ -352,16 +434,23 @@ def check_sample(sample: dict[str, Any], name: str, tasks: Sequence[str]) -> Non
     if "image" not in sample:
         raise AnomaskError(f"sample{where(name)} has no image")
     size = tuple(np.asarray(sample["image"]).shape[:2])
-    needed = {"anomaly": ("anomaly", "components", "open-set"), "semantic": ("semantic", "open-set", "panoptic", "goss"),
-              "instances": ("panoptic",)}
+    needed = {
+        "anomaly": ("anomaly", "components", "open-set"),
+        "semantic": ("semantic", "open-set", "panoptic", "goss"),
+        "instances": ("panoptic",),
+    }
     for key, users in needed.items():
         if not any(t in tasks for t in users):
             continue
         if key not in sample:
-            raise AnomaskError(f"sample{where(name)} lacks its {key} ground truth, which the first sample of the dataset has")
+            raise AnomaskError(
+                f"sample{where(name)} lacks its {key} ground truth, which the first sample of the dataset has"
+            )
         shape = tuple(np.asarray(sample[key]).shape)
         if shape != size:
-            raise AnomaskError(f"{key} ground truth{where(name)} is {shape[0]}x{shape[1]} but the image is {size[0]}x{size[1]}")
+            raise AnomaskError(
+                f"{key} ground truth{where(name)} is {shape[0]}x{shape[1]} but the image is {size[0]}x{size[1]}"
+            )
 
 
 def calibrate(predictor: Predictor, entry: EvalDataset, settings: EvalSettings) -> dict[str, float]:
@@ -370,7 +459,9 @@ def calibrate(predictor: Predictor, entry: EvalDataset, settings: EvalSettings) 
     if count == 0:
         raise AnomaskError(f"calibration dataset {entry.name} ({entry.root}) is empty")
     accumulators = {score: PixelAnomalyAccumulator(settings.pixel_max_bins) for score in predictor.scores}
-    for index in tqdm(range(count), desc=f"{entry.name}: calibration", unit="img", disable=not settings.progress, dynamic_ncols=True):
+    for index in tqdm(
+        range(count), desc=f"{entry.name}: calibration", unit="img", disable=not settings.progress, dynamic_ncols=True
+    ):
         sample = entry.dataset[index]
         name = str(sample.get("name") or f"{entry.name}[{index}]")
         if "anomaly" not in sample:
@@ -404,11 +495,21 @@ class EvalResults:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": {"path": self.model, "backend": self.backend, "scores": list(self.scores), "primary_score": self.scores[0],
-                      "classes": [c.name for c in self.classes]},
-            "settings": {"resolution": self.resolution, "thresholds": self.threshold_source, "tasks": list(self.settings.tasks),
-                         "limit": self.settings.limit, "panoptic_methods": list(self.settings.panoptic_methods),
-                         "panoptic_config": vars(self.settings.panoptic)},
+            "model": {
+                "path": self.model,
+                "backend": self.backend,
+                "scores": list(self.scores),
+                "primary_score": self.scores[0],
+                "classes": [c.name for c in self.classes],
+            },
+            "settings": {
+                "resolution": self.resolution,
+                "thresholds": self.threshold_source,
+                "tasks": list(self.settings.tasks),
+                "limit": self.settings.limit,
+                "panoptic_methods": list(self.settings.panoptic_methods),
+                "panoptic_config": vars(self.settings.panoptic),
+            },
             "timing": self.timing,
             "notes": self.notes,
             "command": self.command,
@@ -429,7 +530,9 @@ def _entries(datasets: Sequence[str | EvalDataset] | None) -> list[EvalDataset]:
     return entries
 
 
-def _threshold_source(settings: EvalSettings, predictor: Predictor, entries: list[EvalDataset]) -> tuple[dict[str, float], str, list[str]]:
+def _threshold_source(
+    settings: EvalSettings, predictor: Predictor, entries: list[EvalDataset]
+) -> tuple[dict[str, float], str, list[str]]:
     """Fixed thresholds per score (checkpoint or calibration dataset; scores left out use
     ``halves``), a sentence for the report and notes."""
     if settings.thresholds == HALVES:
@@ -441,18 +544,27 @@ def _threshold_source(settings: EvalSettings, predictor: Predictor, entries: lis
         record, conflicts = calibration_conflicts(predictor.metadata, entries)
         notes = []
         if record is None:
-            notes.append("--thresholds checkpoint: the model metadata does not record where its thresholds were calibrated")
+            notes.append(
+                "--thresholds checkpoint: the model metadata does not record where its thresholds were calibrated"
+            )
         elif conflicts:
-            notes.append(f"--thresholds checkpoint: the thresholds were calibrated on {describe_calibration(record)}, "
-                         f"evaluated here too ({', '.join(conflicts)}): the open-set numbers there are optimistic")
-        return checkpoint_thresholds(predictor.metadata, predictor.scores, predictor.source), \
-            "checkpoint: the model metadata's calibrated <score>@tpr95 thresholds", notes
+            notes.append(
+                f"--thresholds checkpoint: the thresholds were calibrated on {describe_calibration(record)}, "
+                f"evaluated here too ({', '.join(conflicts)}): the open-set numbers there are optimistic"
+            )
+        return (
+            checkpoint_thresholds(predictor.metadata, predictor.scores, predictor.source),
+            "checkpoint: the model metadata's calibrated <score>@tpr95 thresholds",
+            notes,
+        )
     calibration = _entries([settings.thresholds])
     for entry in calibration:
         same = [e for e in entries if same_images(entry, e)]
         if same:
-            raise AnomaskError(f"--thresholds {settings.thresholds}: the calibration data is one of the evaluated datasets; "
-                               "thresholds are never taken on the test images themselves")
+            raise AnomaskError(
+                f"--thresholds {settings.thresholds}: the calibration data is one of the evaluated datasets; "
+                "thresholds are never taken on the test images themselves"
+            )
     thresholds: dict[str, float] = {}
     for entry in calibration:
         if "anomaly" in entry.dataset[0]:
@@ -482,7 +594,9 @@ def evaluate(
         raise AnomaskError(f"unknown tasks {', '.join(unknown)}; valid: {', '.join(TASKS)}")
     bad_methods = sorted(set(settings.panoptic_methods) - set(OPEN_SET_METHODS))
     if bad_methods:
-        raise AnomaskError(f"unknown open-set panoptic methods {', '.join(bad_methods)}; valid: {', '.join(OPEN_SET_METHODS)}")
+        raise AnomaskError(
+            f"unknown open-set panoptic methods {', '.join(bad_methods)}; valid: {', '.join(OPEN_SET_METHODS)}"
+        )
     if settings.limit is not None and settings.limit < 1:
         raise AnomaskError(f"limit must be at least 1, got {settings.limit}")
     predictor = open_predictor(model, scores, size, device)
@@ -524,9 +638,17 @@ def evaluate(
         "store_mb_max": max(r.store_bytes for r in results) / 1e6,
     }
     evaluation = EvalResults(
-        model=str(model), backend=predictor.backend, scores=predictor.scores, resolution=predictor.resolution,
-        settings=settings, classes=predictor.metadata.classes, datasets=results, threshold_source=source,
-        notes=notes, timing=timing, command=command,
+        model=str(model),
+        backend=predictor.backend,
+        scores=predictor.scores,
+        resolution=predictor.resolution,
+        settings=settings,
+        classes=predictor.metadata.classes,
+        datasets=results,
+        threshold_source=source,
+        notes=notes,
+        timing=timing,
+        command=command,
     )
     if out_dir is not None:
         from anomask.evaluation.eval_report import write_report

@@ -27,7 +27,14 @@ from scipy import ndimage
 
 from anomask.errors import AnomaskError
 from anomask.evaluation.inputs import check_same_shape
-from anomask.evaluation.panoptic import CategoryCounts, build_segments, category_quality, match_segments, split_panoptic, thing_flags
+from anomask.evaluation.panoptic import (
+    CategoryCounts,
+    build_segments,
+    category_quality,
+    match_segments,
+    split_panoptic,
+    thing_flags,
+)
 from anomask.models.metadata import UNKNOWN_ID, ClassInfo
 
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
@@ -43,7 +50,13 @@ class GossResult:
     """GQ of each known class, then unknown."""
 
     def to_dict(self) -> dict[str, object]:
-        return {"gq": self.gq, "gq_known": self.gq_known, "gq_unknown": self.gq_unknown, "lambda": self.weight, "per_class": list(self.per_class)}
+        return {
+            "gq": self.gq,
+            "gq_known": self.gq_known,
+            "gq_unknown": self.gq_unknown,
+            "lambda": self.weight,
+            "per_class": list(self.per_class),
+        }
 
 
 class GossAccumulator:
@@ -68,14 +81,18 @@ class GossAccumulator:
         truth_classes, _ = split_panoptic(truth, flags, name)
         self.update_labels(pred_classes, pred_instances, truth_classes, name)
 
-    def update_labels(self, pred_classes: np.ndarray, pred_instances: np.ndarray, truth_classes: np.ndarray, name: str = "") -> None:
+    def update_labels(
+        self, pred_classes: np.ndarray, pred_instances: np.ndarray, truth_classes: np.ndarray, name: str = ""
+    ) -> None:
         """Prediction as (class, instance) maps; the ground truth needs only its classes
         (0..K-1, 254 unknown, 255 void): its unknown clusters are connected components."""
         truth_classes = np.asarray(truth_classes)
         check_same_shape(np.asarray(pred_classes), truth_classes, "GOSS prediction", name)
         clusters, _ = ndimage.label(truth_classes == UNKNOWN_ID, structure=_EIGHT_CONNECTED)
         truth = build_segments(truth_classes, clusters, self._instances_kept, crowd_without_instance=False, name=name)
-        prediction = build_segments(pred_classes, pred_instances, self._instances_kept, crowd_without_instance=False, name=name)
+        prediction = build_segments(
+            pred_classes, pred_instances, self._instances_kept, crowd_without_instance=False, name=name
+        )
         self.counts += match_segments(truth, prediction, self._instances_kept.size)
         self.images += 1
 

@@ -223,7 +223,9 @@ class PanopticResult:
             "groups": {name: vars(quality) for name, quality in self.groups.items()},
             "per_category": {
                 name: {"pq": pq, "sq": sq, "rq": rq, "tp": tp, "fp": fp, "fn": fn}
-                for name, pq, sq, rq, tp, fp, fn in zip(self.category_names, self.pq, self.sq, self.rq, self.tp, self.fp, self.fn)
+                for name, pq, sq, rq, tp, fp, fn in zip(
+                    self.category_names, self.pq, self.sq, self.rq, self.tp, self.fp, self.fn
+                )
             },
         }
 

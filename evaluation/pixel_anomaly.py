@@ -238,7 +238,9 @@ class PixelAnomalyAccumulator:
         tp = np.cumsum(self._outliers[::-1])
         fp = np.cumsum(self._inliers[::-1])
         if tp.size == 0 or tp[-1] == 0:
-            raise AnomaskError(f"no anomaly pixels (label 1) in {self.images} images: AP, AUROC and FPR95 are undefined")
+            raise AnomaskError(
+                f"no anomaly pixels (label 1) in {self.images} images: AP, AUROC and FPR95 are undefined"
+            )
         if fp[-1] == 0:
             raise AnomaskError(f"no inlier pixels (label 0) in {self.images} images: AP, AUROC and FPR95 are undefined")
         return tp, fp
@@ -265,7 +267,9 @@ class PixelAnomalyAccumulator:
             auroc=curves.auroc,
             fpr95=float(curves.fpr[at95]),
             threshold95=float(curves.thresholds[at95]),
-            fpr95_interpolated=float(np.interp(0.95, np.concatenate(([0.0], curves.tpr)), np.concatenate(([0.0], curves.fpr)))),
+            fpr95_interpolated=float(
+                np.interp(0.95, np.concatenate(([0.0], curves.tpr)), np.concatenate(([0.0], curves.fpr)))
+            ),
             best_f1=float(f1[best]),
             best_f1_threshold=float(curves.thresholds[best]),
             positives=positives,
@@ -295,4 +299,3 @@ def pixel_anomaly_metrics(scores: np.ndarray, anomaly: np.ndarray) -> PixelAnoma
     accumulator = PixelAnomalyAccumulator(max_bins=max(64, np.asarray(scores).size))
     accumulator.update(scores, anomaly)
     return accumulator.result()
-

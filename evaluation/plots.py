@@ -54,12 +54,26 @@ def plot_curves(curves: Mapping[str, ScoreCurves], path: str | Path, title: str 
     figure, (pr, roc) = plt.subplots(1, 2, figsize=(12, 5))
     for name, curve in curves.items():
         recall, precision, fpr = _thin(curve.recall, curve.precision, curve.fpr)
-        pr.plot(np.concatenate(([0.0], recall)), np.concatenate(([precision[0]], precision)), label=f"{name} (AP {100 * curve.ap:.2f})")
-        roc.plot(np.concatenate(([0.0], fpr)), np.concatenate(([0.0], recall)), label=f"{name} (AUROC {100 * curve.auroc:.2f})")
+        pr.plot(
+            np.concatenate(([0.0], recall)),
+            np.concatenate(([precision[0]], precision)),
+            label=f"{name} (AP {100 * curve.ap:.2f})",
+        )
+        roc.plot(
+            np.concatenate(([0.0], fpr)),
+            np.concatenate(([0.0], recall)),
+            label=f"{name} (AUROC {100 * curve.auroc:.2f})",
+        )
     pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="precision-recall")
     roc.plot([0, 1], [0, 1], color="0.7", linestyle=":", linewidth=1)
     roc.axhline(0.95, color="0.5", linestyle="--", linewidth=1)
-    roc.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.02), title="ROC (dashed: TPR 95 %)")
+    roc.set(
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+        title="ROC (dashed: TPR 95 %)",
+    )
     for axis in (pr, roc):
         axis.grid(True, alpha=0.3)
         axis.legend(loc="lower left" if axis is pr else "lower right", fontsize=8)
@@ -81,7 +95,7 @@ def plot_histograms(histograms: Mapping[str, ScoreHistogram], path: str | Path, 
         axis.stairs(histogram.outlier, histogram.edges, fill=True, alpha=0.55, label="outliers")
         axis.set(xlabel=score, ylabel="relative pixel frequency" if index % columns == 0 else "")
         axis.legend(fontsize=8)
-    for axis in list(axes.flat)[len(histograms):]:
+    for axis in list(axes.flat)[len(histograms) :]:
         axis.axis("off")
     if title:
         figure.suptitle(title)
@@ -115,7 +129,11 @@ def plot_panel(
     """One qualitative row: image, ground truth (inlier grey, anomaly white, ignore black),
     anomaly score map and, when given, the open-set panoptic prediction."""
     truth_view = np.select([anomaly_truth == 1, anomaly_truth == 0], [255, 128], 0).astype(np.uint8)
-    views = [("image", image, {}), ("ground truth", truth_view, {"cmap": "gray", "vmin": 0, "vmax": 255}), ("anomaly score", anomaly_score, {"cmap": "magma"})]
+    views = [
+        ("image", image, {}),
+        ("ground truth", truth_view, {"cmap": "gray", "vmin": 0, "vmax": 255}),
+        ("anomaly score", anomaly_score, {"cmap": "magma"}),
+    ]
     if panoptic is not None:
         views.append(("open-set panoptic", colorize_panoptic(panoptic, classes), {}))
     figure, axes = plt.subplots(1, len(views), figsize=(4 * len(views), 3.2))

@@ -52,8 +52,18 @@ PER_PIXEL_SCORE = "op_msm"
 STRIDE = 32
 CHECKPOINT_SUFFIXES = (".safetensors",)
 EXPORTED_SUFFIXES = (".onnx", ".engine", ".plan")
-PANOPTIC_OUTPUTS = ("mask_id", "mask_fg", "preferred_mask", "background", "mask_class", "mask_score",
-                    "mask_keep", "mask_area", "stuff_entropy", "thing_entropy")
+PANOPTIC_OUTPUTS = (
+    "mask_id",
+    "mask_fg",
+    "preferred_mask",
+    "background",
+    "mask_class",
+    "mask_score",
+    "mask_keep",
+    "mask_area",
+    "stuff_entropy",
+    "thing_entropy",
+)
 """Heads outputs the open-set panoptic and GOSS CPU parts read."""
 
 
@@ -71,7 +81,11 @@ def default_scores(metadata: ModelMetadata) -> tuple[str, ...]:
     alias of ``msp`` and left out."""
     if metadata.architecture.meta_arch == "per_pixel":
         return (PER_PIXEL_SCORE,)
-    names = [n for n, s in ANOMALY_SCORES.items() if n != "aem" and (metadata.architecture.negative_class or not s.needs_negative)]
+    names = [
+        n
+        for n, s in ANOMALY_SCORES.items()
+        if n != "aem" and (metadata.architecture.negative_class or not s.needs_negative)
+    ]
     first = metadata.score if metadata.score in names else names[0]
     return (first, *[n for n in names if n != first])
 
@@ -86,7 +100,9 @@ def check_scores(labels: Sequence[str], metadata: ModelMetadata, source: str) ->
         name, _ = parse_score(label)
         if metadata.architecture.meta_arch == "per_pixel":
             if label != PER_PIXEL_SCORE:
-                raise AnomaskError(f"{source}: a per-pixel (paper 002) model has one score, {PER_PIXEL_SCORE!r}; got {label!r}")
+                raise AnomaskError(
+                    f"{source}: a per-pixel (paper 002) model has one score, {PER_PIXEL_SCORE!r}; got {label!r}"
+                )
         else:
             get_score(name, metadata)
     return labels
@@ -147,8 +163,13 @@ def parse_size(text: str) -> tuple[int, int] | None:
 class CheckpointPredictor(Predictor):
     backend = "pytorch"
 
-    def __init__(self, path: str | Path, scores: Sequence[str] | None = None, size: tuple[int, int] | None = None,
-                 device: str = "cpu") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        scores: Sequence[str] | None = None,
+        size: tuple[int, int] | None = None,
+        device: str = "cpu",
+    ) -> None:
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise AnomaskError(f"device {device} asked for, but CUDA is not available")
@@ -165,7 +186,10 @@ class CheckpointPredictor(Predictor):
     def resolution(self) -> str:
         if self.size is None:
             return "native: each image at its own size, padded to a multiple of 32 (as the training validation)"
-        return f"resized to {self.size[0]}x{self.size[1]} for the network (as the deployed graph); outputs at the image size"
+        return (
+            f"resized to {self.size[0]}x{self.size[1]} for the network (as the deployed graph); outputs at the "
+            f"image size"
+        )
 
     def _heads_for(self, label: str, output_size: tuple[int, int]) -> torch.nn.Module:
         key = (label, output_size)
@@ -195,7 +219,11 @@ class CheckpointPredictor(Predictor):
         height, width = image.shape[:2]
         x, output_size = self._network_input(image)
         network_out = self.network(x)
-        inputs = ("sem_logits", "outlier_logits") if self.metadata.architecture.meta_arch == "per_pixel" else ("pred_logits", "pred_masks")
+        inputs = (
+            ("sem_logits", "outlier_logits")
+            if self.metadata.architecture.meta_arch == "per_pixel"
+            else ("pred_logits", "pred_masks")
+        )
         threshold = torch.zeros((), dtype=torch.float32, device=self.device)  # open_set is redone per threshold later
         heads: dict[str, np.ndarray] = {}
         scores: dict[str, np.ndarray] = {}
@@ -222,10 +250,15 @@ class ExportedPredictor(Predictor):
         self.backend = runtime.backend
         metadata = runtime.metadata
         settings = runtime.info.settings
-        fused = PER_PIXEL_SCORE if metadata.architecture.meta_arch == "per_pixel" else score_label(settings.score, settings.refine)
+        fused = (
+            PER_PIXEL_SCORE
+            if metadata.architecture.meta_arch == "per_pixel"
+            else score_label(settings.score, settings.refine)
+        )
         if scores and tuple(dict.fromkeys(scores)) != (fused,):
             raise AnomaskError(
-                f"{runtime.source}: an exported model carries one fused score, {fused!r}; asked for {', '.join(scores)}. "
+                f"{runtime.source}: an exported model carries one fused score, {fused!r}; asked for "
+                f"{', '.join(scores)}. "
                 "Evaluate the checkpoint for other scores, or export one model per score"
             )
         super().__init__(runtime.source, metadata, (fused,))
@@ -240,9 +273,15 @@ class ExportedPredictor(Predictor):
 
     @property
     def resolution(self) -> str:
-        (h, w), (nh, nw), (oh, ow) = self.runtime.input_size, self.runtime.info.settings.network_size, self.runtime.output_size
-        return (f"exported graph: images resized to its input {h}x{w} (network {nh}x{nw}, outputs {oh}x{ow}), "
-                "outputs brought back to the image size")
+        (h, w), (nh, nw), (oh, ow) = (
+            self.runtime.input_size,
+            self.runtime.info.settings.network_size,
+            self.runtime.output_size,
+        )
+        return (
+            f"exported graph: images resized to its input {h}x{w} (network {nh}x{nw}, outputs {oh}x{ow}), "
+            "outputs brought back to the image size"
+        )
 
     def predict(self, image: np.ndarray) -> ImageOutputs:
         height, width = image.shape[:2]
@@ -254,7 +293,10 @@ class ExportedPredictor(Predictor):
         out["anomaly"] = out["anomaly"].astype(np.float32)
         out_height, out_width = out["anomaly"].shape
         if (out_height, out_width) != (height, width):
-            out = {name: _resize_output(name, value, (out_height, out_width), (height, width)) for name, value in out.items()}
+            out = {
+                name: _resize_output(name, value, (out_height, out_width), (height, width))
+                for name, value in out.items()
+            }
         return ImageOutputs(heads=out, scores={self.primary: out["anomaly"]})
 
 
@@ -269,8 +311,9 @@ def _resize_output(name: str, value: np.ndarray, size: tuple[int, int], target: 
     return resize_map(value.astype(np.uint8), target, ids=True).astype(value.dtype)
 
 
-def open_predictor(path: str | Path, scores: Sequence[str] | None = None, size: tuple[int, int] | None = None,
-                   device: str = "cpu") -> Predictor:
+def open_predictor(
+    path: str | Path, scores: Sequence[str] | None = None, size: tuple[int, int] | None = None, device: str = "cpu"
+) -> Predictor:
     """A checkpoint (``.safetensors``) or an exported model (``.onnx``/``.engine``/``.plan``)."""
     path = Path(path)
     if not path.exists():

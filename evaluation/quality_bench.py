@@ -24,30 +24,52 @@ from typing import Any
 import torch
 
 from anomask.errors import AnomaskError
-from anomask.threads import set_torch_threads
 from anomask.evaluation.output_files import write_json, write_text
 from anomask.evaluation.quality_claims import judge_all
 from anomask.evaluation.quality_metrics import PIXEL, Results, value
 from anomask.evaluation.quality_plan import MODELS, CostModel, Iterations
 from anomask.evaluation.quality_report import report, row_scores
 from anomask.evaluation.quality_runner import PLAN_FILE, REPORT_FILE, RESULTS_FILE, QualityRun, QualitySettings
+from anomask.threads import set_torch_threads
 
 NOISE_METRICS = PIXEL + ("miou", "open_miou")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--budget-minutes", type=float, help="time budget: sets the iteration counts through the nominal "
-                        "idle-machine cost model (README 'quality'); required unless --iterations or --resume")
-    parser.add_argument("--iterations", type=int, nargs=2, metavar=("BASE", "FINETUNE"),
-                        help="iterations of every base and fine-tune stage (instead of deriving them from the budget)")
+    parser.add_argument(
+        "--budget-minutes",
+        type=float,
+        help="time budget: sets the iteration counts through the nominal "
+        "idle-machine cost model (README 'quality'); required unless --iterations or --resume",
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        nargs=2,
+        metavar=("BASE", "FINETUNE"),
+        help="iterations of every base and fine-tune stage (instead of deriving them from the budget)",
+    )
     parser.add_argument("--seed", type=int, help="training seed of every model (default 0)")
     parser.add_argument("--out", type=Path, help="output folder (default runs/quality-seed<SEED>)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out; finished models are not redone")
-    parser.add_argument("--compare", type=Path, metavar="DIR", help="a finished run with another seed: seed-to-seed noise")
-    parser.add_argument("--dataset", type=Path, help="root of a synthetic dataset (default: the synthetic default "
-                        "anomask train uses, generated once)")
-    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="[STAGE:]KEY=VALUE",
-                        help="extra training setting for every run (as anomask train --set)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out; finished models are not redone"
+    )
+    parser.add_argument(
+        "--compare", type=Path, metavar="DIR", help="a finished run with another seed: seed-to-seed noise"
+    )
+    parser.add_argument(
+        "--dataset",
+        type=Path,
+        help="root of a synthetic dataset (default: the synthetic default anomask train uses, generated once)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="[STAGE:]KEY=VALUE",
+        help="extra training setting for every run (as anomask train --set)",
+    )
     parser.add_argument("--limit", type=int, help="evaluate only the first N images of each split")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
@@ -92,13 +114,24 @@ def settings_from_args(args: argparse.Namespace) -> tuple[QualitySettings, Quali
 
         dataset = default_synthetic_root()
     if not (Path(dataset) / "synth.json").is_file():
-        raise AnomaskError(f"--dataset {dataset}: not a synthetic dataset (no synth.json; write one with anomask data synth)")
+        raise AnomaskError(
+            f"--dataset {dataset}: not a synthetic dataset (no synth.json; write one with anomask data synth)"
+        )
     overrides = tuple(args.settings) if args.settings or not stored else tuple(stored["overrides"])
     limit = args.limit if args.limit is not None or not stored else stored["eval_limit"]
     if limit is not None and limit < 1:
         raise AnomaskError(f"--limit must be at least 1, got {limit}")
-    draft = QualitySettings(out=out, iterations=Iterations(1, 1), seed=seed, dataset=str(dataset), overrides=overrides,
-                            eval_limit=limit, budget_minutes=budget, device=args.device, progress=not args.no_progress)
+    draft = QualitySettings(
+        out=out,
+        iterations=Iterations(1, 1),
+        seed=seed,
+        dataset=str(dataset),
+        overrides=overrides,
+        eval_limit=limit,
+        budget_minutes=budget,
+        device=args.device,
+        progress=not args.no_progress,
+    )
     if args.iterations is not None:
         iterations = Iterations(*args.iterations)
     elif args.budget_minutes is not None:
@@ -147,7 +180,9 @@ def _earlier_wall_s(out: Path) -> float:
     return float(timing.get("wall_s", timing.get("this_invocation_s", 0.0)))
 
 
-def finish(quality: QualityRun, results: Results, started: float, load_start: float, compare: Path | None) -> dict[str, Any]:
+def finish(
+    quality: QualityRun, results: Results, started: float, load_start: float, compare: Path | None
+) -> dict[str, Any]:
     """Claims, noise, ``results.json`` and ``report.md``."""
     settings = quality.settings
     noise_block = None
@@ -160,15 +195,26 @@ def finish(quality: QualityRun, results: Results, started: float, load_start: fl
         other_verdicts = {v["id"]: v["verdict"] for v in other["claims"]}
     verdicts = judge_all(results, noise_levels)
     if compare is not None:
-        same = sum(other_verdicts.get(v.claim.id) == ("reproduced" if v.reproduced else "not reproduced") for v in verdicts)
-        noise_block = {"other": str(compare), "seed": settings.seed, "other_seed": other["settings"]["seed"],
-                       "metrics": noise, "same_verdicts": same, "claims": len(verdicts)}
+        same = sum(
+            other_verdicts.get(v.claim.id) == ("reproduced" if v.reproduced else "not reproduced") for v in verdicts
+        )
+        noise_block = {
+            "other": str(compare),
+            "seed": settings.seed,
+            "other_seed": other["settings"]["seed"],
+            "metrics": noise,
+            "same_verdicts": same,
+            "claims": len(verdicts),
+        }
     loads = [r.get("load_1min") for r in results.values() if r.get("load_1min") is not None]
     invocation_s = time.perf_counter() - started
-    timing = {"this_invocation_s": invocation_s, "wall_s": _earlier_wall_s(quality.out) + invocation_s,
-              "training_s": sum(r.get("train_s") or 0.0 for r in results.values()),
-              "evaluation_s": sum(r.get("eval_s") or 0.0 for r in results.values()),
-              "load_1min": {"start": load_start, "end": os.getloadavg()[0], "per_model": loads}}
+    timing = {
+        "this_invocation_s": invocation_s,
+        "wall_s": _earlier_wall_s(quality.out) + invocation_s,
+        "training_s": sum(r.get("train_s") or 0.0 for r in results.values()),
+        "evaluation_s": sum(r.get("eval_s") or 0.0 for r in results.values()),
+        "load_1min": {"start": load_start, "end": os.getloadavg()[0], "per_model": loads},
+    }
     header = {
         "budget": f"{settings.budget_minutes:g} minutes" if settings.budget_minutes else "none (--iterations)",
         "iterations": f"{settings.iterations.base} per base stage, {settings.iterations.finetune} per fine-tune stage",
@@ -178,16 +224,27 @@ def finish(quality: QualityRun, results: Results, started: float, load_start: fl
         "training time (sum of stages)": f"{timing['training_s'] / 60:.1f} min",
         "evaluation time": f"{timing['evaluation_s'] / 60:.1f} min",
         "wall time": f"{timing['wall_s'] / 60:.1f} min, summed over the invocations that wrote this report "
-                     f"(this one {invocation_s / 60:.1f} min; a killed one is not counted)",
+        f"(this one {invocation_s / 60:.1f} min; a killed one is not counted)",
         "load average (1 min)": f"{load_start:.1f} at start, {timing['load_1min']['end']:.1f} at end, "
-                                f"{min(loads, default=float('nan')):.1f}-{max(loads, default=float('nan')):.1f} after each model",
-        "machine": f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, device {settings.device}",
+        f"{min(loads, default=float('nan')):.1f}-{max(loads, default=float('nan')):.1f} after each model",
+        "machine": f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads, device "
+        f"{settings.device}",
         "command": f"`{quality.command}`",
     }
-    data = {"settings": {"seed": settings.seed, "iterations": settings.iterations.__dict__, "dataset": settings.dataset,
-                         "budget_minutes": settings.budget_minutes, "overrides": list(settings.overrides),
-                         "eval_limit": settings.eval_limit},
-            "timing": timing, "claims": [v.to_dict() for v in verdicts], "noise": noise_block, "models": results}
+    data = {
+        "settings": {
+            "seed": settings.seed,
+            "iterations": settings.iterations.__dict__,
+            "dataset": settings.dataset,
+            "budget_minutes": settings.budget_minutes,
+            "overrides": list(settings.overrides),
+            "eval_limit": settings.eval_limit,
+        },
+        "timing": timing,
+        "claims": [v.to_dict() for v in verdicts],
+        "noise": noise_block,
+        "models": results,
+    }
     write_json(quality.out / RESULTS_FILE, data)
     write_text(quality.out / REPORT_FILE, report(header, results, verdicts, noise_block, other_verdicts))
     return data
@@ -197,11 +254,17 @@ def run(args: argparse.Namespace) -> int:
     set_torch_threads(args.threads)
     started, load_start = time.perf_counter(), os.getloadavg()[0]
     settings, quality = settings_from_args(args)
-    print(f"quality: {settings.iterations.base} base / {settings.iterations.finetune} fine-tune iterations, seed {settings.seed}, "
-          f"out {settings.out}", flush=True)
+    print(
+        f"quality: {settings.iterations.base} base / {settings.iterations.finetune} fine-tune iterations, seed "
+        f"{settings.seed}, "
+        f"out {settings.out}",
+        flush=True,
+    )
     results = quality.execute(resume=args.resume)
     data = finish(quality, results, started, load_start, args.compare)
     done = sum(c["verdict"] == "reproduced" for c in data["claims"])
-    print(f"wrote {settings.out / REPORT_FILE} and {RESULTS_FILE}: {done} of {len(data['claims'])} claims reproduced, "
-          f"{data['timing']['this_invocation_s'] / 60:.1f} min")
+    print(
+        f"wrote {settings.out / REPORT_FILE} and {RESULTS_FILE}: {done} of {len(data['claims'])} claims reproduced, "
+        f"{data['timing']['this_invocation_s'] / 60:.1f} min"
+    )
     return 0

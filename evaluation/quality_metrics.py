@@ -15,9 +15,21 @@ from typing import Any
 TEST = "synthetic-anomaly"
 VAL = "synthetic-val"
 SUBSETS = ("all", "seen", "unseen")
-HIGHER_IS_BETTER = {"ap": True, "auroc": True, "fpr95": False, "f1_star": True, "miou": True, "open_miou": True,
-                    "pq_unk": True, "sq_unk": True, "rq_unk": True, "pq_known": True, "gq": True, "gq_known": True,
-                    "gq_unknown": True}
+HIGHER_IS_BETTER = {
+    "ap": True,
+    "auroc": True,
+    "fpr95": False,
+    "f1_star": True,
+    "miou": True,
+    "open_miou": True,
+    "pq_unk": True,
+    "sq_unk": True,
+    "rq_unk": True,
+    "pq_known": True,
+    "gq": True,
+    "gq_known": True,
+    "gq_unknown": True,
+}
 PIXEL = ("ap", "auroc", "fpr95")
 NAN = float("nan")
 

@@ -40,12 +40,17 @@ class PerPixelTermsPredictor(CheckpointPredictor):
         both = torch.cat([out["sem_logits"], out["outlier_logits"]], dim=1)
         both = F.interpolate(both, size=output_size, mode="bilinear", align_corners=False)[0, :, :height, :width]
         sem, outlier = both[None, :-1], both[None, -1:]
-        maps = {"op_msm": op_msm(sem, outlier)[0], "op": torch.sigmoid(outlier[0, 0]), "msm": 1.0 - sem.softmax(1).amax(1)[0]}
+        maps = {
+            "op_msm": op_msm(sem, outlier)[0],
+            "op": torch.sigmoid(outlier[0, 0]),
+            "msm": 1.0 - sem.softmax(1).amax(1)[0],
+        }
         return ImageOutputs(heads={}, scores={k: v.float().numpy() for k, v in maps.items()})
 
 
-def per_pixel_terms(path: str | Path, entry: EvalDataset, size: tuple[int, int] | None = None,
-                    limit: int | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+def per_pixel_terms(
+    path: str | Path, entry: EvalDataset, size: tuple[int, int] | None = None, limit: int | None = None
+) -> dict[str, dict[str, dict[str, Any]]]:
     """``[subset][term]`` pixel metrics (``PixelAnomalyResult.to_dict()``) on ``entry`` and
     each of its anomaly groups (subset names as ``evaluate`` writes them)."""
     predictor = PerPixelTermsPredictor(path, size)

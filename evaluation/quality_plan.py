@@ -62,8 +62,13 @@ RUNS: tuple[Run, ...] = (
     Run("m2f-eam", "eam", {"finetune": FINETUNE}, init="m2f"),
     Run("m2f-uno", "uno", {"finetune": FINETUNE}, init="m2f"),
     # Table 5a's "CL + RM without GMA" row: the contrastive stage on the masked-attention model.
-    Run("m2f-cl", "mask2anomaly", {"contrastive": FINETUNE}, init="m2f",
-        overrides=_set(contrastive={"model": {"global_masked_attention": False}})),
+    Run(
+        "m2f-cl",
+        "mask2anomaly",
+        {"contrastive": FINETUNE},
+        init="m2f",
+        overrides=_set(contrastive={"model": {"global_masked_attention": False}}),
+    ),
     Run("gma", "mask2anomaly", {"gma": BASE, "contrastive": FINETUNE}),
     # Paper 002's max-softmax baseline is a per-pixel model trained without negatives ...
     Run("pp", "per-pixel", {"per-pixel": BASE}, overrides=_set(all={"data": {"paste": "none"}})),
@@ -72,16 +77,28 @@ RUNS: tuple[Run, ...] = (
 )
 
 MODELS: tuple[Model, ...] = (
-    Model("m2f", "m2f", "closed-set", "Mask2Former, masked attention, closed set (K+1)",
-          ("eam", "msp", "am", "ahm", "aem_energy", "eam_energy", "rba", "msp+refined")),
+    Model(
+        "m2f",
+        "m2f",
+        "closed-set",
+        "Mask2Former, masked attention, closed set (K+1)",
+        ("eam", "msp", "am", "ahm", "aem_energy", "eam_energy", "rba", "msp+refined"),
+    ),
     Model("m2f-eam", "m2f-eam", "finetune", "EAM fine-tuned on void negatives (000 §3.4)", ("eam", "msp")),
-    Model("m2f-uno", "m2f-uno", "finetune", "UNO K+2 fine-tuned on negatives labelled K (004 §4)",
-          ("uno", "uno_unc", "uno_no", "msp")),
+    Model(
+        "m2f-uno",
+        "m2f-uno",
+        "finetune",
+        "UNO K+2 fine-tuned on negatives labelled K (004 §4)",
+        ("uno", "uno_unc", "uno_no", "msp"),
+    ),
     Model("m2f-cl", "m2f-cl", "contrastive", "masked attention + contrastive fine-tune", ("msp", "msp+refined")),
     Model("gma", "gma", "gma", "global masked attention, closed set", ("msp", "msp+refined")),
     Model("gma-cl", "gma", "contrastive", "Mask2Anomaly: GMA + contrastive fine-tune", ("msp", "msp+refined")),
     Model("pp", "pp", "per-pixel", "per-pixel, closed set (no negatives)", ("op_msm",), per_pixel=True),
-    Model("pp-noisy", "pp-noisy", "per-pixel", "per-pixel two-head, noisy negatives (002)", ("op_msm",), per_pixel=True),
+    Model(
+        "pp-noisy", "pp-noisy", "per-pixel", "per-pixel two-head, noisy negatives (002)", ("op_msm",), per_pixel=True
+    ),
 )
 
 
@@ -134,7 +151,9 @@ class CostModel:
 
     def training_seconds(self, iterations: Iterations) -> float:
         base, finetune = stage_counts()
-        return base * iterations.base * self.base_iteration_s + finetune * iterations.finetune * self.finetune_iteration_s
+        return (
+            base * iterations.base * self.base_iteration_s + finetune * iterations.finetune * self.finetune_iteration_s
+        )
 
     def eval_seconds(self, images: int) -> float:
         return len(MODELS) * images * self.eval_image_s
@@ -144,15 +163,19 @@ class CostModel:
         nominal training and evaluation time fit ``budget_minutes``; base rounded down to a
         multiple of 10 from 10 on."""
         base_stages, finetune_stages = stage_counts()
-        per_base = base_stages * self.base_iteration_s + finetune_stages * self.finetune_share * self.finetune_iteration_s
+        per_base = (
+            base_stages * self.base_iteration_s + finetune_stages * self.finetune_share * self.finetune_iteration_s
+        )
         left = budget_minutes * 60.0 - self.overhead_s - self.eval_seconds(eval_images)
         base = int(left / per_base) if left > 0 else 0
         if base >= 10:
             base -= base % 10
         if base < 2:
             needed = (self.overhead_s + self.eval_seconds(eval_images) + 2 * per_base) / 60
-            raise AnomaskError(f"--budget-minutes {budget_minutes:g} leaves no time to train: at least {needed:.1f} minutes "
-                               "are needed (or pass --iterations BASE FINETUNE)")
+            raise AnomaskError(
+                f"--budget-minutes {budget_minutes:g} leaves no time to train: at least {needed:.1f} minutes "
+                "are needed (or pass --iterations BASE FINETUNE)"
+            )
         return Iterations(base, max(1, round(base * self.finetune_share)))
 
 

@@ -68,9 +68,15 @@ class QualitySettings:
 
     def identity(self) -> dict[str, Any]:
         """What a resumed run must share with the one it continues."""
-        return {"format": FORMAT, "iterations": asdict(self.iterations), "seed": self.seed,
-                "dataset": str(Path(self.dataset).resolve()), "overrides": list(self.overrides),
-                "eval_limit": self.eval_limit, "models": [m.name for m in MODELS]}
+        return {
+            "format": FORMAT,
+            "iterations": asdict(self.iterations),
+            "seed": self.seed,
+            "dataset": str(Path(self.dataset).resolve()),
+            "overrides": list(self.overrides),
+            "eval_limit": self.eval_limit,
+            "models": [m.name for m in MODELS],
+        }
 
 
 class QualityRun:
@@ -96,22 +102,32 @@ class QualityRun:
         identity = self.settings.identity()
         if path.is_file():
             if not resume:
-                raise AnomaskError(f"{self.out} already holds a quality run ({path}); pass --resume to continue it "
-                                   "or choose a new --out")
+                raise AnomaskError(
+                    f"{self.out} already holds a quality run ({path}); pass --resume to continue it "
+                    "or choose a new --out"
+                )
             try:
                 stored = json.loads(path.read_text())["identity"]
             except (OSError, json.JSONDecodeError, KeyError) as error:
                 raise AnomaskError(f"{path}: unreadable quality plan ({error})") from error
             if stored != identity:
                 changed = ", ".join(k for k in identity if stored.get(k) != identity[k])
-                raise AnomaskError(f"--resume {self.out}: the run was started with other settings ({changed}); "
-                                   "resume with the same options or choose a new --out")
+                raise AnomaskError(
+                    f"--resume {self.out}: the run was started with other settings ({changed}); "
+                    "resume with the same options or choose a new --out"
+                )
             return
         if resume:
             raise AnomaskError(f"--resume: {path} not found; nothing to resume in {self.out}")
         self.out.mkdir(parents=True, exist_ok=True)
-        write_json(path, {"identity": identity, "budget_minutes": self.settings.budget_minutes,
-                          "cost_model": asdict(self.settings.cost)})
+        write_json(
+            path,
+            {
+                "identity": identity,
+                "budget_minutes": self.settings.budget_minutes,
+                "cost_model": asdict(self.settings.cost),
+            },
+        )
 
     # -- costs (progress bar) ------------------------------------------------------------
     def eval_images(self) -> int:
@@ -130,18 +146,27 @@ class QualityRun:
 
     def train_cost(self, run: Run) -> float:
         cost = self.settings.cost
-        return sum(self.settings.iterations.of(kind) * (cost.base_iteration_s if kind == "base" else cost.finetune_iteration_s)
-                   for kind in run.stages.values())
+        return sum(
+            self.settings.iterations.of(kind) * (cost.base_iteration_s if kind == "base" else cost.finetune_iteration_s)
+            for kind in run.stages.values()
+        )
 
     # -- one run, one model ---------------------------------------------------------------
     def overrides(self, run: Run) -> dict[str, dict[str, Any]]:
-        common = {"seed": self.settings.seed, "data": {"dataset": str(self.root), "anomaly_split": None},
-                  # The bench scores every model itself: the trainer's end-of-stage check is cut short.
-                  "validation": {"every": 0, "max_images": 5}, "checkpoint": {"keep_last": 1}}
+        common = {
+            "seed": self.settings.seed,
+            "data": {"dataset": str(self.root), "anomaly_split": None},
+            # The bench scores every model itself: the trainer's end-of-stage check is cut short.
+            "validation": {"every": 0, "max_images": 5},
+            "checkpoint": {"keep_last": 1},
+        }
         overrides: dict[str, dict[str, Any]] = {"*": common}
         for stage, kind in run.stages.items():
             iterations = self.settings.iterations.of(kind)
-            overrides[stage] = {"solver": {"iterations": iterations}, "checkpoint": {"every": max(CHECKPOINT_EVERY_MIN, iterations // 4)}}
+            overrides[stage] = {
+                "solver": {"iterations": iterations},
+                "checkpoint": {"every": max(CHECKPOINT_EVERY_MIN, iterations // 4)},
+            }
         for extra in (run.overrides, parse_overrides(list(self.settings.overrides))):
             for stage, values in extra.items():
                 overrides[stage] = deep_update(overrides.get(stage, {}), values)
@@ -156,13 +181,23 @@ class QualityRun:
                 raise AnomaskError(f"run {run.name!r} starts from model {run.init!r}, which is not trained ({init})")
         out = self.run_dir(run)
         spec = RunSpec(run.recipe, PRESET, self.overrides(run), init)
-        run_recipe(spec, out, torch.device(self.settings.device), f"{self.command} [{run.name}]",
-                   resume=(out / RUN_FILE).is_file(), progress=self.settings.progress)
+        run_recipe(
+            spec,
+            out,
+            torch.device(self.settings.device),
+            f"{self.command} [{run.name}]",
+            resume=(out / RUN_FILE).is_file(),
+            progress=self.settings.progress,
+        )
 
     def network_size(self) -> tuple[int, int]:
         """The network input for evaluation: the frames resized by the preset's validation
         scale (the scale the models were trained and validated at), multiples of 32."""
-        scale = load_recipe("closed-set", PRESET, parse_overrides(list(self.settings.overrides)) or None).stages[0].validation.scale
+        scale = (
+            load_recipe("closed-set", PRESET, parse_overrides(list(self.settings.overrides)) or None)
+            .stages[0]
+            .validation.scale
+        )
         height, width = synthetic_datasets(self.root)[1].dataset[0]["image"].shape[:2]
         return max(STRIDE, round(height * scale / STRIDE) * STRIDE), max(STRIDE, round(width * scale / STRIDE) * STRIDE)
 
@@ -170,13 +205,25 @@ class QualityRun:
         path = self.final_model(model)
         val, test = synthetic_datasets(self.root)
         size = self.network_size()
-        eval_settings = EvalSettings(thresholds=self.calibration_spec(), limit=self.settings.eval_limit, panels=0,
-                                     progress=self.settings.progress, tmp_dir=str(self.out / "tmp"))
+        eval_settings = EvalSettings(
+            thresholds=self.calibration_spec(),
+            limit=self.settings.eval_limit,
+            panels=0,
+            progress=self.settings.progress,
+            tmp_dir=str(self.out / "tmp"),
+        )
         (self.out / "tmp").mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        metrics = evaluate(path, [val, test], list(model.scores), None, settings=eval_settings, size=size, device=self.settings.device)
-        result: dict[str, Any] = {"model": model.name, "title": model.title, "path": str(path), "network_size": list(size),
-                                  "metrics": metrics}
+        metrics = evaluate(
+            path, [val, test], list(model.scores), None, settings=eval_settings, size=size, device=self.settings.device
+        )
+        result: dict[str, Any] = {
+            "model": model.name,
+            "title": model.title,
+            "path": str(path),
+            "network_size": list(size),
+            "metrics": metrics,
+        }
         if model.per_pixel:
             result["terms"] = per_pixel_terms(path, test, size, limit=self.settings.eval_limit)
         result["eval_s"] = time.perf_counter() - started
@@ -192,8 +239,14 @@ class QualityRun:
         self.open_plan(resume)
         eval_cost = self.eval_images() * self.settings.cost.eval_image_s
         total = sum(self.train_cost(run) + eval_cost * len(models_of(run)) for run in RUNS)
-        bar = tqdm(total=round(total), unit="s", desc="quality (nominal seconds)", disable=not self.settings.progress,
-                   dynamic_ncols=True, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
+        bar = tqdm(
+            total=round(total),
+            unit="s",
+            desc="quality (nominal seconds)",
+            disable=not self.settings.progress,
+            dynamic_ncols=True,
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]",
+        )
         results: dict[str, dict[str, Any]] = {}
         try:
             for run in RUNS:

@@ -11,13 +11,17 @@ label value outside the benchmark's convention raises AnomaskError naming the fi
 Layouts (as distributed by the benchmarks' authors, or -- Fishyscapes, whose official
 validation data ships through TFDS -- as in the evaluation bundle of Mask2Anomaly, paper 001):
 
-| name | layout under ``root`` | label values -> anomaly |
-| --- | --- | --- |
-| ``fishyscapes-lostandfound``, ``fishyscapes-static`` | ``images/<id>.<png|jpg|webp>``, ``labels_masks/<id>.png`` | 0, 1, 255 as is |
-| ``road-anomaly`` | ``frame_list.json`` (image file names), ``frames/<name>.<jpg|webp>``, ``frames/<stem>.labels/labels_semantic.png`` | 0 -> 0, 2 -> 1 |
-| ``smiyc-roadanomaly21`` | ``images/<id>.<jpg|png|webp>``, ``labels_masks/<id>_labels_semantic.png`` | 0, 1, 255 as is |
-| ``smiyc-roadobstacle21`` | the same, images usually ``.webp`` | 0 road, 1 obstacle, 255 off-road (ignored) |
-| ``lostandfound`` | ``leftImg8bit/<split>/<scene>/<id>_leftImg8bit.png``, ``gtCoarse/<split>/<scene>/<id>_gtCoarse_labelIds.png`` | 0 -> 255, 1 (road) -> 0, 2..200 -> 1, above 200 -> 255 |
+- ``fishyscapes-lostandfound``, ``fishyscapes-static``: ``images/<id>.<png|jpg|webp>``, ``labels_masks/<id>.png``;
+  label values -> anomaly: 0, 1, 255 as is
+- ``road-anomaly``: ``frame_list.json`` (image file names), ``frames/<name>.<jpg|webp>``,
+  ``frames/<stem>.labels/labels_semantic.png``; label values -> anomaly: 0 -> 0, 2 -> 1
+- ``smiyc-roadanomaly21``: ``images/<id>.<jpg|png|webp>``, ``labels_masks/<id>_labels_semantic.png``; label values
+  -> anomaly: 0, 1, 255 as is
+- ``smiyc-roadobstacle21``: the same, images usually ``.webp``; label values -> anomaly: 0 road, 1 obstacle, 255
+  off-road (ignored)
+- ``lostandfound``: ``leftImg8bit/<split>/<scene>/<id>_leftImg8bit.png``,
+  ``gtCoarse/<split>/<scene>/<id>_gtCoarse_labelIds.png``; label values -> anomaly: 0 -> 255, 1 (road) -> 0, 2..200
+  -> 1, above 200 -> 255
 
 Lost&Found: the range 2..200 and "everything else ignored" follow the SMIYC benchmark code
 (``LAF_CLASSES``) and Mask2Anomaly's script; frames whose labels are all 0 (17 in the test
@@ -71,7 +75,9 @@ def road_anomaly_labels(label: np.ndarray, path: Path) -> np.ndarray:
     """Road Anomaly: background 0, anomaly 2 (the dataset's readme)."""
     bad = sorted({int(v) for v in distinct_values(label)} - {0, 2})
     if bad:
-        raise AnomaskError(f"label file {path} holds values {bad}; Road Anomaly labels are 0 (background) and 2 (anomaly)")
+        raise AnomaskError(
+            f"label file {path} holds values {bad}; Road Anomaly labels are 0 (background) and 2 (anomaly)"
+        )
     return (label == 2).astype(np.uint8)
 
 
@@ -132,7 +138,9 @@ def _images_in(folder: Path, benchmark: str) -> list[Path]:
 def _images_and_masks(benchmark: str, root: str | Path, label_suffix: str) -> AnomalyBenchmark:
     base = _existing_root(root, benchmark)
     frames = [
-        Frame(name=str(image.relative_to(base)), image=image, label=base / "labels_masks" / f"{image.stem}{label_suffix}")
+        Frame(
+            name=str(image.relative_to(base)), image=image, label=base / "labels_masks" / f"{image.stem}{label_suffix}"
+        )
         for image in _images_in(base / "images", benchmark)
     ]
     return AnomalyBenchmark(benchmark, base, frames, fishyscapes_labels)
@@ -165,7 +173,13 @@ def road_anomaly(root: str | Path) -> AnomalyBenchmark:
     frames = []
     for entry in names:
         image = base / "frames" / entry
-        frames.append(Frame(name=f"frames/{entry}", image=image, label=base / "frames" / f"{image.stem}.labels" / "labels_semantic.png"))
+        frames.append(
+            Frame(
+                name=f"frames/{entry}",
+                image=image,
+                label=base / "frames" / f"{image.stem}.labels" / "labels_semantic.png",
+            )
+        )
     return AnomalyBenchmark(benchmark, base, frames, road_anomaly_labels)
 
 
@@ -200,7 +214,13 @@ def coco_open_panoptic(root: str | Path, open_set: str = "20", split: str = "val
     Its class 0 (person) is a thing: feed PQ through ``update_labels``."""
     base = _existing_root(root, "coco-open-panoptic")
     annotations = base / "annotations"
-    return CocoPanopticDataset(annotations / f"panoptic_{split}.json", base / split, annotations / f"panoptic_{split}", open_set=open_set, mode="eval")
+    return CocoPanopticDataset(
+        annotations / f"panoptic_{split}.json",
+        base / split,
+        annotations / f"panoptic_{split}",
+        open_set=open_set,
+        mode="eval",
+    )
 
 
 def cityscapes(root: str | Path, split: str = "val") -> CityscapesDataset:
@@ -229,8 +249,13 @@ BENCHMARKS: tuple[str, ...] = (
     "cityscapes",
     "synthetic-anomaly",
 )
-_OPTIONS = {"lostandfound": {"split"}, "streethazards": {"split"}, "coco-open-panoptic": {"open_set", "split"}, "cityscapes": {"split"},
-            "synthetic-anomaly": {"split"}}
+_OPTIONS = {
+    "lostandfound": {"split"},
+    "streethazards": {"split"},
+    "coco-open-panoptic": {"open_set", "split"},
+    "cityscapes": {"split"},
+    "synthetic-anomaly": {"split"},
+}
 
 
 def open_benchmark(name: str, root: str | Path, **options: Any) -> Any:

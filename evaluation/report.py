@@ -71,8 +71,7 @@ def anomaly_table(results: Mapping[str, Mapping[str, PixelAnomalyResult]], auroc
     columns = [Column(f"{d} {metric}", better) for d in datasets for metric, better, _ in metrics]
     fields = tuple(name for _, _, name in metrics)
     rows = {
-        method: [value for d in datasets for value in _cells(per.get(d), fields)]
-        for method, per in results.items()
+        method: [value for d in datasets for value in _cells(per.get(d), fields)] for method, per in results.items()
     }
     return markdown_table("Method", columns, rows)
 

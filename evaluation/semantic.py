@@ -27,6 +27,7 @@ from anomask.errors import AnomaskError
 from anomask.evaluation.inputs import check_class_ids, check_finite_scores, check_integer, check_same_shape, where
 from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID
 
+
 class ConfusionMatrix:
     """``counts[truth, prediction]`` over ``num_classes`` classes."""
 

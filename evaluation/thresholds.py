@@ -92,13 +92,17 @@ def describe_calibration(record: Mapping[str, Any]) -> str:
     return f"split {record['split']!r} of {record['root']}{images}"
 
 
-def calibration_conflicts(metadata: ModelMetadata, entries: Sequence[EvalDataset]) -> tuple[Mapping[str, Any] | None, list[str]]:
+def calibration_conflicts(
+    metadata: ModelMetadata, entries: Sequence[EvalDataset]
+) -> tuple[Mapping[str, Any] | None, list[str]]:
     """The calibration record and the evaluated datasets that hold its images."""
     record = calibration_record(metadata)
     return record, [e.name for e in entries if record is not None and holds_calibration(e, record)]
 
 
-def auto_thresholds(metadata: ModelMetadata, labels: Sequence[str], entries: Sequence[EvalDataset]) -> tuple[dict[str, float], str]:
+def auto_thresholds(
+    metadata: ModelMetadata, labels: Sequence[str], entries: Sequence[EvalDataset]
+) -> tuple[dict[str, float], str]:
     """``auto``: the stored thresholds of the scores that have one, when the metadata records
     calibration images that are none of the evaluated datasets; the rest (or all) ``halves``.
     Returns those thresholds and the sentence for the report."""
@@ -106,8 +110,10 @@ def auto_thresholds(metadata: ModelMetadata, labels: Sequence[str], entries: Seq
     if record is None:
         return {}, f"auto -> halves ({HALVES_MEANING}) for every score: the model metadata records no calibration split"
     if conflicts:
-        return {}, (f"auto -> halves ({HALVES_MEANING}) for every score: the checkpoint's thresholds were calibrated "
-                    f"on {describe_calibration(record)}, which is evaluated here ({', '.join(conflicts)})")
+        return {}, (
+            f"auto -> halves ({HALVES_MEANING}) for every score: the checkpoint's thresholds were calibrated "
+            f"on {describe_calibration(record)}, which is evaluated here ({', '.join(conflicts)})"
+        )
     keys = {label: threshold_key(*parse_score(label), TPR) for label in labels}
     fixed = {label: float(metadata.thresholds[key]) for label, key in keys.items() if key in metadata.thresholds}
     rest = [label for label in labels if label not in fixed]

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from anomask.errors import AnomaskError
-from anomask.export.frames import fit_frame
 from anomask.export.export_info import ExportSettings
+from anomask.export.frames import fit_frame
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
@@ -44,7 +44,9 @@ def load_frame(path: Path, settings: ExportSettings) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def calibration_batches(folder: str | os.PathLike, settings: ExportSettings, max_images: int = 256) -> Iterator[np.ndarray]:
+def calibration_batches(
+    folder: str | os.PathLike, settings: ExportSettings, max_images: int = 256
+) -> Iterator[np.ndarray]:
     """uint8 batches ``[batch, H, W, 3]`` of the graph's batch size. The last partial batch is
     filled by repeating its images, so every image is seen and the shape stays static."""
     images = calibration_images(folder, max_images)

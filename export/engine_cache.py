@@ -201,7 +201,9 @@ def detect_target(device: int = 0) -> BuildTarget:
     try:
         import tensorrt as trt
     except ImportError as error:
-        raise AnomaskError("TensorRT is not installed: pip install -e '.[gpu]' on a machine with an NVIDIA GPU") from error
+        raise AnomaskError(
+            "TensorRT is not installed: pip install -e '.[gpu]' on a machine with an NVIDIA GPU"
+        ) from error
     if not torch.cuda.is_available():
         raise AnomaskError("no CUDA device: TensorRT engines are built and run on an NVIDIA GPU")
     return BuildTarget(

@@ -19,32 +19,69 @@ from anomask.export.runtime_torch import DEFAULT_INPUT_SIZE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", help="checkpoint (.safetensors) to export, or an exported .onnx with --engine/--build-only")
+    parser.add_argument(
+        "source", help="checkpoint (.safetensors) to export, or an exported .onnx with --engine/--build-only"
+    )
     parser.add_argument("--out", help="ONNX file to write (default: the checkpoint's name with .onnx)")
     graph = parser.add_argument_group("graph")
-    graph.add_argument("--height", type=int, default=DEFAULT_INPUT_SIZE[0], help="camera frame height the graph takes (default %(default)s)")
-    graph.add_argument("--width", type=int, default=DEFAULT_INPUT_SIZE[1], help="camera frame width (default %(default)s)")
-    graph.add_argument("--network-size", type=int, nargs=2, metavar=("H", "W"), help="resolution the network runs at (default: the frame size)")
-    graph.add_argument("--output-size", type=int, nargs=2, metavar=("H", "W"), help="resolution of every output (default: the network size)")
+    graph.add_argument(
+        "--height",
+        type=int,
+        default=DEFAULT_INPUT_SIZE[0],
+        help="camera frame height the graph takes (default %(default)s)",
+    )
+    graph.add_argument(
+        "--width", type=int, default=DEFAULT_INPUT_SIZE[1], help="camera frame width (default %(default)s)"
+    )
+    graph.add_argument(
+        "--network-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="resolution the network runs at (default: the frame size)",
+    )
+    graph.add_argument(
+        "--output-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="resolution of every output (default: the network size)",
+    )
     graph.add_argument("--score", help="anomaly score fused into the graph (default: the checkpoint's)")
     graph.add_argument("--refine", action="store_true", help="apply the Mask2Anomaly refinement mask to the score")
     graph.add_argument("--bgr", action="store_true", help="frames arrive BGR (default RGB)")
     graph.add_argument("--fp16-anomaly", action="store_true", help="anomaly output as float16 (halves its download)")
     batch = graph.add_mutually_exclusive_group()
-    batch.add_argument("--batch", type=int, default=1, help="static batch: number of cameras per run (default %(default)s)")
+    batch.add_argument(
+        "--batch", type=int, default=1, help="static batch: number of cameras per run (default %(default)s)"
+    )
     batch.add_argument("--dynamic-batch", type=int, metavar="MAX", help="dynamic batch 1..MAX instead of a static one")
     check = parser.add_argument_group("parity")
-    check.add_argument("--check", action="store_true", help="compare ONNX Runtime with PyTorch per output on a few frames")
+    check.add_argument(
+        "--check", action="store_true", help="compare ONNX Runtime with PyTorch per output on a few frames"
+    )
     check.add_argument("--check-frames", type=int, default=4, help="frames for --check (default %(default)s)")
     engine = parser.add_argument_group("TensorRT")
-    engine.add_argument("--engine", action="store_true", help="build (or reuse) the TensorRT engine for this GPU next to the ONNX")
-    engine.add_argument("--build-only", action="store_true", help="SOURCE is an .onnx: make sure its engine exists for this GPU, then exit")
-    engine.add_argument("--precision", choices=PRECISIONS, default="fp16", help="engine precision (default %(default)s)")
+    engine.add_argument(
+        "--engine", action="store_true", help="build (or reuse) the TensorRT engine for this GPU next to the ONNX"
+    )
+    engine.add_argument(
+        "--build-only",
+        action="store_true",
+        help="SOURCE is an .onnx: make sure its engine exists for this GPU, then exit",
+    )
+    engine.add_argument(
+        "--precision", choices=PRECISIONS, default="fp16", help="engine precision (default %(default)s)"
+    )
     engine.add_argument("--calib-images", help="folder of images for INT8 entropy calibration")
-    engine.add_argument("--workspace-gib", type=float, default=4.0, help="TensorRT workspace limit in GiB (default %(default)s)")
+    engine.add_argument(
+        "--workspace-gib", type=float, default=4.0, help="TensorRT workspace limit in GiB (default %(default)s)"
+    )
     engine.add_argument("--dla-core", type=int, help="build for this DLA core (Jetson, TensorRT 10)")
     engine.add_argument("--force", action="store_true", help="rebuild the engine even if the cached one matches")
-    engine.add_argument("--torch-tensorrt", metavar="OUT.ep", help="also compile the checkpoint with Torch-TensorRT to OUT.ep")
+    engine.add_argument(
+        "--torch-tensorrt", metavar="OUT.ep", help="also compile the checkpoint with Torch-TensorRT to OUT.ep"
+    )
 
 
 def settings_from_args(args: argparse.Namespace, score: str) -> ExportSettings:
@@ -67,16 +104,21 @@ def run(args: argparse.Namespace) -> int:
     source = Path(args.source)
     if source.suffix.lower() == ".onnx":
         if not (args.engine or args.build_only):
-            raise AnomaskError(f"{source}: already an ONNX file; pass --engine (or --build-only) to build its TensorRT engine")
+            raise AnomaskError(
+                f"{source}: already an ONNX file; pass --engine (or --build-only) to build its TensorRT engine"
+            )
         print(build_engine(source, args))
         return 0
     if args.build_only:
         raise AnomaskError(f"{source}: --build-only takes an exported .onnx file, not a checkpoint")
     out = Path(args.out) if args.out else source.with_suffix(".onnx")
     onnx_path, network, metadata, settings = export_checkpoint(source, out, args)
-    print(f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB): input {settings.input_size} {settings.input_format}, "
-          f"network {settings.network_size}, outputs {settings.output_size}, score {settings.score}"
-          f"{' refined' if settings.refine else ''}, batch {'1..' if settings.dynamic_batch else ''}{settings.batch}")
+    print(
+        f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB): input {settings.input_size} "
+        f"{settings.input_format}, "
+        f"network {settings.network_size}, outputs {settings.output_size}, score {settings.score}"
+        f"{' refined' if settings.refine else ''}, batch {'1..' if settings.dynamic_batch else ''}{settings.batch}"
+    )
     status = 0
     if args.check:
         passed, report = check_parity(onnx_path, network, metadata, settings, args.check_frames)
@@ -103,7 +145,9 @@ def export_checkpoint(checkpoint: Path, out: Path, args: argparse.Namespace):
     return out, network, metadata, settings
 
 
-def check_parity(onnx_path: Path, network, metadata, settings: ExportSettings, frames: int, threshold: float = 0.5) -> tuple[bool, str]:
+def check_parity(
+    onnx_path: Path, network, metadata, settings: ExportSettings, frames: int, threshold: float = 0.5
+) -> tuple[bool, str]:
     """ONNX Runtime (CPU) vs the PyTorch ``DeployGraph`` on ``frames`` random frames."""
     from anomask.export.onnx_export import example_frames
     from anomask.export.runtime_onnx import OnnxRuntime
@@ -116,7 +160,9 @@ def check_parity(onnx_path: Path, network, metadata, settings: ExportSettings, f
     for start in range(0, frames, settings.batch):
         chunk = rng_frames[start : start + settings.batch]
         results.append(compare_outputs(torch_runtime.run(chunk, threshold), onnx_runtime.run(chunk, threshold)))
-    worst = [min(column, key=lambda r: (r.passed, -r.value if r.kind == "float" else r.value)) for column in zip(*results)]
+    worst = [
+        min(column, key=lambda r: (r.passed, -r.value if r.kind == "float" else r.value)) for column in zip(*results)
+    ]
     header = f"parity ONNX Runtime vs PyTorch on {frames} frames, threshold {threshold}:"
     return all(r.passed for r in worst), "\n".join([header, parity_report(worst)])
 

@@ -66,7 +66,12 @@ class DeployGraph(nn.Module):
     """
 
     def __init__(
-        self, network: nn.Module, heads: nn.Module, metadata: ModelMetadata, settings: ExportSettings, network_half: bool = False
+        self,
+        network: nn.Module,
+        heads: nn.Module,
+        metadata: ModelMetadata,
+        settings: ExportSettings,
+        network_half: bool = False,
     ) -> None:
         super().__init__()
         self.preprocess = FramePreprocess(metadata, settings)
@@ -98,7 +103,9 @@ def order_outputs(heads_out: Mapping[str, torch.Tensor], anomaly_dtype: torch.dt
     intermediates in the heads' own order."""
     missing = [name for name in REQUIRED_OUTPUTS if name not in heads_out]
     if missing:
-        raise AnomaskError(f"the heads do not return {', '.join(missing)}; exported graphs need {', '.join(REQUIRED_OUTPUTS)}")
+        raise AnomaskError(
+            f"the heads do not return {', '.join(missing)}; exported graphs need {', '.join(REQUIRED_OUTPUTS)}"
+        )
     ordered = {name: heads_out[name] for name in REQUIRED_OUTPUTS}
     ordered["anomaly"] = ordered["anomaly"].to(anomaly_dtype)
     ordered.update((name, value) for name, value in heads_out.items() if name not in ordered)

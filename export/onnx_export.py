@@ -89,8 +89,14 @@ def export_onnx(
     return info
 
 
-def _export(graph: nn.Module, frames: torch.Tensor, threshold: torch.Tensor, settings: ExportSettings,
-            output_names: tuple[str, ...], dynamic_shapes: dict | None):
+def _export(
+    graph: nn.Module,
+    frames: torch.Tensor,
+    threshold: torch.Tensor,
+    settings: ExportSettings,
+    output_names: tuple[str, ...],
+    dynamic_shapes: dict | None,
+):
     return torch.onnx.export(
         graph,
         (frames, threshold),

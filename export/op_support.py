@@ -25,7 +25,8 @@ import onnx.shape_inference
 from anomask.errors import AnomaskError
 
 # Rows marked Y in onnx-tensorrt docs/operators.md (TensorRT 10.15 revision).
-SUPPORTED_10_15 = frozenset("""
+SUPPORTED_10_15 = frozenset(
+    """
 Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh Attention AveragePool
 BatchNormalization BlackmanWindow Cast CastLike Ceil Celu Clip Concat Constant
 ConstantOfShape Conv ConvTranspose Cos Cosh CumSum DeformConv DepthToSpace DequantizeLinear
@@ -42,7 +43,8 @@ RMSNormalization RNN RoiAlign RotaryEmbedding Round STFT ScaledTanh Scan Scatter
 ScatterElements ScatterND Selu Shape Shrink Sigmoid Sign Sin Sinh Size Slice Softmax Softplus
 Softsign SpaceToDepth Split Sqrt Squeeze Sub Sum Tan Tanh TensorScatter ThresholdedRelu Tile
 TopK Transpose Trilu Unsqueeze Upsample Where Xor
-""".split())
+""".split()
+)
 
 ADDED_DURING_10X = frozenset({"Attention", "RotaryEmbedding", "RMSNormalization", "TensorScatter", "STFT"})
 """In the 10.15 matrix but added after 10.0 (changelog: STFT 10.5, Attention 10.14, the rest
@@ -53,7 +55,9 @@ DATA_DEPENDENT_SHAPE_OPS = frozenset({"NonZero", "Unique", "NonMaxSuppression", 
 (static buffers, CUDA graphs and DLA need fixed shapes)."""
 
 RESIZE_MODES = frozenset({"nearest", "linear"})
-RESIZE_COORDINATE_MODES = frozenset({"half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn", "asymmetric", "align_corners"})
+RESIZE_COORDINATE_MODES = frozenset(
+    {"half_pixel", "pytorch_half_pixel", "tf_half_pixel_for_nn", "asymmetric", "align_corners"}
+)
 
 
 @dataclass(frozen=True)
@@ -66,17 +70,23 @@ class TensorRTTarget:
 
 TARGETS: dict[str, TensorRTTarget] = {
     "tensorrt-10": TensorRTTarget(
-        "tensorrt-10", SUPPORTED_10_15 - ADDED_DURING_10X, 20,
+        "tensorrt-10",
+        SUPPORTED_10_15 - ADDED_DURING_10X,
+        20,
         "onnx-tensorrt docs/operators.md (TensorRT 10.0: opset 9-20; 10.15 matrix minus ops added during 10.x)",
     ),
     "tensorrt-11": TensorRTTarget(
-        "tensorrt-11", SUPPORTED_10_15 | {"Swish"}, 25,
+        "tensorrt-11",
+        SUPPORTED_10_15 | {"Swish"},
+        25,
         "onnx-tensorrt docs/operators.md (10.15 matrix) + TensorRT 11 opset guide (opset <= 25, Swish added in 11.0)",
     ),
 }
 
 
-def check_tensorrt_support(model: onnx.ModelProto, source: str = "model", targets: tuple[str, ...] = tuple(TARGETS)) -> None:
+def check_tensorrt_support(
+    model: onnx.ModelProto, source: str = "model", targets: tuple[str, ...] = tuple(TARGETS)
+) -> None:
     """Raise AnomaskError naming every problem TensorRT's parser would have with ``model``."""
     problems = tensorrt_problems(model, targets)
     if problems:
@@ -94,7 +104,9 @@ def tensorrt_problems(model: onnx.ModelProto, targets: tuple[str, ...] = tuple(T
         target = TARGETS[target_name]
         if opset is not None and opset > target.max_opset:
             problems.append(f"opset {opset} is above {target.name}'s maximum {target.max_opset}")
-        unsupported = sorted({n.op_type for n in nodes if n.domain in ("", "ai.onnx") and n.op_type not in target.operators})
+        unsupported = sorted(
+            {n.op_type for n in nodes if n.domain in ("", "ai.onnx") and n.op_type not in target.operators}
+        )
         if unsupported:
             problems.append(f"operator(s) {', '.join(unsupported)} not supported by {target.name} [{target.source}]")
     foreign = sorted({f"{n.domain}::{n.op_type}" for n in nodes if n.domain not in ("", "ai.onnx")})
@@ -146,8 +158,11 @@ def _restriction_problems(nodes: list[onnx.NodeProto], initializers: dict[str, o
         elif node.op_type == "TopK" and not _attr(node, "sorted", 1):
             problems.append(f"{label}: sorted=0 unsupported")
         elif node.op_type in ("QuantizeLinear", "DequantizeLinear"):
-            if node.op_type == "DequantizeLinear" and node.input[0] in initializers and \
-                    initializers[node.input[0]].data_type not in QUANTIZED_TYPES:
+            if (
+                node.op_type == "DequantizeLinear"
+                and node.input[0] in initializers
+                and initializers[node.input[0]].data_type not in QUANTIZED_TYPES
+            ):
                 name = onnx.TensorProto.DataType.Name(initializers[node.input[0]].data_type)
                 problems.append(f"{label}: dequantizes {name} (TensorRT: INT8, FP8, INT4)")
             zero_point = initializers.get(node.input[2]) if len(node.input) > 2 else None

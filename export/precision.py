@@ -82,11 +82,15 @@ def to_mixed_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     def cast_to(name: str, to: int) -> str:
         if (name, to) not in casts:
             if name in initializers and to == TensorProto.FLOAT16:
-                half = numpy_helper.from_array(numpy_helper.to_array(initializers[name]).astype(np.float16), f"{name}__fp16")
+                half = numpy_helper.from_array(
+                    numpy_helper.to_array(initializers[name]).astype(np.float16), f"{name}__fp16"
+                )
                 graph.initializer.append(half)
             else:
                 suffix = "fp16" if to == TensorProto.FLOAT16 else "fp32"
-                new_nodes.append(helper.make_node("Cast", [name], [f"{name}__{suffix}"], to=to, name=f"cast_{name}_{suffix}"))
+                new_nodes.append(
+                    helper.make_node("Cast", [name], [f"{name}__{suffix}"], to=to, name=f"cast_{name}_{suffix}")
+                )
             casts[(name, to)] = f"{name}__{'fp16' if to == TensorProto.FLOAT16 else 'fp32'}"
         return casts[(name, to)]
 
@@ -115,7 +119,9 @@ def to_mixed_float16(model: onnx.ModelProto) -> onnx.ModelProto:
             for node in new_nodes:
                 node.output[:] = [inner if o == output.name else o for o in node.output]
                 node.input[:] = [inner if i == output.name else i for i in node.input]
-            new_nodes.append(helper.make_node("Cast", [inner], [output.name], to=declared, name=f"cast_{output.name}_out"))
+            new_nodes.append(
+                helper.make_node("Cast", [inner], [output.name], to=declared, name=f"cast_{output.name}_out")
+            )
     del graph.node[:]
     graph.node.extend(new_nodes)
     del graph.value_info[:]
@@ -128,7 +134,11 @@ def _lower_attributes(node: onnx.NodeProto) -> None:
     for attr in node.attribute:
         if node.op_type == "Cast" and attr.name == "to" and attr.i == TensorProto.FLOAT:
             attr.i = TensorProto.FLOAT16
-        elif attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == TensorProto.FLOAT and node.op_type in ("Constant", "ConstantOfShape"):
+        elif (
+            attr.type == onnx.AttributeProto.TENSOR
+            and attr.t.data_type == TensorProto.FLOAT
+            and node.op_type in ("Constant", "ConstantOfShape")
+        ):
             half = numpy_helper.from_array(numpy_helper.to_array(attr.t).astype(np.float16), attr.t.name)
             attr.t.CopyFrom(half)
 
@@ -143,11 +153,18 @@ def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
 def quantize_int8(model: onnx.ModelProto, batches: Iterable[np.ndarray], threshold: float = 0.5) -> onnx.ModelProto:
     """Entropy-calibrated symmetric INT8 Q/DQ on the network's Conv/MatMul/Gemm nodes with
     constant weights (the fused heads stay in float: their matmuls multiply two activations)."""
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     constants = {init.name for init in model.graph.initializer}
     targets = [
-        n.name for n in network_nodes(model)
+        n.name
+        for n in network_nodes(model)
         if n.op_type in ("Conv", "MatMul", "Gemm") and len(n.input) > 1 and n.input[1] in constants
     ]
     if not targets:
@@ -164,7 +181,9 @@ def quantize_int8(model: onnx.ModelProto, batches: Iterable[np.ndarray], thresho
         src, dst = Path(tmp, "fp32.onnx"), Path(tmp, "int8.onnx")
         onnx.save(model, src)
         quantize_static(
-            str(src), str(dst), Reader(),
+            str(src),
+            str(dst),
+            Reader(),
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
@@ -173,10 +192,13 @@ def quantize_int8(model: onnx.ModelProto, batches: Iterable[np.ndarray], thresho
             nodes_to_quantize=targets,
             # TensorRT: zero points 0, no int32 bias quantization (DequantizeLinear takes INT8)
             extra_options={
-                "ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
+                "ActivationSymmetric": True,
+                "WeightSymmetric": True,
+                "QuantizeBias": False,
                 # Q/DQ on the inputs of the quantized ops only: their outputs, and the
                 # tensors other consumers (the heads) read, stay float.
-                "OpTypesToExcludeOutputQuantization": ["Conv", "MatMul", "Gemm"], "DedicatedQDQPair": True,
+                "OpTypesToExcludeOutputQuantization": ["Conv", "MatMul", "Gemm"],
+                "DedicatedQDQPair": True,
             },
         )
         return onnx.load(str(dst))

@@ -102,11 +102,14 @@ class Runtime(ABC):
         height, width = self.input_size
         if frames.ndim != 4 or frames.shape[1:] != (height, width, 3):
             raise AnomaskError(
-                f"{self.source}: frames must be [B, {height}, {width}, 3] ({self.input_format}), got {list(frames.shape)}; "
+                f"{self.source}: frames must be [B, {height}, {width}, 3] ({self.input_format}), got "
+                f"{list(frames.shape)}; "
                 "the graph was exported for this camera resolution (anomask export --height/--width)"
             )
         if not 1 <= frames.shape[0] <= self.max_batch:
-            raise AnomaskError(f"{self.source}: batch of {frames.shape[0]} frames, this model takes 1 to {self.max_batch}")
+            raise AnomaskError(
+                f"{self.source}: batch of {frames.shape[0]} frames, this model takes 1 to {self.max_batch}"
+            )
         return np.ascontiguousarray(frames)
 
     @abstractmethod

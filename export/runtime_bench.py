@@ -57,10 +57,16 @@ class BenchRow:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="checkpoint to benchmark (default: a randomly initialised --preset model)")
     parser.add_argument("--preset", default="small", help="model preset without --checkpoint (default %(default)s)")
-    parser.add_argument("--sizes", nargs="+", default=["512x1024", "1024x2048"], help="HxW camera = network = output sizes")
+    parser.add_argument(
+        "--sizes", nargs="+", default=["512x1024", "1024x2048"], help="HxW camera = network = output sizes"
+    )
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 4], help="cameras per run (default 1 4)")
-    parser.add_argument("--backends", nargs="+", default=["auto"],
-                        help="onnxruntime, pytorch, pytorch-fp16, tensorrt, or auto (every one available here)")
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        default=["auto"],
+        help="onnxruntime, pytorch, pytorch-fp16, tensorrt, or auto (every one available here)",
+    )
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--score", default="eam")
@@ -96,12 +102,16 @@ def split_graph(model: onnx.ModelProto) -> tuple[onnx.ModelProto, onnx.ModelProt
     for node in model.graph.node:
         if node_scope(node) != "heads":
             produced_before_heads.update(node.output)
-    heads_inputs = sorted({i for n in model.graph.node if node_scope(n) == "heads" for i in n.input if i in produced_before_heads})
+    heads_inputs = sorted(
+        {i for n in model.graph.node if node_scope(n) == "heads" for i in n.input if i in produced_before_heads}
+    )
     if not heads_inputs:
         raise AnomaskError("cannot find where the heads start in this graph (no scope metadata)")
     extractor = onnx.utils.Extractor(model)
     outputs = [o.name for o in model.graph.output]
-    return extractor.extract_model([INPUT_FRAMES], heads_inputs), extractor.extract_model([*heads_inputs, INPUT_THRESHOLD], outputs)
+    return extractor.extract_model([INPUT_FRAMES], heads_inputs), extractor.extract_model(
+        [*heads_inputs, INPUT_THRESHOLD], outputs
+    )
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -128,8 +138,9 @@ def measure_once(runtime: Runtime, frames: np.ndarray, metadata: ModelMetadata, 
     return {stage: stages.get(stage, 0.0) for stage in (*STAGES, "total")}
 
 
-def open_and_measure_memory(backend: str, onnx_path: Path, network, metadata: ModelMetadata, settings: ExportSettings,
-                            frames: np.ndarray) -> tuple[Runtime, object, float, str]:
+def open_and_measure_memory(
+    backend: str, onnx_path: Path, network, metadata: ModelMetadata, settings: ExportSettings, frames: np.ndarray
+) -> tuple[Runtime, object, float, str]:
     """Open ``backend`` and run it once. Memory: the CUDA allocator's peak on a GPU, else the
     process RSS this backend added (opened after the previous ones: loaded weights, arenas,
     buffers)."""
@@ -160,8 +171,10 @@ def open_backend(backend: str, onnx_path: Path, network, metadata, settings: Exp
         raise AnomaskError(f"unknown backend {backend!r}; valid: auto, onnxruntime, pytorch, pytorch-fp16, tensorrt")
     import onnxruntime as ort
 
-    halves = [ort.InferenceSession(part.SerializeToString(), session_options(spin=False), providers=runtime.providers)
-              for part in split_graph(onnx.load(str(onnx_path)))]
+    halves = [
+        ort.InferenceSession(part.SerializeToString(), session_options(spin=False), providers=runtime.providers)
+        for part in split_graph(onnx.load(str(onnx_path)))
+    ]
     frames = {INPUT_FRAMES: example_frames(settings)}
 
     def split_time() -> tuple[float, float]:
@@ -186,7 +199,9 @@ def bench(args: argparse.Namespace, log=print) -> list[BenchRow]:
         network, metadata = load_checkpoint(args.checkpoint)
     else:
         config = ModelConfig.preset(args.preset)
-        classes = tuple(ClassInfo(f"class{i}", i >= config.num_classes - 8, (i, i, i)) for i in range(config.num_classes))
+        classes = tuple(
+            ClassInfo(f"class{i}", i >= config.num_classes - 8, (i, i, i)) for i in range(config.num_classes)
+        )
         metadata = ModelMetadata(classes=classes, architecture=config)
         torch.manual_seed(0)
         network = build_model(config).eval()
@@ -197,7 +212,9 @@ def bench(args: argparse.Namespace, log=print) -> list[BenchRow]:
         workdir.mkdir(parents=True, exist_ok=True)
         for size in (parse_size(s) for s in args.sizes):
             for batch in args.batches:
-                settings = ExportSettings(input_size=size, network_size=size, output_size=size, score=args.score, batch=batch)
+                settings = ExportSettings(
+                    input_size=size, network_size=size, output_size=size, score=args.score, batch=batch
+                )
                 onnx_path = workdir / f"bench_{size[0]}x{size[1]}_b{batch}.onnx"
                 if not onnx_path.is_file():
                     log(f"exporting {onnx_path.name} ...")
@@ -207,13 +224,23 @@ def bench(args: argparse.Namespace, log=print) -> list[BenchRow]:
     return rows
 
 
-def bench_interleaved(backends: list[str], onnx_path: Path, network, metadata: ModelMetadata, settings: ExportSettings,
-                      frames: np.ndarray, args: argparse.Namespace, log) -> list[BenchRow]:
+def bench_interleaved(
+    backends: list[str],
+    onnx_path: Path,
+    network,
+    metadata: ModelMetadata,
+    settings: ExportSettings,
+    frames: np.ndarray,
+    args: argparse.Namespace,
+    log,
+) -> list[BenchRow]:
     """All backends open at once and measured in turn, iteration by iteration, so that a
     change of load on a shared machine hits every backend alike (ratios in one run)."""
     opened, memory = {}, {}
     for backend in backends:
-        runtime, split_time, megabytes, kind = open_and_measure_memory(backend, onnx_path, network, metadata, settings, frames)
+        runtime, split_time, megabytes, kind = open_and_measure_memory(
+            backend, onnx_path, network, metadata, settings, frames
+        )
         opened[backend], memory[backend] = (runtime, split_time), (megabytes, kind)
     times = {backend: {stage: [] for stage in (*STAGES, "total")} for backend in backends}
     for index in range(args.warmup + args.iterations):
@@ -233,15 +260,21 @@ def bench_interleaved(backends: list[str], onnx_path: Path, network, metadata: M
     return rows
 
 
-HEADER = (f"{'backend':<13} {'size':>9} {'B':>2} | " + " ".join(f"{s:>8}" for s in STAGES)
-          + f" | {'p50':>8} {'p99':>8} | {'frames/s':>8} | {'mem MB':>8}")
+HEADER = (
+    f"{'backend':<13} {'size':>9} {'B':>2} | "
+    + " ".join(f"{s:>8}" for s in STAGES)
+    + f" | {'p50':>8} {'p99':>8} | {'frames/s':>8} | {'mem MB':>8}"
+)
 
 
 def format_row(row: BenchRow) -> str:
     stages = " ".join(f"{row.stages_ms[s]['p50']:8.1f}" for s in STAGES)
     total = row.stages_ms["total"]
-    return (f"{row.backend:<13} {row.size[0]:>4}x{row.size[1]:<4} {row.batch:>2} | {stages} | {total['p50']:8.1f} {total['p99']:8.1f}"
-            f" | {row.frames_per_s:8.2f} | {row.peak_memory_mb:8.0f}")
+    return (
+        f"{row.backend:<13} {row.size[0]:>4}x{row.size[1]:<4} {row.batch:>2} | {stages} | {total['p50']:8.1f} "
+        f"{total['p99']:8.1f}"
+        f" | {row.frames_per_s:8.2f} | {row.peak_memory_mb:8.0f}"
+    )
 
 
 def summary(rows: list[BenchRow]) -> list[str]:
@@ -261,23 +294,33 @@ def summary(rows: list[BenchRow]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    print(f"anomask bench runtime: backends {args.backends}, sizes {args.sizes}, batches {args.batches}, "
-          f"{args.iterations} iterations after {args.warmup} warm-up; stage times in ms (p50)")
+    print(
+        f"anomask bench runtime: backends {args.backends}, sizes {args.sizes}, batches {args.batches}, "
+        f"{args.iterations} iterations after {args.warmup} warm-up; stage times in ms (p50)"
+    )
     print(HEADER)
     before = conditions()
     rows = bench(args)
     for line in summary(rows):
         print(line)
     if args.json:
-        data = {"conditions": {"start": before, "end": conditions()}, "rows": [asdict(r) for r in rows], "summary": summary(rows)}
+        data = {
+            "conditions": {"start": before, "end": conditions()},
+            "rows": [asdict(r) for r in rows],
+            "summary": summary(rows),
+        }
         Path(args.json).write_text(json.dumps(data, indent=2))
         print(f"wrote {args.json}")
     return 0
 
 
 def conditions() -> dict[str, object]:
-    info = {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
-            "torch_threads": torch.get_num_threads()}
+    info = {
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "cpu_count": os.cpu_count(),
+        "load_average": os.getloadavg(),
+        "torch_threads": torch.get_num_threads(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info

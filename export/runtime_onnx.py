@@ -62,7 +62,9 @@ class OnnxRuntime(Runtime):
         providers = choose_providers() if providers is None else providers
         provider_options = [self._provider_options(p, path, device_id) for p in providers]
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers, provider_options=provider_options)
+            self.session = ort.InferenceSession(
+                str(path), options, providers=providers, provider_options=provider_options
+            )
         except Exception as error:  # onnxruntime raises its own Fail/InvalidGraph/... types
             raise AnomaskError(f"{path}: ONNX Runtime cannot load this model ({str(error).splitlines()[0]})") from error
         meta = self.session.get_modelmeta().custom_metadata_map
@@ -121,12 +123,16 @@ class OnnxRuntime(Runtime):
         binding.clear_binding_outputs()
         if self.on_gpu:
             height, width = self.input_size
-            self._device_frames = ort.OrtValue.ortvalue_from_shape_and_type((rows, height, width, 3), np.uint8, "cuda", self.device_id)
+            self._device_frames = ort.OrtValue.ortvalue_from_shape_and_type(
+                (rows, height, width, 3), np.uint8, "cuda", self.device_id
+            )
             self._device_threshold = ort.OrtValue.ortvalue_from_shape_and_type((), np.float32, "cuda", self.device_id)
             binding.bind_ortvalue_input(INPUT_FRAMES, self._device_frames)
             binding.bind_ortvalue_input(INPUT_THRESHOLD, self._device_threshold)
             self._device_outputs = {
-                name: ort.OrtValue.ortvalue_from_shape_and_type((rows, *buf.shape[1:]), buf.dtype, "cuda", self.device_id)
+                name: ort.OrtValue.ortvalue_from_shape_and_type(
+                    (rows, *buf.shape[1:]), buf.dtype, "cuda", self.device_id
+                )
                 for name, buf in self._outputs.items()
             }
             for name, value in self._device_outputs.items():

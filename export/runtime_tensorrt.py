@@ -31,7 +31,10 @@ def open_engine_info(path: str | os.PathLike) -> tuple[ExportInfo, dict]:
         raise AnomaskError(f"{path}: no such engine file")
     sidecar = read_sidecar(path)
     if path.stat().st_size != sidecar.get("engine_bytes") or file_sha256(path) != sidecar.get("engine_sha256"):
-        raise AnomaskError(f"{path}: engine file is corrupt (size or SHA-256 differs from its sidecar); rebuild it with 'anomask export --engine'")
+        raise AnomaskError(
+            f"{path}: engine file is corrupt (size or SHA-256 differs from its sidecar); rebuild it with 'anomask "
+            f"export --engine'"
+        )
     return ExportInfo.from_json(json.dumps(sidecar["export"]), source=str(path)), sidecar
 
 
@@ -45,10 +48,14 @@ class TensorRTRuntime(Runtime):
             import tensorrt as trt
             import torch
         except ImportError as error:
-            raise AnomaskError(f"{path}: TensorRT is not installed (pip install -e '.[gpu]' on a machine with an NVIDIA GPU)") from error
+            raise AnomaskError(
+                f"{path}: TensorRT is not installed (pip install -e '.[gpu]' on a machine with an NVIDIA GPU)"
+            ) from error
         mismatch = key_mismatch(_current_key(sidecar["key"], device), sidecar["key"])
         if mismatch:
-            raise AnomaskError(f"{path}: engine {mismatch}; engines are not portable, rebuild with 'anomask export --engine'")
+            raise AnomaskError(
+                f"{path}: engine {mismatch}; engines are not portable, rebuild with 'anomask export --engine'"
+            )
         super().__init__(info, str(path))
         self.torch = torch
         self.device = torch.device("cuda", device)
@@ -56,7 +63,9 @@ class TensorRTRuntime(Runtime):
         self.trt_runtime = trt.Runtime(self.logger)
         self.engine = self.trt_runtime.deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
-            raise AnomaskError(f"{path}: TensorRT could not deserialize this engine (corrupt, or built by another TensorRT version)")
+            raise AnomaskError(
+                f"{path}: TensorRT could not deserialize this engine (corrupt, or built by another TensorRT version)"
+            )
         self.context = self.engine.create_execution_context()
         self.stream = torch.cuda.Stream(device=self.device)
         height, width = self.input_size
@@ -73,7 +82,10 @@ class TensorRTRuntime(Runtime):
         if missing:
             raise AnomaskError(f"{path}: engine lacks the tensors {', '.join(sorted(missing))}")
         self.host_frames = torch.empty((rows, height, width, 3), dtype=torch.uint8).pin_memory()
-        self.host_outputs = {name: torch.empty(self.device_buffers[name].shape, dtype=self.device_buffers[name].dtype).pin_memory() for name in self.output_names}
+        self.host_outputs = {
+            name: torch.empty(self.device_buffers[name].shape, dtype=self.device_buffers[name].dtype).pin_memory()
+            for name in self.output_names
+        }
         self._outputs = {name: tensor.numpy() for name, tensor in self.host_outputs.items()}
         self._rows = 0
         self.cuda_graph = cuda_graph and not info.settings.dynamic_batch
@@ -131,8 +143,13 @@ class TensorRTRuntime(Runtime):
 
 def numpy_to_torch(torch) -> dict:
     return {
-        np.uint8: torch.uint8, np.int8: torch.int8, np.int32: torch.int32, np.int64: torch.int64,
-        np.float16: torch.float16, np.float32: torch.float32, np.bool_: torch.bool,
+        np.uint8: torch.uint8,
+        np.int8: torch.int8,
+        np.int32: torch.int32,
+        np.int64: torch.int64,
+        np.float16: torch.float16,
+        np.float32: torch.float32,
+        np.bool_: torch.bool,
     }
 
 

@@ -71,8 +71,16 @@ class TorchRuntime(Runtime):
         self._forward = torch.compile(self.graph) if compile else None
         height, width = settings.input_size
         with torch.inference_mode():
-            probe = self.graph(torch.zeros((1, height, width, 3), dtype=torch.uint8, device=self.device), threshold_tensor(0.5).to(self.device))
-        info = ExportInfo(metadata=deployed_metadata(metadata, settings), settings=settings, outputs=tuple(probe), anomask_version=__version__)
+            probe = self.graph(
+                torch.zeros((1, height, width, 3), dtype=torch.uint8, device=self.device),
+                threshold_tensor(0.5).to(self.device),
+            )
+        info = ExportInfo(
+            metadata=deployed_metadata(metadata, settings),
+            settings=settings,
+            outputs=tuple(probe),
+            anomask_version=__version__,
+        )
         super().__init__(info, source)
         self._allocate_outputs(
             {name: (settings.batch, *value.shape[1:]) for name, value in probe.items()},
@@ -80,11 +88,21 @@ class TorchRuntime(Runtime):
         )
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str = "cpu", compile: bool = False, half: bool = False, **settings) -> TorchRuntime:
+    def from_checkpoint(
+        cls, path: str | os.PathLike, device: str = "cpu", compile: bool = False, half: bool = False, **settings
+    ) -> TorchRuntime:
         from anomask.models.checkpoint import load_checkpoint
 
         network, metadata = load_checkpoint(path)
-        return cls(network, metadata, checkpoint_settings(metadata, **settings), source=str(path), device=device, compile=compile, half=half)
+        return cls(
+            network,
+            metadata,
+            checkpoint_settings(metadata, **settings),
+            source=str(path),
+            device=device,
+            compile=compile,
+            half=half,
+        )
 
     def _release(self) -> None:
         self.graph = None

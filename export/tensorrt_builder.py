@@ -6,11 +6,11 @@ whether this machine already has a valid engine and builds one only when not.
 
 Precision differs by TensorRT major version (``plan_build``, pure and tested here):
 
-| precision | TensorRT 10.x (JetPack 6) | TensorRT 11.x |
-| --- | --- | --- |
-| fp32 | the ONNX as exported | the same |
-| fp16 | ``BuilderFlag.FP16`` | strongly typed: network in float16 (``precision.to_mixed_float16``) |
-| int8 | ``BuilderFlag.INT8`` + ``FP16``, ``IInt8EntropyCalibrator2`` on the image folder, calibration cache file | Q/DQ graph from entropy calibration on the image folder (``precision.quantize_int8``), cached as ONNX |
+- fp32: the ONNX as exported; TensorRT 11.x: the same
+- fp16: ``BuilderFlag.FP16``; TensorRT 11.x: strongly typed: network in float16 (``precision.to_mixed_float16``)
+- int8: ``BuilderFlag.INT8`` + ``FP16``, ``IInt8EntropyCalibrator2`` on the image folder, calibration cache file;
+  TensorRT 11.x: Q/DQ graph from entropy calibration on the image folder (``precision.quantize_int8``), cached as
+  ONNX
 
 Always: explicit batch network, ``OnnxParser``, workspace limit via
 ``set_memory_pool_limit(MemoryPoolType.WORKSPACE)``, a timing cache per GPU and TensorRT
@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,9 @@ class BuildPlan:
     dla_core: int | None
 
 
-def plan_build(onnx_path: str | os.PathLike, info: ExportInfo, options: EngineOptions, target: BuildTarget, onnx_sha256: str) -> BuildPlan:
+def plan_build(
+    onnx_path: str | os.PathLike, info: ExportInfo, options: EngineOptions, target: BuildTarget, onnx_sha256: str
+) -> BuildPlan:
     onnx_path = Path(onnx_path)
     tag = onnx_sha256[:12]
     timing = onnx_path.with_name(f"{onnx_path.stem}.{target.label()}.timing-cache")
@@ -193,14 +196,20 @@ def build_serialized_engine(plan: BuildPlan, info: ExportInfo, options: EngineOp
     profile = None
     if plan.dynamic_batch:
         profile = builder.create_optimization_profile()
-        profile.set_shape(INPUT_FRAMES, (1, height, width, 3), (plan.max_batch, height, width, 3), (plan.max_batch, height, width, 3))
+        profile.set_shape(
+            INPUT_FRAMES, (1, height, width, 3), (plan.max_batch, height, width, 3), (plan.max_batch, height, width, 3)
+        )
         config.add_optimization_profile(profile)
     if plan.dla_core is not None:
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = plan.dla_core
         config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
     if plan.calibrator:
-        batches = calibration_batches(options.calib_images, info.settings, options.calib_max_images) if options.calib_images else iter(())
+        batches = (
+            calibration_batches(options.calib_images, info.settings, options.calib_max_images)
+            if options.calib_images
+            else iter(())
+        )
         config.int8_calibrator = entropy_calibrator(trt, batches, plan.calibration_cache, info.settings.batch)
         if profile is not None:
             config.set_calibration_profile(profile)

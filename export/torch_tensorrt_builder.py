@@ -34,15 +34,23 @@ def compile_torch_tensorrt(
     try:
         import torch_tensorrt
     except ImportError as error:
-        raise AnomaskError("Torch-TensorRT is not installed: pip install -e '.[gpu]' on a machine with an NVIDIA GPU") from error
+        raise AnomaskError(
+            "Torch-TensorRT is not installed: pip install -e '.[gpu]' on a machine with an NVIDIA GPU"
+        ) from error
     if precision not in ("fp16", "fp32"):
-        raise AnomaskError(f"the Torch-TensorRT path builds fp16 or fp32, not {precision!r} (INT8: use the ONNX engine path)")
+        raise AnomaskError(
+            f"the Torch-TensorRT path builds fp16 or fp32, not {precision!r} (INT8: use the ONNX engine path)"
+        )
     if not torch.cuda.is_available():
         raise AnomaskError("Torch-TensorRT needs a CUDA device")
     from anomask.models.checkpoint import load_checkpoint
 
     network, metadata = load_checkpoint(checkpoint, map_location="cuda")
-    graph = DeployGraph(network, build_heads(metadata, settings), metadata, settings, network_half=precision == "fp16").cuda().eval()
+    graph = (
+        DeployGraph(network, build_heads(metadata, settings), metadata, settings, network_half=precision == "fp16")
+        .cuda()
+        .eval()
+    )
     inputs = (torch.from_numpy(example_frames(settings)).cuda(), threshold_tensor(0.5).cuda())
     compiled = torch_tensorrt.compile(
         graph,

@@ -10,16 +10,20 @@ namespaces; empty keeps the params file's list). Arguments override the params f
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from launch import LaunchDescription
 
 PACKAGE = "anomask_ros"
 
 
 def _node(context):
-    value = {name: LaunchConfiguration(name).perform(context) for name in ("model", "backend", "namespace", "params_file", "use_sim_time", "cameras")}
+    value = {
+        name: LaunchConfiguration(name).perform(context)
+        for name in ("model", "backend", "namespace", "params_file", "use_sim_time", "cameras")
+    }
     overrides = {
         "model_path": value["model"],
         "backend": value["backend"],
@@ -45,11 +49,27 @@ def generate_launch_description():
     return LaunchDescription(
         [
             DeclareLaunchArgument("model", description="exported model file (.onnx, .engine or checkpoint)"),
-            DeclareLaunchArgument("backend", default_value="auto", choices=["auto", "tensorrt", "onnxruntime", "pytorch"], description="runtime backend"),
-            DeclareLaunchArgument("namespace", default_value="", description="namespace of the node and its relative topics"),
+            DeclareLaunchArgument(
+                "backend",
+                default_value="auto",
+                choices=["auto", "tensorrt", "onnxruntime", "pytorch"],
+                description="runtime backend",
+            ),
+            DeclareLaunchArgument(
+                "namespace", default_value="", description="namespace of the node and its relative topics"
+            ),
             DeclareLaunchArgument("params_file", default_value=default_params, description="YAML parameter file"),
-            DeclareLaunchArgument("use_sim_time", default_value="false", choices=["true", "false"], description="follow /clock (bag replay)"),
-            DeclareLaunchArgument("cameras", default_value="", description="comma-separated camera namespaces; empty keeps the params file's"),
+            DeclareLaunchArgument(
+                "use_sim_time",
+                default_value="false",
+                choices=["true", "false"],
+                description="follow /clock (bag replay)",
+            ),
+            DeclareLaunchArgument(
+                "cameras",
+                default_value="",
+                description="comma-separated camera namespaces; empty keeps the params file's",
+            ),
             OpaqueFunction(function=_node),
         ]
     )

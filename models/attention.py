@@ -29,7 +29,9 @@ class MultiHeadAttention(nn.Module):
         ``[B, 1, Q, K]`` (True = may attend; every row must allow at least one key)."""
         w_q, w_k, w_v = self.in_proj_weight.chunk(3)
         b_q, b_k, b_v = self.in_proj_bias.chunk(3)
-        q, k, v = (self._heads(F.linear(x, w, b)) for x, w, b in ((query, w_q, b_q), (key, w_k, b_k), (value, w_v, b_v)))
+        q, k, v = (
+            self._heads(F.linear(x, w, b)) for x, w, b in ((query, w_q, b_q), (key, w_k, b_k), (value, w_v, b_v))
+        )
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
         return self.out_proj(out.transpose(1, 2).flatten(2))
 

@@ -26,19 +26,36 @@ SOURCES = ("hf", "detectron2", "torchvision", "anomask")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="source_format", choices=SOURCES, required=True, help="format of SRC")
-    parser.add_argument("src", type=Path, help="HF folder, detectron2 .pkl/.pth, torchvision .pth, or anomask checkpoint")
+    parser.add_argument(
+        "src", type=Path, help="HF folder, detectron2 .pkl/.pth, torchvision .pth, or anomask checkpoint"
+    )
     parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
-    parser.add_argument("--classes", help="cityscapes | streethazards | class-list JSON file | comma-separated names "
-                        "(default: HF id2label, else Cityscapes for 19 classes)")
+    parser.add_argument(
+        "--classes",
+        help="cityscapes | streethazards | class-list JSON file | comma-separated names "
+        "(default: HF id2label, else Cityscapes for 19 classes)",
+    )
     parser.add_argument("--thing-classes", help="comma-separated names of the thing classes")
-    parser.add_argument("--has-negative-class", action="store_true",
-                        help="the source class head already has K+2 outputs (negative objectness before no-object)")
-    parser.add_argument("--negative-class", action="store_true",
-                        help="add a zero-initialised negative class: K+1 -> K+2 (UNO, paper 004)")
+    parser.add_argument(
+        "--has-negative-class",
+        action="store_true",
+        help="the source class head already has K+2 outputs (negative objectness before no-object)",
+    )
+    parser.add_argument(
+        "--negative-class",
+        action="store_true",
+        help="add a zero-initialised negative class: K+1 -> K+2 (UNO, paper 004)",
+    )
     parser.add_argument("--num-heads", type=int, default=8, help="detectron2: attention heads (not stored in the file)")
-    parser.add_argument("--preset", default="default", choices=("default", "small"), help="torchvision: architecture preset")
-    parser.add_argument("--strip-prefix", help="torchvision: remove this key prefix first (module. is removed by itself)")
-    parser.add_argument("--global-masked-attention", action="store_true", help="torchvision: build with GMA (paper 001)")
+    parser.add_argument(
+        "--preset", default="default", choices=("default", "small"), help="torchvision: architecture preset"
+    )
+    parser.add_argument(
+        "--strip-prefix", help="torchvision: remove this key prefix first (module. is removed by itself)"
+    )
+    parser.add_argument(
+        "--global-masked-attention", action="store_true", help="torchvision: build with GMA (paper 001)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="torchvision: seed for the freshly initialised parts")
 
 
@@ -67,9 +84,12 @@ def _command(args: argparse.Namespace) -> str:
 
 def _report(imported: Imported, out: Path) -> None:
     config = imported.metadata.architecture
-    print(f"architecture: {config.meta_arch}, {config.backbone}, {config.num_queries} queries, hidden {config.hidden_dim}, "
-          f"{config.enc_layers} encoder / {config.dec_layers} decoder layers, "
-          f"{'GMA' if config.global_masked_attention else 'masked attention'}, {config.num_outputs} class outputs")
+    print(
+        f"architecture: {config.meta_arch}, {config.backbone}, {config.num_queries} queries, hidden "
+        f"{config.hidden_dim}, "
+        f"{config.enc_layers} encoder / {config.dec_layers} decoder layers, "
+        f"{'GMA' if config.global_masked_attention else 'masked attention'}, {config.num_outputs} class outputs"
+    )
     print(f"classes ({len(imported.metadata.classes)}): {', '.join(imported.metadata.class_names)}")
     print(f"loaded {len(imported.mapped.state)} tensors")
     for reason, count in Counter(imported.mapped.ignored.values()).items():
@@ -87,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out.resolve() == args.src.resolve():
         raise AnomaskError(f"{args.out}: refusing to overwrite the source")
     if args.source_format == "anomask" and (args.classes or args.thing_classes or args.has_negative_class):
-        raise AnomaskError("--classes, --thing-classes and --has-negative-class apply to foreign weights, not --from anomask")
+        raise AnomaskError(
+            "--classes, --thing-classes and --has-negative-class apply to foreign weights, not --from anomask"
+        )
     options = ClassOptions(args.classes, args.thing_classes, args.has_negative_class)
     imported = _import(args, options)
     if args.negative_class:

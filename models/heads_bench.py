@@ -40,30 +40,62 @@ TARGET = 0.05
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="cityscapes", choices=("cityscapes", "small"),
-                        help="network preset, randomly initialised (default: cityscapes, R50, 100 queries)")
-    parser.add_argument("--checkpoint", default=None,
-                        help="time a trained checkpoint instead of --preset (its masks make the agreement "
-                             "between the two upsampling modes meaningful)")
-    parser.add_argument("--size", type=int, nargs=2, default=(1024, 2048), metavar=("H", "W"),
-                        help="input and output size (default: 1024 2048)")
+    parser.add_argument(
+        "--preset",
+        default="cityscapes",
+        choices=("cityscapes", "small"),
+        help="network preset, randomly initialised (default: cityscapes, R50, 100 queries)",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="time a trained checkpoint instead of --preset (its masks make the agreement "
+        "between the two upsampling modes meaningful)",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        nargs=2,
+        default=(1024, 2048),
+        metavar=("H", "W"),
+        help="input and output size (default: 1024 2048)",
+    )
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda[:i]")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="timed runs per item; the fastest is printed (least disturbed by other load)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed runs per item; the fastest is printed (least disturbed by other load)",
+    )
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per item first")
-    parser.add_argument("--clock", default="auto", choices=("auto", "wall", "cpu"),
-                        help="wall: elapsed time; cpu: this process's CPU time, all threads (stable on a "
-                             "shared CPU machine); auto: wall on CUDA, cpu on the CPU")
-    parser.add_argument("--modes", nargs="+", default=list(UPSAMPLE_MODES), choices=UPSAMPLE_MODES,
-                        help="FusedHeads upsampling modes to time (default: both)")
-    parser.add_argument("--scores", nargs="+", default=sorted(set(ANOMALY_SCORES) - {"aem"}),
-                        help="anomaly scores to time one by one (default: all)")
+    parser.add_argument(
+        "--clock",
+        default="auto",
+        choices=("auto", "wall", "cpu"),
+        help="wall: elapsed time; cpu: this process's CPU time, all threads (stable on a "
+        "shared CPU machine); auto: wall on CUDA, cpu on the CPU",
+    )
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=list(UPSAMPLE_MODES),
+        choices=UPSAMPLE_MODES,
+        help="FusedHeads upsampling modes to time (default: both)",
+    )
+    parser.add_argument(
+        "--scores",
+        nargs="+",
+        default=sorted(set(ANOMALY_SCORES) - {"aem"}),
+        help="anomaly scores to time one by one (default: all)",
+    )
 
 
 def _metadata(config: ModelConfig) -> ModelMetadata:
     """Cityscapes-like classes for a preset: the first 11/19 stuff, the rest things."""
-    classes = tuple(ClassInfo("road" if k == 0 else f"class{k}", k >= 11 * config.num_classes // 19, (0, 0, 0))
-                    for k in range(config.num_classes))
+    classes = tuple(
+        ClassInfo("road" if k == 0 else f"class{k}", k >= 11 * config.num_classes // 19, (0, 0, 0))
+        for k in range(config.num_classes)
+    )
     return ModelMetadata(classes=classes, architecture=config)
 
 
@@ -89,8 +121,14 @@ def _timer(device: torch.device, repeats: int, warmup: int, clock: str) -> Calla
     return measure
 
 
-def _head_closures(metadata: ModelMetadata, logits: torch.Tensor, masks: torch.Tensor, size: tuple[int, int],
-                   mode: str, scores: list[str]) -> dict[str, Callable[[], object]]:
+def _head_closures(
+    metadata: ModelMetadata,
+    logits: torch.Tensor,
+    masks: torch.Tensor,
+    size: tuple[int, int],
+    mode: str,
+    scores: list[str],
+) -> dict[str, Callable[[], object]]:
     """Each head alone, as ``FusedHeads`` computes it in ``mode``."""
     k = metadata.num_classes
 
@@ -128,8 +166,9 @@ def _head_closures(metadata: ModelMetadata, logits: torch.Tensor, masks: torch.T
     return heads
 
 
-def _voronoi_outputs(num_masks: int, num_outputs: int, num_classes: int, height: int, width: int,
-                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _voronoi_outputs(
+    num_masks: int, num_outputs: int, num_classes: int, height: int, width: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sharp, trained-looking outputs: each mask owns one Voronoi cell (logit +8 inside, -8
     outside) and is confident (logit +6) in one random known class."""
     generator = torch.Generator().manual_seed(0)
@@ -145,17 +184,23 @@ def _voronoi_outputs(num_masks: int, num_outputs: int, num_classes: int, height:
 
 
 def _agreement(metadata: ModelMetadata, logits: torch.Tensor, masks: torch.Tensor, size: tuple[int, int]) -> str:
-    outputs = [FusedHeads(metadata, score="eam", output_size=size, upsample=mode).to(logits.device)(
-        logits, masks, torch.tensor(-0.5, device=logits.device)) for mode in UPSAMPLE_MODES]
+    outputs = [
+        FusedHeads(metadata, score="eam", output_size=size, upsample=mode).to(logits.device)(
+            logits, masks, torch.tensor(-0.5, device=logits.device)
+        )
+        for mode in UPSAMPLE_MODES
+    ]
     fast, exact = ({name: value.cpu() for name, value in out.items()} for out in outputs)
     same = {name: float((fast[name] == exact[name]).float().mean()) for name in ("semantic", "open_set", "mask_id")}
     spread = float(exact["anomaly"].max() - exact["anomaly"].min())
     error = float((fast["anomaly"] - exact["anomaly"]).abs().mean())
     pan_fast, pan_exact = panoptic_images(fast, metadata), panoptic_images(exact, metadata)
-    return (f"scores vs masks mode: semantic {100 * same['semantic']:.2f} % equal, open_set "
-            f"{100 * same['open_set']:.2f} %, mask_id {100 * same['mask_id']:.2f} %, panoptic "
-            f"{100 * float((pan_fast == pan_exact).mean()):.2f} %; eam mean |diff| {error:.4f} "
-            f"({100 * error / max(spread, 1e-12):.2f} % of its range)")
+    return (
+        f"scores vs masks mode: semantic {100 * same['semantic']:.2f} % equal, open_set "
+        f"{100 * same['open_set']:.2f} %, mask_id {100 * same['mask_id']:.2f} %, panoptic "
+        f"{100 * float((pan_fast == pan_exact).mean()):.2f} %; eam mean |diff| {error:.4f} "
+        f"({100 * error / max(spread, 1e-12):.2f} % of its range)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -164,22 +209,27 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(args.scores) - set(ANOMALY_SCORES))
     if unknown:
         raise AnomaskError(f"unknown anomaly scores {', '.join(unknown)}; valid: {', '.join(ANOMALY_SCORES)}")
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
     size = (int(args.size[0]), int(args.size[1]))
     if size[0] % 32 or size[1] % 32:
         raise AnomaskError(f"--size {size[0]} {size[1]}: both must be multiples of 32")
     if args.checkpoint:
         model, metadata = load_checkpoint(args.checkpoint)
         if metadata.architecture.meta_arch != "mask2former":
-            raise AnomaskError(f"{args.checkpoint}: the fused heads need a mask2former model, not "
-                               f"{metadata.architecture.meta_arch}")
+            raise AnomaskError(
+                f"{args.checkpoint}: the fused heads need a mask2former model, not {metadata.architecture.meta_arch}"
+            )
     else:
         torch.manual_seed(0)
         model = build_model(ModelConfig.preset(args.preset))
         metadata = _metadata(model.config)
-    scores = [name for name in args.scores
-              if metadata.architecture.negative_class or not ANOMALY_SCORES[name].needs_negative]
+    scores = [
+        name for name in args.scores if metadata.architecture.negative_class or not ANOMALY_SCORES[name].needs_negative
+    ]
     skipped = sorted(set(args.scores) - set(scores))
     clock = args.clock if args.clock != "auto" else ("wall" if device.type == "cuda" else "cpu")
     measure = _timer(device, args.repeats, args.warmup, clock)
@@ -187,8 +237,11 @@ def run(args: argparse.Namespace) -> int:
     model = model.eval().to(device)
     image = torch.randn(1, 3, *size, device=device)
     threads = torch.get_num_threads() if device.type == "cpu" else None
-    print(f"device {device}{f' ({threads} threads)' if threads else ''}, model {args.checkpoint or 'preset ' + args.preset}, "
-          f"size {size[0]}x{size[1]}, {clock} clock, best of {args.repeats} after {args.warmup} warm-up")
+    print(
+        f"device {device}{f' ({threads} threads)' if threads else ''}, model "
+        f"{args.checkpoint or 'preset ' + args.preset}, "
+        f"size {size[0]}x{size[1]}, {clock} clock, best of {args.repeats} after {args.warmup} warm-up"
+    )
     with torch.inference_mode():
         outputs: dict = {}
         forward_ms = measure(lambda: outputs.update(model(image)))
@@ -208,18 +261,23 @@ def run(args: argparse.Namespace) -> int:
         arrays = {name: value.cpu().numpy() for name, value in heads(logits, masks, threshold).items()}
         for method in (None, *OPEN_SET_METHODS):
             ms = measure_cpu(lambda: panoptic_images(arrays, metadata, method))
-            print(f"{'CPU panoptic: ' + (method or 'known only'):28s} {'cpu':7s} {ms:10.1f} {100 * ms / forward_ms:10.2f}")
+            print(
+                f"{'CPU panoptic: ' + (method or 'known only'):28s} {'cpu':7s} {ms:10.1f} {100 * ms / forward_ms:10.2f}"
+            )
         ms = measure_cpu(lambda: goss_images(arrays))
         print(f"{'CPU GOSS':28s} {'cpu':7s} {ms:10.1f} {100 * ms / forward_ms:10.2f}")
         if set(UPSAMPLE_MODES) <= set(args.modes):
             print("network masks: " + _agreement(metadata, logits, masks, size))
-            sharp = _voronoi_outputs(masks.shape[1], logits.shape[2], metadata.num_classes, masks.shape[2],
-                                     masks.shape[3], device)
+            sharp = _voronoi_outputs(
+                masks.shape[1], logits.shape[2], metadata.num_classes, masks.shape[2], masks.shape[3], device
+            )
             print("sharp Voronoi masks: " + _agreement(metadata, *sharp, size))
     if skipped:
         print(f"not timed (need a K+2 model; each costs what eam costs): {', '.join(skipped)}")
     for mode, ratio in fused_ratio.items():
         verdict = "met" if ratio <= TARGET else "NOT met"
-        print(f"target all fused heads <= {100 * TARGET:.0f} % of the forward, {mode} mode: {verdict} "
-              f"({100 * ratio:.2f} %)")
+        print(
+            f"target all fused heads <= {100 * TARGET:.0f} % of the forward, {mode} mode: {verdict} "
+            f"({100 * ratio:.2f} %)"
+        )
     return 0

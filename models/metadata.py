@@ -93,9 +93,7 @@ class ModelMetadata:
         unknown = sorted(set(data) - known)
         if unknown:
             raise AnomaskError(f"{source}: unknown metadata fields {', '.join(unknown)}")
-        data["classes"] = tuple(
-            ClassInfo(c["name"], bool(c["is_thing"]), tuple(c["color"])) for c in data["classes"]
-        )
+        data["classes"] = tuple(ClassInfo(c["name"], bool(c["is_thing"]), tuple(c["color"])) for c in data["classes"])
         data["architecture"] = ModelConfig.from_dict(data["architecture"])
         for key in ("mean", "std"):
             if key in data:

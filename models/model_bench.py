@@ -42,15 +42,22 @@ def _resolution(text: str) -> tuple[int, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--presets", default="default,small", help="comma-separated model presets (default, small)")
-    parser.add_argument("--resolutions", type=lambda s: [_resolution(r) for r in s.split(",")],
-                        default=[(512, 1024), (1024, 2048)], help="comma-separated HEIGHTxWIDTH (multiples of 32)")
+    parser.add_argument(
+        "--resolutions",
+        type=lambda s: [_resolution(r) for r in s.split(",")],
+        default=[(512, 1024), (1024, 2048)],
+        help="comma-separated HEIGHTxWIDTH (multiples of 32)",
+    )
     parser.add_argument("--iterations", type=int, default=5, help="timed forwards per case")
     parser.add_argument("--warmup", type=int, default=1, help="untimed forwards first")
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--train-step", action="store_true",
-                        help="time forward + backward in training mode (loss: the mean of every output) instead")
+    parser.add_argument(
+        "--train-step",
+        action="store_true",
+        help="time forward + backward in training mode (loss: the mean of every output) instead",
+    )
 
 
 def _reset_hwm() -> bool:
@@ -79,8 +86,14 @@ def _outputs_mean(outputs: object) -> torch.Tensor:
 
 
 def measure(
-    config: ModelConfig, size: tuple[int, int], batch: int, device: torch.device, iterations: int, warmup: int,
-    train_step: bool = False, threads: int | None = None,
+    config: ModelConfig,
+    size: tuple[int, int],
+    batch: int,
+    device: torch.device,
+    iterations: int,
+    warmup: int,
+    train_step: bool = False,
+    threads: int | None = None,
 ) -> dict:
     """One case in this process (see :func:`measure_isolated`)."""
     if threads:
@@ -150,20 +163,29 @@ def run(args: argparse.Namespace) -> int:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {threads} threads"
     memory = "torch.cuda.max_memory_allocated" if device.type == "cuda" else "RSS high-water rise"
     what = "forward + backward (training mode)" if args.train_step else "forward (inference mode)"
-    print(f"anomask bench model: {what}, {where}, batch {args.batch}, "
-          f"median of {args.iterations} after {args.warmup} warm-up")
-    header = (f"{'preset':<9} {'backbone':<9} {'input':>10} {'params':>8} {'median ms':>10} {'min ms':>9} "
-              f"{'cpu ms':>9} {'peak MiB':>9}")
+    print(
+        f"anomask bench model: {what}, {where}, batch {args.batch}, "
+        f"median of {args.iterations} after {args.warmup} warm-up"
+    )
+    header = (
+        f"{'preset':<9} {'backbone':<9} {'input':>10} {'params':>8} {'median ms':>10} {'min ms':>9} "
+        f"{'cpu ms':>9} {'peak MiB':>9}"
+    )
     print(header)
     print("-" * len(header))
     for name, config in configs.items():
         for height, width in args.resolutions:
-            result = measure_isolated(config, (height, width), args.batch, device, args.iterations, args.warmup,
-                                      args.train_step, threads)
+            result = measure_isolated(
+                config, (height, width), args.batch, device, args.iterations, args.warmup, args.train_step, threads
+            )
             peak = "n/a" if result["peak"] is None else f"{result['peak'] / 2**20:.0f}"
-            print(f"{name:<9} {config.backbone:<9} {f'{height}x{width}':>10} {result['params'] / 1e6:>7.1f}M "
-                  f"{result['median'] * 1e3:>10.1f} {result['min'] * 1e3:>9.1f} {result['cpu'] * 1e3:>9.1f} {peak:>9}",
-                  flush=True)
-    print(f"peak memory: {memory} over the forwards, above the model and input; "
-          "cpu ms: process CPU time per iteration, all threads (robust to other load on the machine)")
+            print(
+                f"{name:<9} {config.backbone:<9} {f'{height}x{width}':>10} {result['params'] / 1e6:>7.1f}M "
+                f"{result['median'] * 1e3:>10.1f} {result['min'] * 1e3:>9.1f} {result['cpu'] * 1e3:>9.1f} {peak:>9}",
+                flush=True,
+            )
+    print(
+        f"peak memory: {memory} over the forwards, above the model and input; "
+        "cpu ms: process CPU time per iteration, all threads (robust to other load on the machine)"
+    )
     return 0

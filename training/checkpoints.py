@@ -106,7 +106,8 @@ def read_state(directory: Path) -> dict[str, Any]:
         raise AnomaskError(f"{state_path}: not an anomask trainer state (format {STATE_FORMAT} expected)")
     if file_sha256(model_path) != state["model_sha256"]:
         raise AnomaskError(
-            f"{model_path}: corrupted or truncated, refused (its SHA-256 differs from the one recorded when it was saved)"
+            f"{model_path}: corrupted or truncated, refused (its SHA-256 differs from the one recorded when it "
+            f"was saved)"
         )
     return state
 

@@ -79,9 +79,7 @@ class MaskCriterion(nn.Module):
         class_weights[-1] = config.no_object_weight
         self.register_buffer("class_weights", class_weights, persistent=False)
 
-    def forward(
-        self, outputs: dict, targets: Sequence[ImageTargets], seeds: Sequence[int]
-    ) -> dict[str, torch.Tensor]:
+    def forward(self, outputs: dict, targets: Sequence[ImageTargets], seeds: Sequence[int]) -> dict[str, torch.Tensor]:
         """``seeds``: one integer per image; all random points derive from it."""
         device = outputs["pred_logits"].device
         local = sum(len(t.labels) for t in targets)
@@ -116,7 +114,13 @@ class MaskCriterion(nn.Module):
             gt_masks = target.masks.to(device)
             match_gen = derived_generator(seed, layer_index, MATCH_STREAM, device=device)
             cost = matching_cost(
-                class_logits[image], mask_logits[image], labels, gt_masks, config.cost_weights, config.num_points, match_gen
+                class_logits[image],
+                mask_logits[image],
+                labels,
+                gt_masks,
+                config.cost_weights,
+                config.num_points,
+                match_gen,
             )
             queries, segments = hungarian_match(cost)
             queries, segments = queries.to(device), segments.to(device)
@@ -129,9 +133,7 @@ class MaskCriterion(nn.Module):
                 point_labels = point_sample(gt_masks[segments][:, None].float(), coords)[:, 0]
             bce = bce + sigmoid_bce_per_mask(point_logits, point_labels).sum()
             dice = dice + dice_per_mask(point_logits, point_labels).sum()
-        ce = F.cross_entropy(
-            class_logits.float().transpose(1, 2), target_classes, self.class_weights.to(device)
-        )
+        ce = F.cross_entropy(class_logits.float().transpose(1, 2), target_classes, self.class_weights.to(device))
         losses = {
             "loss_ce": config.class_weight * ce,
             "loss_mask": config.mask_weight * bce / num_masks,

@@ -24,14 +24,20 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="data_action", metavar="ACTION", required=True)
-    synth = actions.add_parser("synth", help="write the synthetic driving dataset (Cityscapes layout + anomaly test and validation splits)")
+    synth = actions.add_parser(
+        "synth", help="write the synthetic driving dataset (Cityscapes layout + anomaly test and validation splits)"
+    )
     synth.add_argument("--out", type=Path, required=True, help="output folder (empty, or an earlier synthetic dataset)")
     synth.add_argument("--seed", type=int, default=0, help="same seed, same bytes (default 0)")
     synth.add_argument("--train", type=int, default=200, help="training frames (default 200)")
     synth.add_argument("--val", type=int, default=50, help="validation frames (default 50)")
     synth.add_argument("--test", type=int, default=50, help="anomaly test frames (default 50)")
-    synth.add_argument("--anomaly-val", type=int, default=30,
-                       help="anomaly validation frames, seen objects only: anomask train calibrates and selects on them (default 30)")
+    synth.add_argument(
+        "--anomaly-val",
+        type=int,
+        default=30,
+        help="anomaly validation frames, seen objects only: anomask train calibrates and selects on them (default 30)",
+    )
     synth.add_argument("--size", type=parse_size, default=(256, 512), help="HEIGHTxWIDTH (default 256x512)")
     stats = actions.add_parser("stats", help="class frequencies, instances and anomaly sizes of a dataset folder")
     stats.add_argument("root", type=Path, help="dataset folder (Cityscapes layout and/or anomaly/)")
@@ -60,7 +66,10 @@ def _synth(args: argparse.Namespace) -> int:
     generate(args.out, config, progress)
     frames = config.train + config.val + config.test + config.anomaly_val
     seconds = time.perf_counter() - begin
-    print(f"wrote {frames} frames of {height}x{width} to {args.out} in {seconds:.1f} s ({frames / seconds * 60:.0f} frames/min)")
+    print(
+        f"wrote {frames} frames of {height}x{width} to {args.out} in {seconds:.1f} s ({frames / seconds * 60:.0f} "
+        f"frames/min)"
+    )
     return 0
 
 

@@ -35,7 +35,12 @@ from anomask.training.data import (
     StreetHazardsDataset,
 )
 from anomask.training.data.sample import Dataset, Sample, Transform, TransformedDataset
-from anomask.training.data.synthetic import ANOMALY_TEST, ANOMALY_VAL, SyntheticAnomalyDataset, ensure_generated, seen_negatives
+from anomask.training.data.synthetic import (
+    ANOMALY_TEST,
+    SyntheticAnomalyDataset,
+    ensure_generated,
+    seen_negatives,
+)
 from anomask.training.sampler import BatchItem, StreamSampler
 
 SYNTHETIC = "synthetic"
@@ -66,7 +71,12 @@ class AnomalySplit:
     """True when no held-out anomaly split exists and this is the dataset's test split."""
 
     def record(self) -> dict[str, Any]:
-        return {"dataset": self.spec, "root": str(self.root.resolve()), "split": self.split, "test_split": self.test_split}
+        return {
+            "dataset": self.spec,
+            "root": str(self.root.resolve()),
+            "split": self.split,
+            "test_split": self.test_split,
+        }
 
 
 class _KeyedSamples(torch.utils.data.Dataset):
@@ -104,7 +114,9 @@ class BatchLoader:
     """Iterations ``start .. stop-1`` as ``(items, samples)``; ``num_workers`` > 0 loads
     ahead in worker processes (the result is the same: samples depend only on their keys)."""
 
-    def __init__(self, source: TransformedDataset, sampler: StreamSampler, start: int, stop: int, num_workers: int = 0) -> None:
+    def __init__(
+        self, source: TransformedDataset, sampler: StreamSampler, start: int, stop: int, num_workers: int = 0
+    ) -> None:
         self.sampler = sampler
         self.start, self.stop = start, stop
         self.loader = torch.utils.data.DataLoader(
@@ -118,7 +130,6 @@ class BatchLoader:
     def __iter__(self) -> Iterator[tuple[list[BatchItem], list[Sample]]]:
         for iteration, samples in zip(range(self.start, self.stop), self.loader):
             yield self.sampler.local_batch(iteration), samples
-
 
 
 def synthetic_root() -> Path:
@@ -157,14 +168,23 @@ def open_split(spec: str, split: str, config: DataConfig, evaluation: bool = Fal
     kind, paths = _kind_and_paths(spec)
     root = paths[0]
     if kind == "coco":
-        return CocoPanopticDataset(root / "annotations" / f"panoptic_{split}2017.json", root / f"{split}2017",
-                                   open_set=config.open_set, mode="eval" if evaluation else "train")
+        return CocoPanopticDataset(
+            root / "annotations" / f"panoptic_{split}2017.json",
+            root / f"{split}2017",
+            open_set=config.open_set,
+            mode="eval" if evaluation else "train",
+        )
     if kind == "streethazards":
         return StreetHazardsDataset(root, split)
     if kind:
-        raise AnomaskError(f"dataset {spec!r}: unknown kind {kind!r}; use a Cityscapes-layout folder, coco:ROOT or streethazards:ROOT")
+        raise AnomaskError(
+            f"dataset {spec!r}: unknown kind {kind!r}; use a Cityscapes-layout folder, coco:ROOT or streethazards:ROOT"
+        )
     if not root.is_dir():
-        raise AnomaskError(f"dataset {spec!r}: folder not found (use 'synthetic', a Cityscapes-layout folder, coco:ROOT or streethazards:ROOT)")
+        raise AnomaskError(
+            f"dataset {spec!r}: folder not found (use 'synthetic', a Cityscapes-layout folder, coco:ROOT or "
+            f"streethazards:ROOT)"
+        )
     return CityscapesDataset(root, split)
 
 
@@ -187,7 +207,9 @@ def open_anomaly_split(spec: str, config: DataConfig) -> AnomalySplit | None:
         return AnomalySplit(StreetHazardsDataset(root, "test"), config.dataset, root, "test", True)
     for split in dict.fromkeys((config.anomaly_split, ANOMALY_TEST)):
         if (root / split).is_dir():
-            return AnomalySplit(SyntheticAnomalyDataset(root, split), config.dataset, root, split, split == ANOMALY_TEST)
+            return AnomalySplit(
+                SyntheticAnomalyDataset(root, split), config.dataset, root, split, split == ANOMALY_TEST
+            )
     return None
 
 
@@ -228,7 +250,15 @@ def build_train_data(stage: StageConfig, dist: distributed.DistInfo) -> TrainDat
     val = open_split(spec, config.val_split, config, evaluation=True) if config.val_split else None
     anomaly = open_anomaly_split(spec, config)
     if anomaly is not None and anomaly.test_split and dist.is_main:
-        print(f"note: {config.dataset!r} has no anomaly validation split ({config.anomaly_split!r}); anomaly validation, "
-              f"the best checkpoint and the stored thresholds use its test split {anomaly.split!r} (recorded in the metadata)")
-    return TrainData(train.classes, TransformedDataset(train, transforms, seed=stage.seed), val,
-                     anomaly.dataset if anomaly else None, anomaly.record() if anomaly else None)
+        print(
+            f"note: {config.dataset!r} has no anomaly validation split ({config.anomaly_split!r}); anomaly validation, "
+            f"the best checkpoint and the stored thresholds use its test split {anomaly.split!r} (recorded in the "
+            f"metadata)"
+        )
+    return TrainData(
+        train.classes,
+        TransformedDataset(train, transforms, seed=stage.seed),
+        val,
+        anomaly.dataset if anomaly else None,
+        anomaly.record() if anomaly else None,
+    )

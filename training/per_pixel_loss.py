@@ -50,7 +50,11 @@ def two_head_loss(
     cls_logits = _upsample(semantic_logits, size)
     od_logits = _upsample(outlier_logits, size)[:, 0]
     # A batch without a single valid pixel gives 0 with a gradient path (DDP needs one).
-    cls = F.cross_entropy(cls_logits, semantic, ignore_index=IGNORE_ID) if (semantic != IGNORE_ID).any() else 0.0 * cls_logits.sum()
+    cls = (
+        F.cross_entropy(cls_logits, semantic, ignore_index=IGNORE_ID)
+        if (semantic != IGNORE_ID).any()
+        else 0.0 * cls_logits.sum()
+    )
     valid = outlier != IGNORE_ID
     od = (
         F.binary_cross_entropy_with_logits(od_logits[valid], outlier[valid].float())
@@ -70,6 +74,4 @@ class PerPixelCriterion(nn.Module):
 
     def forward(self, outputs: dict, targets: Sequence[ImageTargets], seeds: Sequence[int]) -> dict[str, torch.Tensor]:
         del seeds  # no random sampling in the per-pixel loss
-        return two_head_loss(
-            outputs["sem_logits"], outputs["outlier_logits"], targets, self.num_classes, self.config
-        )
+        return two_head_loss(outputs["sem_logits"], outputs["outlier_logits"], targets, self.num_classes, self.config)

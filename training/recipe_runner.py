@@ -47,8 +47,11 @@ class RunSpec:
     init: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"recipe": self.recipe, "preset": self.preset, "overrides": self.overrides or {},
-                           "init": self.init}, indent=1, sort_keys=True)
+        return json.dumps(
+            {"recipe": self.recipe, "preset": self.preset, "overrides": self.overrides or {}, "init": self.init},
+            indent=1,
+            sort_keys=True,
+        )
 
     @classmethod
     def read(cls, path: Path) -> RunSpec:
@@ -80,8 +83,12 @@ def prepare_model(
     ``init`` (its classes checked against the dataset's), K+1 -> K+2 converted when the
     stage asks, with the stage's ``model`` settings applied (structure must not change)."""
     seed_everything(stage.seed)
-    common = {"recipe": recipe.name, "command": command, "score": stage.validation.score,
-              "extra": {"recipe": json.loads(recipe.text), "stage": stage.name}}
+    common = {
+        "recipe": recipe.name,
+        "command": command,
+        "score": stage.validation.score,
+        "extra": {"recipe": json.loads(recipe.text), "stage": stage.name},
+    }
     if init is None:
         config = ModelConfig.preset(stage.model_preset, **{"num_classes": len(classes), **stage.model})
         if stage.convert_negative:

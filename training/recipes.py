@@ -115,7 +115,9 @@ def load_recipe(name: str, preset: str = "default", overrides: dict[str, dict[st
     names = [s.get("name", "train") for s in raw]
     for target in overrides:
         if target != "*" and target not in names:
-            raise AnomaskError(f"--set names stage {target!r}; recipe {data.get('name', name)!r} has {', '.join(names)}")
+            raise AnomaskError(
+                f"--set names stage {target!r}; recipe {data.get('name', name)!r} has {', '.join(names)}"
+            )
     stages = []
     for entry in raw:
         entry = deep_update(entry, overrides.get("*", {}))

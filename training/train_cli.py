@@ -1,9 +1,9 @@
 """``anomask train``: run a recipe (or continue one) on one process or under ``torchrun``.
 
-    anomask train --recipe closed-set --preset small --out runs/closed
-    anomask train --recipe uno --preset small --init runs/closed/closed-set/final/model.safetensors --out runs/uno
-    anomask train --resume --out runs/uno
-    torchrun --nproc_per_node 2 -m anomask train --recipe closed-set --preset small --out runs/ddp
+anomask train --recipe closed-set --preset small --out runs/closed
+anomask train --recipe uno --preset small --init runs/closed/closed-set/final/model.safetensors --out runs/uno
+anomask train --resume --out runs/uno
+torchrun --nproc_per_node 2 -m anomask train --recipe closed-set --preset small --out runs/ddp
 """
 
 from __future__ import annotations
@@ -21,16 +21,33 @@ from anomask.training.recipes import available_recipes, load_recipe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recipe", help=f"recipe name ({', '.join(available_recipes())}) or a .yaml/.json recipe file "
-                        "(default: closed-set)")
+    parser.add_argument(
+        "--recipe",
+        help=f"recipe name ({', '.join(available_recipes())}) or a .yaml/.json recipe file (default: closed-set)",
+    )
     parser.add_argument("--preset", help="settings preset: default (Cityscapes scale) or small (2-core CPU, synthetic)")
     parser.add_argument("--out", type=Path, help="output folder (default: runs/<recipe>)")
-    parser.add_argument("--init", type=Path, help="checkpoint to start from: the first fine-tune stage starts "
-                        "from it and the stages before it are skipped")
-    parser.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT_DIR",
-                        help="continue the run in --out from its newest checkpoint (or from CHECKPOINT_DIR)")
-    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="[STAGE:]KEY=VALUE",
-                        help="override a setting, e.g. solver.lr=1e-5 or finetune:solver.iterations=50 (repeatable)")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        help="checkpoint to start from: the first fine-tune stage starts from it and the stages before it are skipped",
+    )
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CHECKPOINT_DIR",
+        help="continue the run in --out from its newest checkpoint (or from CHECKPOINT_DIR)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="[STAGE:]KEY=VALUE",
+        help="override a setting, e.g. solver.lr=1e-5 or finetune:solver.iterations=50 (repeatable)",
+    )
     parser.add_argument("--dataset", help="shortcut for --set data.dataset=...")
     parser.add_argument("--negatives", help="shortcut for --set data.negatives=... (negative pool)")
     parser.add_argument("--iterations", type=int, help="shortcut for --set solver.iterations=N (every stage)")
@@ -41,8 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _shortcuts(args: argparse.Namespace) -> list[str]:
-    pairs = [("data.dataset", args.dataset), ("data.negatives", args.negatives),
-             ("solver.iterations", args.iterations), ("seed", args.seed)]
+    pairs = [
+        ("data.dataset", args.dataset),
+        ("data.negatives", args.negatives),
+        ("solver.iterations", args.iterations),
+        ("seed", args.seed),
+    ]
     return [f"{key}={value}" for key, value in pairs if value is not None]
 
 
@@ -60,14 +81,18 @@ def _device(name: str) -> torch.device:
 def _spec(args: argparse.Namespace, out: Path) -> RunSpec:
     overrides = parse_overrides(args.settings + _shortcuts(args)) or None
     if not args.resume:
-        return RunSpec(args.recipe or "closed-set", args.preset or "default", overrides,
-                       str(args.init) if args.init else None)
+        return RunSpec(
+            args.recipe or "closed-set", args.preset or "default", overrides, str(args.init) if args.init else None
+        )
     run_file = out / RUN_FILE
     if not run_file.is_file():
         raise AnomaskError(f"--resume: {run_file} not found; nothing to resume in {out}")
     spec = RunSpec.read(run_file)
-    given = {"--recipe": (args.recipe, spec.recipe), "--preset": (args.preset, spec.preset),
-             "--init": (str(args.init) if args.init else None, spec.init)}
+    given = {
+        "--recipe": (args.recipe, spec.recipe),
+        "--preset": (args.preset, spec.preset),
+        "--init": (str(args.init) if args.init else None, spec.init),
+    }
     for flag, (value, stored) in given.items():
         if value is not None and value != stored:
             raise AnomaskError(f"--resume continues {out} as it was started ({flag} {stored}), not with {flag} {value}")
@@ -94,8 +119,15 @@ def run(args: argparse.Namespace) -> int:
     resume_from = None if args.resume in (False, True) else Path(args.resume)
     command = args.command_line
     try:
-        finals = run_recipe(spec, out, _device(args.device), command, resume=bool(args.resume),
-                            resume_from=resume_from, progress=not args.no_progress)
+        finals = run_recipe(
+            spec,
+            out,
+            _device(args.device),
+            command,
+            resume=bool(args.resume),
+            resume_from=resume_from,
+            progress=not args.no_progress,
+        )
     finally:
         distributed.shutdown()
     for path in finals:

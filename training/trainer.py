@@ -158,8 +158,12 @@ class Trainer:
             "rng": capture_rng_state(),
             # Data order is a function of these and the iteration (see sampler.py); any
             # number of processes continues it, as long as the global batch is the same.
-            "data_order": {"seed": self.stage.seed, "global_batch": self.solver.batch_size,
-                           "dataset_size": len(self.data.train), "next_iteration": self.iteration},
+            "data_order": {
+                "seed": self.stage.seed,
+                "global_batch": self.solver.batch_size,
+                "dataset_size": len(self.data.train),
+                "next_iteration": self.iteration,
+            },
             "best": self.best,
             "thresholds": self.thresholds,
             "calibration": self.calibration,
@@ -185,9 +189,12 @@ class Trainer:
         restore_rng_state(state["rng"])
         threads = state.get("torch_threads")
         if threads is not None and self.device.type == "cpu" and threads != torch.get_num_threads():
-            print(f"warning: {directory} was written with {threads} torch threads, this process has "
-                  f"{torch.get_num_threads()}: the run continues, but not bitwise as an uninterrupted run "
-                  "(set OMP_NUM_THREADS to match)", file=sys.stderr)
+            print(
+                f"warning: {directory} was written with {threads} torch threads, this process has "
+                f"{torch.get_num_threads()}: the run continues, but not bitwise as an uninterrupted run "
+                "(set OMP_NUM_THREADS to match)",
+                file=sys.stderr,
+            )
         self.iteration = int(state["iteration"])
         self.best = state["best"]
         self.thresholds = dict(state["thresholds"])
@@ -235,12 +242,18 @@ class Trainer:
 
     # -- periodic work (rank 0) --------------------------------------------------------
     def validate(self) -> ValidationResult:
-        result = validate(self.model, self._metadata(), self.data.val, self.data.anomaly, self.stage.validation, self.device)
+        result = validate(
+            self.model, self._metadata(), self.data.val, self.data.anomaly, self.stage.validation, self.device
+        )
         self.thresholds.update(result.thresholds)
         if result.thresholds:
             # Which images set them: ``anomask eval`` uses them only on other images.
-            self.calibration = {**(self.data.anomaly_source or {}), "tpr": CALIBRATION_TPR,
-                                "images": result.calibration_images, "score": score_name(self.metadata, self.stage.validation)}
+            self.calibration = {
+                **(self.data.anomaly_source or {}),
+                "tpr": CALIBRATION_TPR,
+                "images": result.calibration_images,
+                "score": score_name(self.metadata, self.stage.validation),
+            }
         self.last_metrics = dict(result.metrics)
         return result
 
@@ -273,7 +286,9 @@ class Trainer:
         path = self.outputs.metrics_log
         if not path.is_file():
             return
-        kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["iteration"] <= self.iteration]
+        kept = [
+            line for line in path.read_text().splitlines() if line and json.loads(line)["iteration"] <= self.iteration
+        ]
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(line + "\n" for line in kept))
         tmp.replace(path)
@@ -290,8 +305,14 @@ class Trainer:
             self._truncate_log()
             writer = SummaryWriter(str(self.outputs.tensorboard), purge_step=self.iteration or None)
         total = self.solver.iterations
-        bar = tqdm(total=total, initial=self.iteration, disable=not (main and self.progress),
-                   desc=self.stage.name, unit="it", dynamic_ncols=True)
+        bar = tqdm(
+            total=total,
+            initial=self.iteration,
+            disable=not (main and self.progress),
+            desc=self.stage.name,
+            unit="it",
+            dynamic_ncols=True,
+        )
         loader = BatchLoader(self.data.train, self.sampler, self.iteration, total, self.stage.data.num_workers)
         self.model.train()
         started = time.monotonic()
@@ -309,8 +330,10 @@ class Trainer:
                     result = self.validate()
                     self._log(writer, {**result.metrics, **result.thresholds}, "val")
                     self._maybe_best()
-                    bar.write(f"[{self.stage.name}] iteration {self.iteration}: " +
-                              ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
+                    bar.write(
+                        f"[{self.stage.name}] iteration {self.iteration}: "
+                        + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
+                    )
                 if main and (done or self.iteration % self.stage.checkpoint.every == 0):
                     self.save_checkpoint()
                 distributed.barrier()
@@ -320,8 +343,13 @@ class Trainer:
                 writer.close()
         if main:
             write_model_dir(self.outputs.final, self.model, self._metadata(), None)
-            summary = {"iterations": self.iteration, "seconds": time.monotonic() - started, **self.last_metrics,
-                       "thresholds": self.thresholds, "calibration": self.calibration}
+            summary = {
+                "iterations": self.iteration,
+                "seconds": time.monotonic() - started,
+                **self.last_metrics,
+                "thresholds": self.thresholds,
+                "calibration": self.calibration,
+            }
             (self.outputs.final / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         distributed.barrier()
         return self.outputs.final_model

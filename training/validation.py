@@ -48,7 +48,9 @@ def normalise(images: np.ndarray, metadata: ModelMetadata, device: torch.device)
     return (batch - mean) / std
 
 
-def _network_input(image: np.ndarray, metadata: ModelMetadata, scale: float, device: torch.device) -> tuple[torch.Tensor, tuple[int, int]]:
+def _network_input(
+    image: np.ndarray, metadata: ModelMetadata, scale: float, device: torch.device
+) -> tuple[torch.Tensor, tuple[int, int]]:
     """The normalised image resized by ``scale`` and padded to a multiple of 32, and the
     output size at which the heads put the padded frame back at label resolution."""
     tensor = normalise(image[None], metadata, device)
@@ -87,8 +89,13 @@ def predict(
 
 
 def _anomaly_metrics(
-    model: nn.Module, metadata: ModelMetadata, dataset: Dataset, config: ValidationConfig, score: str,
-    device: torch.device, thresholds: dict[str, float],
+    model: nn.Module,
+    metadata: ModelMetadata,
+    dataset: Dataset,
+    config: ValidationConfig,
+    score: str,
+    device: torch.device,
+    thresholds: dict[str, float],
 ) -> tuple[dict[str, float], int]:
     """AP / FPR95 / AUROC over the split, and per anomaly group (``ap_seen`` ...) when the
     dataset tells each image's group (the synthetic default's validation split holds only
@@ -104,7 +111,9 @@ def _anomaly_metrics(
         group = group_of(index) if group_of is not None else None
         keys = [""] + ([f"_{group}"] if group else [])
         for key in keys:
-            accumulators.setdefault(key, PixelAnomalyAccumulator()).update(anomaly, sample["anomaly"], sample.get("name", ""))
+            accumulators.setdefault(key, PixelAnomalyAccumulator()).update(
+                anomaly, sample["anomaly"], sample.get("name", "")
+            )
         calibrator.update(anomaly, sample["anomaly"])
     metrics: dict[str, float] = {}
     for key, accumulator in accumulators.items():

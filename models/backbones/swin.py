@@ -150,7 +150,9 @@ class PatchMerging(nn.Module):
 
 
 class SwinStage(nn.Module):
-    def __init__(self, dim: int, depth: int, num_heads: int, window: int, drop_paths: list[float], downsample: bool) -> None:
+    def __init__(
+        self, dim: int, depth: int, num_heads: int, window: int, drop_paths: list[float], downsample: bool
+    ) -> None:
         super().__init__()
         self.blocks = nn.ModuleList(
             SwinBlock(dim, num_heads, window, 0 if i % 2 == 0 else window // 2, drop_paths[i]) for i in range(depth)
@@ -181,8 +183,14 @@ class SwinBackbone(Backbone):
         starts = [sum(spec.depths[:i]) for i in range(4)]
         self.patch_embed = PatchEmbed(spec.embed_dim)
         self.layers = nn.ModuleList(
-            SwinStage(dims[i], spec.depths[i], spec.num_heads[i], window_size,
-                      rates[starts[i] : starts[i] + spec.depths[i]], downsample=i < 3)
+            SwinStage(
+                dims[i],
+                spec.depths[i],
+                spec.num_heads[i],
+                window_size,
+                rates[starts[i] : starts[i] + spec.depths[i]],
+                downsample=i < 3,
+            )
             for i in range(4)
         )
         self.norms = [nn.LayerNorm(dim) for dim in dims]

@@ -42,27 +42,40 @@ RULES = [
     Rule(_RES + r"shortcut\.norm\.(\w+)", lambda m: f"{_res(m)}.downsample.1.{m[3]}"),
     # Swin: already the original layout
     Rule(r"backbone\.(patch_embed\.(?:proj|norm)\.\w+)", r"backbone.\1"),
-    Rule(r"backbone\.(layers\.\d+\.blocks\.\d+\.(?:norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.\w+)", r"backbone.\1"),
+    Rule(
+        r"backbone\.(layers\.\d+\.blocks\.\d+\.(?:norm1|norm2|attn\.qkv|attn\.proj|mlp\.fc1|mlp\.fc2)\.\w+)",
+        r"backbone.\1",
+    ),
     Rule(r"backbone\.(layers\.\d+\.blocks\.\d+\.attn\.relative_position_bias_table)", r"backbone.\1"),
     Rule(r"backbone\.(layers\.\d+\.downsample\.(?:reduction|norm)\.\w+)", r"backbone.\1"),
     Rule(r"backbone\.(norm[0-3]\.\w+)", r"backbone.\1"),
     # pixel decoder
     Rule(_PD + r"input_proj\.(\d)\.([01])\." + _WB, r"pixel_decoder.input_proj.\1.\2.\3"),
     Rule(_PD + r"transformer\.level_embed", "pixel_decoder.level_embed"),
-    Rule(_PD + r"transformer\.encoder\.layers\.(\d+)\.(self_attn\.\w+|norm1|linear1|linear2|norm2)\." + _WB,
-         r"pixel_decoder.encoder.layers.\1.\2.\3"),
+    Rule(
+        _PD + r"transformer\.encoder\.layers\.(\d+)\.(self_attn\.\w+|norm1|linear1|linear2|norm2)\." + _WB,
+        r"pixel_decoder.encoder.layers.\1.\2.\3",
+    ),
     Rule(_PD + r"mask_features\." + _WB, r"pixel_decoder.mask_features.\1"),
     Rule(_PD + r"adapter_1\.weight", "pixel_decoder.lateral_conv.0.weight"),
     Rule(_PD + r"adapter_1\.norm\." + _WB, r"pixel_decoder.lateral_conv.1.\1"),
     Rule(_PD + r"layer_1\.weight", "pixel_decoder.output_conv.0.weight"),
     Rule(_PD + r"layer_1\.norm\." + _WB, r"pixel_decoder.output_conv.1.\1"),
     # transformer decoder: three ModuleLists -> one module per layer
-    Rule(_P + r"transformer_cross_attention_layers\.(\d+)\.(?:multihead_attn|multihead_attn_foreground)\.(\w+(?:\.\w+)?)",
-         r"predictor.layers.\1.cross_attn.\2"),
-    Rule(_P + r"transformer_cross_attention_layers\.(\d+)\.multihead_attn_background\.(\w+(?:\.\w+)?)",
-         r"predictor.layers.\1.cross_attn_bg.\2"),
+    Rule(
+        _P
+        + r"transformer_cross_attention_layers\.(\d+)\.(?:multihead_attn|multihead_attn_foreground)\.(\w+(?:\.\w+)?)",
+        r"predictor.layers.\1.cross_attn.\2",
+    ),
+    Rule(
+        _P + r"transformer_cross_attention_layers\.(\d+)\.multihead_attn_background\.(\w+(?:\.\w+)?)",
+        r"predictor.layers.\1.cross_attn_bg.\2",
+    ),
     Rule(_P + r"transformer_cross_attention_layers\.(\d+)\.norm\." + _WB, r"predictor.layers.\1.norm1.\2"),
-    Rule(_P + r"transformer_self_attention_layers\.(\d+)\.self_attn\.(\w+(?:\.\w+)?)", r"predictor.layers.\1.self_attn.\2"),
+    Rule(
+        _P + r"transformer_self_attention_layers\.(\d+)\.self_attn\.(\w+(?:\.\w+)?)",
+        r"predictor.layers.\1.self_attn.\2",
+    ),
     Rule(_P + r"transformer_self_attention_layers\.(\d+)\.norm\." + _WB, r"predictor.layers.\1.norm2.\2"),
     Rule(_P + r"transformer_ffn_layers\.(\d+)\.(linear1|linear2)\." + _WB, r"predictor.layers.\1.\2.\3"),
     Rule(_P + r"transformer_ffn_layers\.(\d+)\.norm\." + _WB, r"predictor.layers.\1.norm3.\2"),
@@ -73,9 +86,14 @@ RULES = [
 IGNORES = [
     Ignore(r"pixel_(mean|std)", "input normalisation, stored in the metadata"),
     Ignore(r"criterion\.empty_weight", "loss buffer (no-object class weight), not a network weight"),
-    Ignore(r"backbone\.layers\.\d+\.blocks\.\d+\.attn\.relative_position_index", "derived buffer, rebuilt from the window size"),
-    Ignore(_P + r"transformer_cross_attention_layers\.\d+\.fusion_layer\.\w+",
-           "Mask2Anomaly's fusion_layer, defined but unused in its forward"),
+    Ignore(
+        r"backbone\.layers\.\d+\.blocks\.\d+\.attn\.relative_position_index",
+        "derived buffer, rebuilt from the window size",
+    ),
+    Ignore(
+        _P + r"transformer_cross_attention_layers\.\d+\.fusion_layer\.\w+",
+        "Mask2Anomaly's fusion_layer, defined but unused in its forward",
+    ),
 ]
 
 _SWINS = {(96, 6): "swin_t", (96, 18): "swin_s", (128, 18): "swin_b"}
@@ -118,10 +136,16 @@ def architecture(state: dict[str, torch.Tensor], num_heads: int, source: str) ->
     num_queries, hidden = _shape(state, "sem_seg_head.predictor.query_feat.weight", source)
     conv_dim = _shape(state, "sem_seg_head.pixel_decoder.mask_features.weight", source)[1]
     if conv_dim != hidden:
-        raise AnomaskError(f"{source}: pixel decoder dim {conv_dim} differs from the decoder's hidden dim {hidden} (unsupported)")
-    offsets = _shape(state, "sem_seg_head.pixel_decoder.transformer.encoder.layers.0.self_attn.attention_weights.weight", source)[0]
+        raise AnomaskError(
+            f"{source}: pixel decoder dim {conv_dim} differs from the decoder's hidden dim {hidden} (unsupported)"
+        )
+    offsets = _shape(
+        state, "sem_seg_head.pixel_decoder.transformer.encoder.layers.0.self_attn.attention_weights.weight", source
+    )[0]
     if offsets % (num_heads * NUM_LEVELS):
-        raise AnomaskError(f"{source}: attention weights of size {offsets} do not fit {num_heads} heads; pass --num-heads")
+        raise AnomaskError(
+            f"{source}: attention weights of size {offsets} do not fit {num_heads} heads; pass --num-heads"
+        )
     if any(k.startswith("sem_seg_head.predictor.input_proj.") for k in state):
         raise AnomaskError(f"{source}: decoder input projections (ENFORCE_INPUT_PROJ) are not supported")
     return dict(
@@ -134,7 +158,9 @@ def architecture(state: dict[str, torch.Tensor], num_heads: int, source: str) ->
         dim_feedforward=_shape(state, "sem_seg_head.predictor.transformer_ffn_layers.0.linear1.weight", source)[0],
         dec_layers=_count(state, r"sem_seg_head\.predictor\.transformer_ffn_layers\.(\d+)\."),
         enc_layers=_count(state, r"sem_seg_head\.pixel_decoder\.transformer\.encoder\.layers\.(\d+)\."),
-        enc_dim_feedforward=_shape(state, "sem_seg_head.pixel_decoder.transformer.encoder.layers.0.linear1.weight", source)[0],
+        enc_dim_feedforward=_shape(
+            state, "sem_seg_head.pixel_decoder.transformer.encoder.layers.0.linear1.weight", source
+        )[0],
         enc_num_points=offsets // (num_heads * NUM_LEVELS),
         global_masked_attention=any("multihead_attn_background" in k for k in state),
     )

@@ -25,18 +25,38 @@ from anomask.models.convert.weight_files import read_weight_file, tensor_state
 # Mask2FormerConfig / ResNetConfig / SwinConfig defaults (transformers 4.x-5.x), for
 # config.json files written with only the non-default values.
 _M2F_DEFAULTS = {
-    "feature_size": 256, "mask_feature_size": 256, "hidden_dim": 256, "encoder_feedforward_dim": 1024,
-    "activation_function": "relu", "encoder_layers": 6, "decoder_layers": 10, "num_attention_heads": 8,
-    "dim_feedforward": 2048, "pre_norm": False, "enforce_input_projection": False, "common_stride": 4,
-    "num_queries": 100, "feature_strides": [4, 8, 16, 32],
+    "feature_size": 256,
+    "mask_feature_size": 256,
+    "hidden_dim": 256,
+    "encoder_feedforward_dim": 1024,
+    "activation_function": "relu",
+    "encoder_layers": 6,
+    "decoder_layers": 10,
+    "num_attention_heads": 8,
+    "dim_feedforward": 2048,
+    "pre_norm": False,
+    "enforce_input_projection": False,
+    "common_stride": 4,
+    "num_queries": 100,
+    "feature_strides": [4, 8, 16, 32],
 }
 _RESNET_DEFAULTS = {
-    "embedding_size": 64, "hidden_sizes": [256, 512, 1024, 2048], "depths": [3, 4, 6, 3], "layer_type": "bottleneck",
-    "downsample_in_first_stage": False, "downsample_in_bottleneck": False,
+    "embedding_size": 64,
+    "hidden_sizes": [256, 512, 1024, 2048],
+    "depths": [3, 4, 6, 3],
+    "layer_type": "bottleneck",
+    "downsample_in_first_stage": False,
+    "downsample_in_bottleneck": False,
 }
 _SWIN_DEFAULTS = {
-    "embed_dim": 96, "depths": [2, 2, 6, 2], "num_heads": [3, 6, 12, 24], "window_size": 7, "patch_size": 4,
-    "mlp_ratio": 4.0, "qkv_bias": True, "use_absolute_embeddings": False,
+    "embed_dim": 96,
+    "depths": [2, 2, 6, 2],
+    "num_heads": [3, 6, 12, 24],
+    "window_size": 7,
+    "patch_size": 4,
+    "mlp_ratio": 4.0,
+    "qkv_bias": True,
+    "use_absolute_embeddings": False,
 }
 # HF's Mask2Former builds Swin-S when config.json has no backbone_config at all.
 _DEFAULT_BACKBONE = {"model_type": "swin", "depths": [2, 2, 18, 2]}
@@ -87,17 +107,23 @@ RULES = [
     Rule(_BLOCK + r"attention\.(?:k_proj|self\.key)\." + _WB, _block("attn.qkv.{}"), part=1),
     Rule(_BLOCK + r"attention\.(?:v_proj|self\.value)\." + _WB, _block("attn.qkv.{}"), part=2),
     Rule(_BLOCK + r"attention\.(?:o_proj|output\.dense)\." + _WB, _block("attn.proj.{}")),
-    Rule(_BLOCK + r"attention\.(?:relative_position_bias|self)\.relative_position_bias_table",
-         _block("attn.relative_position_bias_table")),
+    Rule(
+        _BLOCK + r"attention\.(?:relative_position_bias|self)\.relative_position_bias_table",
+        _block("attn.relative_position_bias_table"),
+    ),
     Rule(_BLOCK + r"(?:mlp\.fc1|intermediate\.dense)\." + _WB, _block("mlp.fc1.{}")),
     Rule(_BLOCK + r"(?:mlp\.fc2|output\.dense)\." + _WB, _block("mlp.fc2.{}")),
-    Rule(_SWIN + r"encoder\.layers\.(\d+)\.downsample\.(reduction|norm)\." + _WB, r"backbone.layers.\1.downsample.\2.\3"),
+    Rule(
+        _SWIN + r"encoder\.layers\.(\d+)\.downsample\.(reduction|norm)\." + _WB, r"backbone.layers.\1.downsample.\2.\3"
+    ),
     Rule(_BB + r"hidden_states_norms\.stage(\d)\." + _WB, lambda m: f"backbone.norm{int(m[1]) - 1}.{m[2]}"),
     # pixel decoder
     Rule(_PD + r"level_embed", "pixel_decoder.level_embed"),
     Rule(_PD + r"input_projections\.(\d)\.([01])\." + _WB, r"pixel_decoder.input_proj.\1.\2.\3"),
-    Rule(_PD + r"encoder\.layers\.(\d+)\.self_attn\.(sampling_offsets|attention_weights|value_proj|output_proj)\." + _WB,
-         r"pixel_decoder.encoder.layers.\1.self_attn.\2.\3"),
+    Rule(
+        _PD + r"encoder\.layers\.(\d+)\.self_attn\.(sampling_offsets|attention_weights|value_proj|output_proj)\." + _WB,
+        r"pixel_decoder.encoder.layers.\1.self_attn.\2.\3",
+    ),
     Rule(_PD + r"encoder\.layers\.(\d+)\.self_attn_layer_norm\." + _WB, r"pixel_decoder.encoder.layers.\1.norm1.\2"),
     Rule(_PD + r"encoder\.layers\.(\d+)\.fc1\." + _WB, r"pixel_decoder.encoder.layers.\1.linear1.\2"),
     Rule(_PD + r"encoder\.layers\.(\d+)\.fc2\." + _WB, r"pixel_decoder.encoder.layers.\1.linear2.\2"),
@@ -114,8 +140,10 @@ RULES = [
     Rule(_LAYER + r"self_attn\.v_proj\." + _WB, r"predictor.layers.\1.self_attn.in_proj_\2", part=2),
     Rule(_LAYER + r"self_attn\.out_proj\." + _WB, r"predictor.layers.\1.self_attn.out_proj.\2"),
     Rule(_LAYER + r"self_attn_layer_norm\." + _WB, r"predictor.layers.\1.norm2.\2"),
-    Rule(_LAYER + r"cross_attn\.(in_proj_weight|in_proj_bias|out_proj\.weight|out_proj\.bias)",
-         r"predictor.layers.\1.cross_attn.\2"),
+    Rule(
+        _LAYER + r"cross_attn\.(in_proj_weight|in_proj_bias|out_proj\.weight|out_proj\.bias)",
+        r"predictor.layers.\1.cross_attn.\2",
+    ),
     Rule(_LAYER + r"cross_attn_layer_norm\." + _WB, r"predictor.layers.\1.norm1.\2"),
     Rule(_LAYER + r"fc1\." + _WB, r"predictor.layers.\1.linear1.\2"),
     Rule(_LAYER + r"fc2\." + _WB, r"predictor.layers.\1.linear2.\2"),
@@ -147,10 +175,14 @@ def _backbone(config: dict[str, Any], source: str) -> tuple[str, int]:
     backbone = config.get("backbone_config") or _DEFAULT_BACKBONE
     kind = backbone.get("model_type")
     out_features = backbone.get("out_features", _OUT_FEATURES)
-    _require(list(out_features) == _OUT_FEATURES, source, f"backbone out_features {out_features} (need {_OUT_FEATURES})")
+    _require(
+        list(out_features) == _OUT_FEATURES, source, f"backbone out_features {out_features} (need {_OUT_FEATURES})"
+    )
     if kind == "resnet":
         s = _settings(backbone, _RESNET_DEFAULTS)
-        _require(not s["downsample_in_bottleneck"], source, "ResNet with stride in the 1x1 conv (downsample_in_bottleneck)")
+        _require(
+            not s["downsample_in_bottleneck"], source, "ResNet with stride in the 1x1 conv (downsample_in_bottleneck)"
+        )
         _require(not s["downsample_in_first_stage"] and s["embedding_size"] == 64, source, "non-standard ResNet stem")
         key = (s["layer_type"], tuple(s["depths"]), tuple(s["hidden_sizes"]))
         _require(key in _RESNETS, source, f"ResNet {key} (supported: ResNet-18, ResNet-50)")
@@ -167,9 +199,15 @@ def _backbone(config: dict[str, Any], source: str) -> tuple[str, int]:
 
 def architecture(config: dict[str, Any], source: str) -> tuple[dict[str, Any], list[str]]:
     """``ModelConfig`` fields and class names (``id2label`` order) from ``config.json``."""
-    _require(config.get("model_type", "mask2former") == "mask2former", source, f"model_type {config.get('model_type')!r}")
+    _require(
+        config.get("model_type", "mask2former") == "mask2former", source, f"model_type {config.get('model_type')!r}"
+    )
     s = _settings(config, _M2F_DEFAULTS)
-    _require(s["feature_size"] == s["hidden_dim"], source, f"feature_size {s['feature_size']} != hidden_dim {s['hidden_dim']}")
+    _require(
+        s["feature_size"] == s["hidden_dim"],
+        source,
+        f"feature_size {s['feature_size']} != hidden_dim {s['hidden_dim']}",
+    )
     _require(list(s["feature_strides"]) == [4, 8, 16, 32] and s["common_stride"] == 4, source, "feature strides")
     _require(not s["pre_norm"], source, "pre_norm decoder layers")
     _require(not s["enforce_input_projection"], source, "enforce_input_projection")
@@ -181,9 +219,16 @@ def architecture(config: dict[str, Any], source: str) -> tuple[dict[str, Any], l
         raise AnomaskError(f"{source}: config.json has no id2label (class names)")
     names = [id2label[k] for k in sorted(id2label, key=int)]
     fields = dict(
-        backbone=backbone, window_size=window, num_queries=s["num_queries"], hidden_dim=s["hidden_dim"],
-        mask_dim=s["mask_feature_size"], num_heads=s["num_attention_heads"], dim_feedforward=s["dim_feedforward"],
-        dec_layers=s["decoder_layers"] - 1, enc_layers=s["encoder_layers"], enc_dim_feedforward=s["encoder_feedforward_dim"],
+        backbone=backbone,
+        window_size=window,
+        num_queries=s["num_queries"],
+        hidden_dim=s["hidden_dim"],
+        mask_dim=s["mask_feature_size"],
+        num_heads=s["num_attention_heads"],
+        dim_feedforward=s["dim_feedforward"],
+        dec_layers=s["decoder_layers"] - 1,
+        enc_layers=s["encoder_layers"],
+        enc_dim_feedforward=s["encoder_feedforward_dim"],
         enc_num_points=4,
     )
     return fields, names

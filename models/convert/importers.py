@@ -91,7 +91,9 @@ def import_hf(folder: str | Path, options: ClassOptions) -> Imported:
         names = names[:k]  # id2label may name the negative class too
     if len(names) != k and options.classes is None:
         raise AnomaskError(f"{source}: id2label has {len(names)} names but the class head has {k} known classes")
-    return _finish(fields, outputs, names, options, hf.convert_state(state, source), source, _hf_normalisation(Path(folder)))
+    return _finish(
+        fields, outputs, names, options, hf.convert_state(state, source), source, _hf_normalisation(Path(folder))
+    )
 
 
 def import_detectron2(path: str | Path, options: ClassOptions, num_heads: int = 8) -> Imported:
@@ -122,5 +124,6 @@ def import_torchvision(
     mapped = torchvision_resnet.convert_state(state, source)
     load_mapped(model, mapped, source, prefix="backbone.")
     metadata = ModelMetadata(classes=classes, architecture=config, extra={"converted_from": source})
-    return Imported(model.eval(), metadata, mapped, notes=["only the backbone was imported; the rest is freshly initialised"])
-
+    return Imported(
+        model.eval(), metadata, mapped, notes=["only the backbone was imported; the rest is freshly initialised"]
+    )

@@ -70,8 +70,9 @@ def rename(state: Mapping[str, torch.Tensor], rules: Sequence[Rule], ignores: Se
             packed.setdefault(target, (rule.parts, {}))[1][rule.part] = (key, tensor)
     if unknown:
         more = f" (and {len(unknown) - MAX_LISTED} more)" if len(unknown) > MAX_LISTED else ""
-        raise AnomaskError(f"{source}: unknown keys (not part of a supported architecture): "
-                           f"{', '.join(unknown[:MAX_LISTED])}{more}")
+        raise AnomaskError(
+            f"{source}: unknown keys (not part of a supported architecture): {', '.join(unknown[:MAX_LISTED])}{more}"
+        )
     for target, (count, parts) in packed.items():
         if len(parts) != count:
             have = ", ".join(key for key, _ in parts.values())

@@ -21,7 +21,7 @@ def strip_prefix(state: dict[str, torch.Tensor], prefix: str | None, source: str
         prefix = "module."
     if not prefix:
         return state
-    kept = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    kept = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     if not kept:
         raise AnomaskError(f"{source}: no key starts with {prefix!r}")
     return kept

@@ -75,7 +75,9 @@ def read_weight_file(path: str | Path) -> Any:
     raise AnomaskError(f"{path}: unknown weight file type {suffix!r}; expected .safetensors, .pth, .pt, .bin or .pkl")
 
 
-def tensor_state(obj: Any, source: str, containers: tuple[str, ...] = ("model", "state_dict")) -> dict[str, torch.Tensor]:
+def tensor_state(
+    obj: Any, source: str, containers: tuple[str, ...] = ("model", "state_dict")
+) -> dict[str, torch.Tensor]:
     """A flat ``{key: tensor}`` from a loaded file: unwraps ``{"model": ...}`` or
     ``{"state_dict": ...}`` and turns numpy arrays into tensors."""
     if not isinstance(obj, Mapping):

@@ -45,7 +45,9 @@ class TprCalibrator:
             raise AnomaskError(f"scores {scores.shape} and anomaly labels {labels.shape} differ in shape")
         bad = ~np.isin(labels, (0, 1, IGNORE_ID))
         if bad.any():
-            raise AnomaskError(f"anomaly labels must be 0, 1 or {IGNORE_ID}; found {np.unique(labels[bad])[:5].tolist()}")
+            raise AnomaskError(
+                f"anomaly labels must be 0, 1 or {IGNORE_ID}; found {np.unique(labels[bad])[:5].tolist()}"
+            )
         positives = scores[labels == 1].astype(np.float32)
         if np.isnan(positives).any() or np.isnan(scores[labels == 0]).any():
             raise AnomaskError("anomaly scores contain NaN")

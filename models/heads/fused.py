@@ -39,9 +39,19 @@ from anomask.models.metadata import ModelMetadata
 
 UPSAMPLE_MODES = ("scores", "masks")
 OUTPUT_NAMES = (
-    "semantic", "anomaly", "open_set",
-    "mask_id", "mask_fg", "preferred_mask", "background",
-    "mask_class", "mask_score", "mask_keep", "mask_area", "stuff_entropy", "thing_entropy",
+    "semantic",
+    "anomaly",
+    "open_set",
+    "mask_id",
+    "mask_fg",
+    "preferred_mask",
+    "background",
+    "mask_class",
+    "mask_score",
+    "mask_keep",
+    "mask_area",
+    "stuff_entropy",
+    "thing_entropy",
 )
 """Outputs of ``FusedHeads.forward``, in this order (B batch, H x W output size, N masks):
 
@@ -127,8 +137,12 @@ class FusedHeads(nn.Module):
         mask_logits = upsample_mask_logits(pred_masks, self.output_size) if self.upsample == "masks" else pred_masks
         evidence = evidence_for(self.spec, pred_logits, mask_logits, num_classes)
         panoptic = panoptic_fields(evidence.probs, mask_logits, evidence.masks, num_classes, self.object_mask_threshold)
-        continuous = [evidence.class_scores, self.spec.pixel(evidence).unsqueeze(1),
-                      panoptic.best.unsqueeze(1), panoptic.winner_logit.unsqueeze(1)]
+        continuous = [
+            evidence.class_scores,
+            self.spec.pixel(evidence).unsqueeze(1),
+            panoptic.best.unsqueeze(1),
+            panoptic.winner_logit.unsqueeze(1),
+        ]
         if self.refine:
             class_filter = refinement_class_filter(evidence.probs, self.refinement_lut, self.refine_confidence)
             continuous.append(claim_logit(mask_logits, class_filter).unsqueeze(1))

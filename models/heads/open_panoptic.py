@@ -40,7 +40,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
 from torch import Tensor
 
 from anomask.errors import AnomaskError
@@ -81,8 +80,9 @@ class OpenPanopticConfig:
             raise AnomaskError("overlap_threshold and mining_iou must lie in [0, 1]")
 
 
-def _instances_by_area(labels: np.ndarray, allowed: np.ndarray, accepted: np.ndarray | None,
-                       min_area: int) -> np.ndarray:
+def _instances_by_area(
+    labels: np.ndarray, allowed: np.ndarray, accepted: np.ndarray | None, min_area: int
+) -> np.ndarray:
     """Relabel ``labels`` (0 = none) over ``allowed`` pixels as 1..n, largest first, keeping
     labels that are ``accepted`` and have at least ``min_area`` allowed pixels."""
     counts = np.bincount(labels[allowed], minlength=int(labels.max()) + 1)
@@ -142,19 +142,34 @@ def unknown_mining(out: Mapping[str, np.ndarray], allowed: np.ndarray, config: O
     return _instances_by_area(labels, allowed, accepted, config.min_area)
 
 
-def open_set_panoptic(out: Mapping[str, np.ndarray], thing_ids: list[int], method: str | None,
-                      config: OpenPanopticConfig = OpenPanopticConfig()) -> np.ndarray:
+def open_set_panoptic(
+    out: Mapping[str, np.ndarray],
+    thing_ids: list[int],
+    method: str | None,
+    config: OpenPanopticConfig = OpenPanopticConfig(),
+) -> np.ndarray:
     """CPU part for one image: ``[H, W]`` int32 panoptic image (``open_set_panoptic_labels``
     encoded)."""
     return open_set_panoptic_labels(out, thing_ids, method, config).encode()
 
 
-def open_set_panoptic_labels(out: Mapping[str, np.ndarray], thing_ids: list[int], method: str | None,
-                             config: OpenPanopticConfig = OpenPanopticConfig()) -> PanopticLabels:
+def open_set_panoptic_labels(
+    out: Mapping[str, np.ndarray],
+    thing_ids: list[int],
+    method: str | None,
+    config: OpenPanopticConfig = OpenPanopticConfig(),
+) -> PanopticLabels:
     """CPU part for one image: ``[H, W]`` class and instance maps; ``method=None`` gives the
     closed-set Mask2Former panoptic, otherwise one of ``OPEN_SET_METHODS``."""
-    known = known_panoptic_labels(out["mask_id"], out["mask_fg"], out["mask_class"], out["mask_keep"],
-                                  out["mask_area"], thing_ids, config.overlap_threshold)
+    known = known_panoptic_labels(
+        out["mask_id"],
+        out["mask_fg"],
+        out["mask_class"],
+        out["mask_keep"],
+        out["mask_area"],
+        thing_ids,
+        config.overlap_threshold,
+    )
     if method is None:
         return known
     not_thing = known.instances == 0  # stuff or void
@@ -167,8 +182,10 @@ def open_set_panoptic_labels(out: Mapping[str, np.ndarray], thing_ids: list[int]
     else:
         raise AnomaskError(f"unknown open-set panoptic method {method!r}; valid: {', '.join(OPEN_SET_METHODS)}")
     found = unknown > 0
-    return PanopticLabels(np.where(found, UNKNOWN_ID, known.classes).astype(np.int32),
-                          np.where(found, unknown, known.instances).astype(np.int32))
+    return PanopticLabels(
+        np.where(found, UNKNOWN_ID, known.classes).astype(np.int32),
+        np.where(found, unknown, known.instances).astype(np.int32),
+    )
 
 
 def goss_image(open_set: np.ndarray, preferred_mask: np.ndarray) -> np.ndarray:
@@ -194,8 +211,10 @@ def goss_labels(open_set: np.ndarray, preferred_mask: np.ndarray) -> PanopticLab
 
 
 def _as_numpy(outputs: Mapping[str, np.ndarray | Tensor]) -> dict[str, np.ndarray]:
-    return {name: value.detach().cpu().numpy() if isinstance(value, Tensor) else np.asarray(value)
-            for name, value in outputs.items()}
+    return {
+        name: value.detach().cpu().numpy() if isinstance(value, Tensor) else np.asarray(value)
+        for name, value in outputs.items()
+    }
 
 
 def _images(outputs: Mapping[str, np.ndarray | Tensor]) -> list[dict[str, np.ndarray]]:
@@ -204,14 +223,22 @@ def _images(outputs: Mapping[str, np.ndarray | Tensor]) -> list[dict[str, np.nda
     return [{name: value[b] for name, value in arrays.items()} for b in range(batch)]
 
 
-def panoptic_images(outputs: Mapping[str, np.ndarray | Tensor], metadata: ModelMetadata, method: str | None = None,
-                    config: OpenPanopticConfig = OpenPanopticConfig()) -> np.ndarray:
+def panoptic_images(
+    outputs: Mapping[str, np.ndarray | Tensor],
+    metadata: ModelMetadata,
+    method: str | None = None,
+    config: OpenPanopticConfig = OpenPanopticConfig(),
+) -> np.ndarray:
     """CPU part for a batch of ``FusedHeads`` outputs: ``[B, H, W]`` int32 panoptic images."""
     return panoptic_labels(outputs, metadata, method, config).encode()
 
 
-def panoptic_labels(outputs: Mapping[str, np.ndarray | Tensor], metadata: ModelMetadata, method: str | None = None,
-                    config: OpenPanopticConfig = OpenPanopticConfig()) -> PanopticLabels:
+def panoptic_labels(
+    outputs: Mapping[str, np.ndarray | Tensor],
+    metadata: ModelMetadata,
+    method: str | None = None,
+    config: OpenPanopticConfig = OpenPanopticConfig(),
+) -> PanopticLabels:
     """CPU part for a batch of ``FusedHeads`` outputs: ``[B, H, W]`` class and instance maps."""
     pairs = [open_set_panoptic_labels(image, metadata.thing_ids, method, config) for image in _images(outputs)]
     return PanopticLabels(np.stack([p.classes for p in pairs]), np.stack([p.instances for p in pairs]))

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from anomask.models.metadata import IGNORE_ID
@@ -47,7 +46,9 @@ class PanopticLabels(NamedTuple):
     def encode(self) -> np.ndarray:
         """The published int32 panoptic image: ``class*1000 + instance`` where there is an
         instance, else ``class`` (ambiguous only when class 0 is a thing)."""
-        return np.where(self.instances > 0, self.classes * INSTANCE_DIVISOR + self.instances, self.classes).astype(np.int32)
+        return np.where(self.instances > 0, self.classes * INSTANCE_DIVISOR + self.instances, self.classes).astype(
+            np.int32
+        )
 
 
 @dataclass
@@ -72,8 +73,9 @@ class PanopticFields:
     """``[B, N]`` pixels with ``m_i >= 0.5`` (Mask2Former's original area)."""
 
 
-def panoptic_fields(probs: Tensor, mask_logits: Tensor, masks: Tensor, num_classes: int,
-                    object_mask_threshold: float) -> PanopticFields:
+def panoptic_fields(
+    probs: Tensor, mask_logits: Tensor, masks: Tensor, num_classes: int, object_mask_threshold: float
+) -> PanopticFields:
     """GPU part. ``probs [B, N, C]``, ``mask_logits`` and ``masks = sigmoid(mask_logits)``
     ``[B, N, H, W]``."""
     mask_score, mask_class = probs.max(-1)
@@ -94,16 +96,28 @@ def panoptic_fields(probs: Tensor, mask_logits: Tensor, masks: Tensor, num_class
 
 
 def known_panoptic(
-    mask_id: np.ndarray, mask_fg: np.ndarray, mask_class: np.ndarray, mask_keep: np.ndarray,
-    mask_area: np.ndarray, thing_ids: set[int] | list[int], overlap_threshold: float = 0.8,
+    mask_id: np.ndarray,
+    mask_fg: np.ndarray,
+    mask_class: np.ndarray,
+    mask_keep: np.ndarray,
+    mask_area: np.ndarray,
+    thing_ids: set[int] | list[int],
+    overlap_threshold: float = 0.8,
 ) -> np.ndarray:
     """CPU part for one image: ``[H, W]`` int32 panoptic image of the known classes."""
-    return known_panoptic_labels(mask_id, mask_fg, mask_class, mask_keep, mask_area, thing_ids, overlap_threshold).encode()
+    return known_panoptic_labels(
+        mask_id, mask_fg, mask_class, mask_keep, mask_area, thing_ids, overlap_threshold
+    ).encode()
 
 
 def known_panoptic_labels(
-    mask_id: np.ndarray, mask_fg: np.ndarray, mask_class: np.ndarray, mask_keep: np.ndarray,
-    mask_area: np.ndarray, thing_ids: set[int] | list[int], overlap_threshold: float = 0.8,
+    mask_id: np.ndarray,
+    mask_fg: np.ndarray,
+    mask_class: np.ndarray,
+    mask_keep: np.ndarray,
+    mask_area: np.ndarray,
+    thing_ids: set[int] | list[int],
+    overlap_threshold: float = 0.8,
 ) -> PanopticLabels:
     """CPU part for one image: ``[H, W]`` class and instance maps of the known classes."""
     num_masks = mask_class.shape[0]

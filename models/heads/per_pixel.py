@@ -31,10 +31,18 @@ def check_per_pixel_outputs(sem_logits: Tensor, outlier_logits: Tensor, metadata
             f"{list(sem_logits.shape)} and {list(outlier_logits.shape)}"
         )
     if sem_logits.shape[1] != metadata.num_classes:
-        raise AnomaskError(f"sem_logits has {sem_logits.shape[1]} classes but the model metadata has K={metadata.num_classes}")
-    if outlier_logits.shape[1] != 1 or outlier_logits.shape[0] != sem_logits.shape[0] or \
-            outlier_logits.shape[-2:] != sem_logits.shape[-2:]:
-        raise AnomaskError(f"outlier_logits {list(outlier_logits.shape)} must be [B, 1, h, w] matching sem_logits {list(sem_logits.shape)}")
+        raise AnomaskError(
+            f"sem_logits has {sem_logits.shape[1]} classes but the model metadata has K={metadata.num_classes}"
+        )
+    if (
+        outlier_logits.shape[1] != 1
+        or outlier_logits.shape[0] != sem_logits.shape[0]
+        or outlier_logits.shape[-2:] != sem_logits.shape[-2:]
+    ):
+        raise AnomaskError(
+            f"outlier_logits {list(outlier_logits.shape)} must be [B, 1, h, w] matching sem_logits "
+            f"{list(sem_logits.shape)}"
+        )
     check_no_nan("sem_logits", sem_logits)
     check_no_nan("outlier_logits", outlier_logits)
 

@@ -102,31 +102,55 @@ class AnomalyScore:
     refined pixels take the image's minimum instead."""
 
 
-def _ensemble_score(name: str, equation: str, per_mask: Callable[[Tensor, int], Tensor],
-                    floor: Callable[[int, int], float], needs_negative: bool = False) -> AnomalyScore:
+def _ensemble_score(
+    name: str,
+    equation: str,
+    per_mask: Callable[[Tensor, int], Tensor],
+    floor: Callable[[int, int], float],
+    needs_negative: bool = False,
+) -> AnomalyScore:
     return AnomalyScore(name, equation, _ensemble, per_mask, needs_negative, floor)
 
 
-_AEM = AnomalyScore("msp", "-max_{k<K} sum_i m_i P_i(k)  (000 eq. 6 AEM; 001 eq. 7 minus 1)", _aem,
-                    floor=lambda n, k: -float(n))
+_AEM = AnomalyScore(
+    "msp", "-max_{k<K} sum_i m_i P_i(k)  (000 eq. 6 AEM; 001 eq. 7 minus 1)", _aem, floor=lambda n, k: -float(n)
+)
 
 ANOMALY_SCORES: dict[str, AnomalyScore] = {
     "msp": _AEM,
     "aem": _AEM,
-    "aem_energy": AnomalyScore("aem_energy", "-logsumexp_{k<K} sum_i m_i P_i(k)  (000 Table 5)", _aem_energy,
-                               floor=lambda n, k: -(n + math.log(k))),
-    "eam": _ensemble_score("eam", "sum_i m_i (-max_{k<K} P_i(k))  (000 eq. 7)", _mask_uncertainty,
-                           lambda n, k: -float(n)),
-    "eam_energy": AnomalyScore("eam_energy", "sum_i m_i (-logsumexp_{k<K} l_i(k))  (000 Table 5)",
-                               _ensemble, _mask_energy),
-    "uno": _ensemble_score("uno", "sum_i m_i (-max_{k<K} P_i(k) + P_i(K))  (004 eq. 1-3, 8)", _mask_uno,
-                           lambda n, k: -float(n), needs_negative=True),
-    "uno_unc": _ensemble_score("uno_unc", "sum_i m_i (-max_{k<K} P_i(k))  (004 eq. 2, 8)", _mask_uncertainty,
-                               lambda n, k: -float(n), needs_negative=True),
-    "uno_no": _ensemble_score("uno_no", "sum_i m_i P_i(K)  (004 eq. 3, 8)", _negative_objectness,
-                              lambda n, k: 0.0, needs_negative=True),
-    "rba": AnomalyScore("rba", "-sum_{k<K} tanh(sum_i m_i P_i(k))  (RbA, Nayal et al. 2023)", _rba,
-                        floor=lambda n, k: -float(k)),
+    "aem_energy": AnomalyScore(
+        "aem_energy",
+        "-logsumexp_{k<K} sum_i m_i P_i(k)  (000 Table 5)",
+        _aem_energy,
+        floor=lambda n, k: -(n + math.log(k)),
+    ),
+    "eam": _ensemble_score(
+        "eam", "sum_i m_i (-max_{k<K} P_i(k))  (000 eq. 7)", _mask_uncertainty, lambda n, k: -float(n)
+    ),
+    "eam_energy": AnomalyScore(
+        "eam_energy", "sum_i m_i (-logsumexp_{k<K} l_i(k))  (000 Table 5)", _ensemble, _mask_energy
+    ),
+    "uno": _ensemble_score(
+        "uno",
+        "sum_i m_i (-max_{k<K} P_i(k) + P_i(K))  (004 eq. 1-3, 8)",
+        _mask_uno,
+        lambda n, k: -float(n),
+        needs_negative=True,
+    ),
+    "uno_unc": _ensemble_score(
+        "uno_unc",
+        "sum_i m_i (-max_{k<K} P_i(k))  (004 eq. 2, 8)",
+        _mask_uncertainty,
+        lambda n, k: -float(n),
+        needs_negative=True,
+    ),
+    "uno_no": _ensemble_score(
+        "uno_no", "sum_i m_i P_i(K)  (004 eq. 3, 8)", _negative_objectness, lambda n, k: 0.0, needs_negative=True
+    ),
+    "rba": AnomalyScore(
+        "rba", "-sum_{k<K} tanh(sum_i m_i P_i(k))  (RbA, Nayal et al. 2023)", _rba, floor=lambda n, k: -float(k)
+    ),
     "am": AnomalyScore("am", "-max_i m_i  (000 eq. 4)", _am, floor=lambda n, k: -1.0),
     "ahm": AnomalyScore("ahm", "-max_{k<K} P_{argmax_i m_i}(k)  (000 eq. 5)", _ahm, floor=lambda n, k: -1.0),
 }

@@ -26,9 +26,7 @@ def test_bench_help_lists_every_benchmark(capsys):
 
 
 def test_installed_entry_point_runs():
-    result = subprocess.run(
-        [sys.executable, "-m", "anomask", "--version"], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-m", "anomask", "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("anomask ")
 
 

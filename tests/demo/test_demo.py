@@ -13,12 +13,42 @@ from anomask.cli import main
 from anomask.demo import STAGE_NAMES, TRAIN_SETTINGS, DemoSettings, add_arguments, replay_rate, settings_from_args
 from anomask.demo_stages import MARKER, read_marker
 
-TINY_MODEL = ["data.crop=[64,128]", "data.scales=[1.0]", "model.dec_layers=1", "model.enc_layers=1", "model.num_queries=6",
-              "model.hidden_dim=32", "model.mask_dim=32", "model.num_heads=2", "model.dim_feedforward=64",
-              "model.enc_dim_feedforward=64", "loss.num_points=128", "validation.max_images=2"]
-TINY = ["--size", "64x128", "--train-frames", "4", "--val-frames", "2", "--test-frames", "4", "--anomaly-val-frames", "2",
-        "--closed-set-iterations", "2", "--uno-iterations", "2", "--panels", "2", "--threads", "1", "--no-progress",
-        *[word for setting in TINY_MODEL for word in ("--set", setting)]]
+TINY_MODEL = [
+    "data.crop=[64,128]",
+    "data.scales=[1.0]",
+    "model.dec_layers=1",
+    "model.enc_layers=1",
+    "model.num_queries=6",
+    "model.hidden_dim=32",
+    "model.mask_dim=32",
+    "model.num_heads=2",
+    "model.dim_feedforward=64",
+    "model.enc_dim_feedforward=64",
+    "loss.num_points=128",
+    "validation.max_images=2",
+]
+TINY = [
+    "--size",
+    "64x128",
+    "--train-frames",
+    "4",
+    "--val-frames",
+    "2",
+    "--test-frames",
+    "4",
+    "--anomaly-val-frames",
+    "2",
+    "--closed-set-iterations",
+    "2",
+    "--uno-iterations",
+    "2",
+    "--panels",
+    "2",
+    "--threads",
+    "1",
+    "--no-progress",
+    *[word for setting in TINY_MODEL for word in ("--set", setting)],
+]
 
 
 def _demo(out, *extra):
@@ -41,9 +71,19 @@ def demo_out(tmp_path_factory):
 def test_every_stage_leaves_its_output_and_the_report_has_the_tables(demo_out):
     for name in STAGE_NAMES:
         assert read_marker(demo_out / name)["stage"] == name
-    for path in ("data/synth.json", "train/finetune/final/model.safetensors", "evaluate/report.md", "evaluate/metrics.json",
-                 "export/model.onnx", "export/parity.txt", "bag/unseen/metadata.yaml", "offline/metrics.json",
-                 "replay/recording/metadata.yaml", "replay/logs/node.log", "bag_eval/metrics.json"):
+    for path in (
+        "data/synth.json",
+        "train/finetune/final/model.safetensors",
+        "evaluate/report.md",
+        "evaluate/metrics.json",
+        "export/model.onnx",
+        "export/parity.txt",
+        "bag/unseen/metadata.yaml",
+        "offline/metrics.json",
+        "replay/recording/metadata.yaml",
+        "replay/logs/node.log",
+        "bag_eval/metrics.json",
+    ):
         assert (demo_out / path).exists(), path
     export = read_marker(demo_out / "export")["summary"]
     assert export["score"] == "uno" and "uno@tpr95" in export["thresholds"]
@@ -56,9 +96,18 @@ def test_every_stage_leaves_its_output_and_the_report_has_the_tables(demo_out):
     assert replay["metrics"]["anomaly"]["ap"] == offline["metrics"]["anomaly"]["ap"]
     assert replay["metrics"]["semantic"]["miou"] == offline["metrics"]["semantic"]["miou"]
     report = (demo_out / "report.md").read_text()
-    for text in ("## Metrics", "| model | AP ↑ | FPR95 ↓ | AUROC ↑ | mIoU ↑ | open-IoU ↑ | PQ ↑ | PQ unknown ↑ |",
-                 "checkpoint, PyTorch", "ONNX, offline", "node, ROS 2 replay", "## Latency (ms)", "end-to-end",
-                 "node /diagnostics: inference", "## Frames", "## Stages"):
+    for text in (
+        "## Metrics",
+        "| model | AP ↑ | FPR95 ↓ | AUROC ↑ | mIoU ↑ | open-IoU ↑ | PQ ↑ | PQ unknown ↑ |",
+        "checkpoint, PyTorch",
+        "ONNX, offline",
+        "node, ROS 2 replay",
+        "## Latency (ms)",
+        "end-to-end",
+        "node /diagnostics: inference",
+        "## Frames",
+        "## Stages",
+    ):
         assert text in report, text
     frames = sorted((demo_out / "report").glob("frame*_*.png"))
     assert len(frames) == 8  # 2 frames x input, semantic, anomaly, panoptic

@@ -21,9 +21,12 @@ def _stages(calls, settings=None, fail=None, resumable=()):
             leftovers = sorted(p.name for p in ctx.folder.iterdir())
             (ctx.folder / "output.txt").write_text(name)
             return {"name": name, "leftovers": leftovers, "previous": sorted(ctx.summaries), "forced": ctx.forced}
+
         return run
 
-    return [Stage(n, f"stage {n}", make(n), settings.get(n, {}), estimate_s=1.0, resumable=n in resumable) for n in "abc"]
+    return [
+        Stage(n, f"stage {n}", make(n), settings.get(n, {}), estimate_s=1.0, resumable=n in resumable) for n in "abc"
+    ]
 
 
 def test_runs_every_stage_and_writes_markers(tmp_path):
@@ -35,7 +38,9 @@ def test_runs_every_stage_and_writes_markers(tmp_path):
         marker = read_marker(tmp_path / name)
         assert marker["stage"] == name and marker["summary"]["name"] == name
     assert outcomes[2].summary["previous"] == ["a", "b"]
-    assert any(line.startswith("[1/3] a: stage a (typically ~1 s") and "all remaining stages ~3 s" in line for line in lines)
+    assert any(
+        line.startswith("[1/3] a: stage a (typically ~1 s") and "all remaining stages ~3 s" in line for line in lines
+    )
     assert any(line.startswith("[3/3] c: finished in") for line in lines)
 
 

@@ -11,10 +11,10 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +72,9 @@ def test_every_copy_source_exists_in_the_build_context(dockerfile):
         words = [w for w in shlex.split(args) if not w.startswith("--")]
         for source in words[:-1]:
             assert (ROOT / source).exists(), f"{dockerfile.name}: COPY source {source} missing"
-            assert not ignored(source.rstrip("/")), f"{dockerfile.name}: COPY source {source} is excluded by .dockerignore"
+            assert not ignored(source.rstrip("/")), (
+                f"{dockerfile.name}: COPY source {source} is excluded by .dockerignore"
+            )
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
@@ -86,7 +88,9 @@ def test_python_packages_come_from_the_project_declaration(dockerfile):
     for install in installs:
         assert not re.search(r"[A-Za-z0-9_.-]+==[0-9]", install), f"hard-coded version in: pip install {install}"
         words = shlex.split(install)
-        targets = [w for i, w in enumerate(words) if not w.startswith("-") and not (i and words[i - 1] in VALUED_OPTIONS)]
+        targets = [
+            w for i, w in enumerate(words) if not w.startswith("-") and not (i and words[i - 1] in VALUED_OPTIONS)
+        ]
         for target in targets:
             project = re.fullmatch(r"\.(\[([a-z,]+)\])?", target)
             if project:
@@ -177,8 +181,12 @@ def stubs(tmp_path):
     (tmp_path / "setup.bash").write_text("export SOURCED=1\n")
     model = tmp_path / "model.onnx"
     model.write_bytes(b"onnx")
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "ANOMASK_ROS_SETUP": str(tmp_path / "setup.bash"),
-           "ANOMASK_WORKSPACE_SETUP": str(tmp_path / "setup.bash"), "ANOMASK_MODEL": str(model)}
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "ANOMASK_ROS_SETUP": str(tmp_path / "setup.bash"),
+        "ANOMASK_WORKSPACE_SETUP": str(tmp_path / "setup.bash"),
+        "ANOMASK_MODEL": str(model),
+    }
     return env, log, model
 
 
@@ -201,7 +209,9 @@ def test_entrypoint_without_tensorrt_or_with_onnxruntime_runs_the_onnx(stubs):
     assert log.read_text().splitlines() == [f"ros2 launch anomask_ros anomask.launch.py model:={model}"]
     log.unlink()
     assert _entrypoint(env, "backend:=onnxruntime").returncode == 0
-    assert log.read_text().splitlines() == [f"ros2 launch anomask_ros anomask.launch.py model:={model} backend:=onnxruntime"]
+    assert log.read_text().splitlines() == [
+        f"ros2 launch anomask_ros anomask.launch.py model:={model} backend:=onnxruntime"
+    ]
 
 
 def test_entrypoint_errors(stubs, tmp_path):

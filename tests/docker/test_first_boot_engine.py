@@ -17,10 +17,16 @@ ORIN = BuildTarget("Orin", (8, 7), "10.3.0")
 
 def _onnx(path):
     node = onnx.helper.make_node("Relu", ["x"], ["y"])
-    graph = onnx.helper.make_graph([node], "g", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
-                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    graph = onnx.helper.make_graph(
+        [node],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
     model = onnx.helper.make_model(graph)
-    metadata = ModelMetadata(classes=(ClassInfo("road", False, (1, 2, 3)),), architecture=ModelConfig.small(num_classes=1))
+    metadata = ModelMetadata(
+        classes=(ClassInfo("road", False, (1, 2, 3)),), architecture=ModelConfig.small(num_classes=1)
+    )
     settings = ExportSettings(input_size=(8, 8), network_size=(8, 8), output_size=(8, 8))
     set_export_info(model, ExportInfo(metadata, settings, ("semantic", "anomaly", "open_set")))
     onnx.save(model, str(path))
@@ -31,11 +37,23 @@ def test_build_only_builds_once_then_reuses(tmp_path, monkeypatch, capsys):
     model = _onnx(tmp_path / "model.onnx")
     builds = []
     monkeypatch.setattr(tensorrt_builder, "detect_target", lambda: ORIN)
-    monkeypatch.setattr(tensorrt_builder, "build_serialized_engine", lambda plan, info, options: builds.append(plan) or b"plan")
+    monkeypatch.setattr(
+        tensorrt_builder, "build_serialized_engine", lambda plan, info, options: builds.append(plan) or b"plan"
+    )
     expected = engine_path(model, EngineKey(ORIN, "int8", file_sha256(model), 0))
     calib = tmp_path / "calib"
     calib.mkdir()
-    args = ["export", str(model), "--build-only", "--precision", "int8", "--dla-core", "0", "--calib-images", str(calib)]
+    args = [
+        "export",
+        str(model),
+        "--build-only",
+        "--precision",
+        "int8",
+        "--dla-core",
+        "0",
+        "--calib-images",
+        str(calib),
+    ]
     assert main(args) == 0
     out, err = capsys.readouterr()
     assert out.strip().splitlines()[-1] == str(expected) and "no cached engine" in err

@@ -8,8 +8,17 @@ import torch
 from anomask.models import ModelConfig, ModelMetadata, build_model, save_checkpoint
 from anomask.training.data.synthetic import SYNTH_CLASSES, SynthConfig, generate
 
-TINY = dict(num_classes=len(SYNTH_CLASSES.classes), dec_layers=1, enc_layers=1, num_queries=6, hidden_dim=32, mask_dim=32,
-            num_heads=2, dim_feedforward=64, enc_dim_feedforward=64)
+TINY = dict(
+    num_classes=len(SYNTH_CLASSES.classes),
+    dec_layers=1,
+    enc_layers=1,
+    num_queries=6,
+    hidden_dim=32,
+    mask_dim=32,
+    num_heads=2,
+    dim_feedforward=64,
+    enc_dim_feedforward=64,
+)
 CALIBRATED_EAM = -0.5
 """The checkpoint's stored ``eam@tpr95`` (any value: the tests check it is the one used)."""
 
@@ -33,7 +42,9 @@ def tiny_checkpoint(tmp_path_factory):
         head.weight.mul_(10.0)
         head.bias.zero_()
         head.bias[0], head.bias[9] = 6.0, 5.5
-    metadata = ModelMetadata(classes=SYNTH_CLASSES.classes, architecture=config, thresholds={"eam@tpr95": CALIBRATED_EAM})
+    metadata = ModelMetadata(
+        classes=SYNTH_CLASSES.classes, architecture=config, thresholds={"eam@tpr95": CALIBRATED_EAM}
+    )
     return save_checkpoint(tmp_path_factory.mktemp("model") / "tiny.safetensors", network, metadata)
 
 

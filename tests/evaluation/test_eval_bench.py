@@ -24,7 +24,9 @@ def test_measure_streams_every_metric():
 
 def test_cli_runs_each_size_in_its_own_process(capsys, monkeypatch):
     monkeypatch.setattr(eval_bench, "START_METHOD", "fork")  # spawn re-imports torch: 10+ s
-    assert main(["bench", "eval", "--images", "2", "--height", "64", "--width", "96", "--metrics", "pixel", "goss"]) == 0
+    assert (
+        main(["bench", "eval", "--images", "2", "--height", "64", "--width", "96", "--metrics", "pixel", "goss"]) == 0
+    )
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
     assert len(rows) == 1 and rows[0][0] == "2" and rows[0][-1] == "23"  # exact pixel table

@@ -22,7 +22,14 @@ from anomask.evaluation.panoptic import PanopticAccumulator
 from anomask.evaluation.pixel_anomaly import pixel_anomaly_metrics
 from anomask.evaluation.semantic import OpenSetAccumulator, SemanticAccumulator
 from anomask.models import load_checkpoint, save_checkpoint
-from anomask.models.heads import FusedHeads, OpenPanopticConfig, goss_images, panoptic_images, panoptic_labels, threshold_at_tpr
+from anomask.models.heads import (
+    FusedHeads,
+    OpenPanopticConfig,
+    goss_images,
+    panoptic_images,
+    panoptic_labels,
+    threshold_at_tpr,
+)
 from anomask.training.data import CityscapesDataset
 from anomask.training.data.imageio import write_png
 from anomask.training.data.synthetic import SyntheticAnomalyDataset
@@ -39,8 +46,23 @@ HALVES = (("first half", (0, 1), (2, 3)), ("second half", (2, 3), (0, 1)))
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory, tiny_synthetic, tiny_checkpoint, one_thread):
     out = tmp_path_factory.mktemp("eval")
-    status = main(["eval", str(tiny_checkpoint), "--dataset", f"synthetic={tiny_synthetic}", "--scores", *SCORES,
-                   "--out", str(out), "--min-area", str(MIN_AREA), "--panels", "2", "--no-progress"])
+    status = main(
+        [
+            "eval",
+            str(tiny_checkpoint),
+            "--dataset",
+            f"synthetic={tiny_synthetic}",
+            "--scores",
+            *SCORES,
+            "--out",
+            str(out),
+            "--min-area",
+            str(MIN_AREA),
+            "--panels",
+            "2",
+            "--no-progress",
+        ]
+    )
     assert status == 0
     return out, json.loads((out / "metrics.json").read_text())
 
@@ -63,7 +85,9 @@ class Direct:
         x = (torch.from_numpy(image).permute(2, 0, 1)[None].float() - self.mean) / self.std  # 64x128: no padding
         out = self.network(x)
         heads = FusedHeads(self.metadata, score=score, output_size=image.shape[:2])
-        return {k: v[0].numpy() for k, v in heads(out["pred_logits"], out["pred_masks"], torch.tensor(threshold)).items()}
+        return {
+            k: v[0].numpy() for k, v in heads(out["pred_logits"], out["pred_masks"], torch.tensor(threshold)).items()
+        }
 
 
 def _truth_panoptic(sample, metadata):
@@ -75,20 +99,44 @@ def _truth_panoptic(sample, metadata):
 def test_report_files_and_tables(cli_run):
     out, metrics = cli_run
     report = (out / "report.md").read_text()
-    for title in ("Anomaly segmentation: pixel level", "Anomaly segmentation: component level (SMIYC)", "Closed-set semantic segmentation",
-                  "Open-set semantic segmentation: synthetic-anomaly", "Open-set panoptic segmentation: synthetic-anomaly",
-                  "GOSS: synthetic-anomaly", "Qualitative results"):
+    for title in (
+        "Anomaly segmentation: pixel level",
+        "Anomaly segmentation: component level (SMIYC)",
+        "Closed-set semantic segmentation",
+        "Open-set semantic segmentation: synthetic-anomaly",
+        "Open-set panoptic segmentation: synthetic-anomaly",
+        "GOSS: synthetic-anomaly",
+        "Qualitative results",
+    ):
         assert f"## {title}" in report
     ap = metrics["datasets"]["synthetic-anomaly"]["anomaly"]["synthetic-anomaly (unseen)"]["msp"]["ap"]
-    assert f"{100 * ap:.2f}" in report.split("## Anomaly segmentation: pixel level")[1].split("\n| msp |")[1].splitlines()[0]
+    assert (
+        f"{100 * ap:.2f}"
+        in report.split("## Anomaly segmentation: pixel level")[1].split("\n| msp |")[1].splitlines()[0]
+    )
     plots = {p.name for p in (out / "plots").iterdir()}
-    assert {"curves_synthetic_anomaly.png", "curves_synthetic_anomaly_seen.png", "curves_synthetic_anomaly_unseen.png"} <= plots
-    assert {"histograms_synthetic_anomaly.png", "panel_synthetic_anomaly_0.png", "panel_synthetic_anomaly_1.png"} <= plots
+    assert {
+        "curves_synthetic_anomaly.png",
+        "curves_synthetic_anomaly_seen.png",
+        "curves_synthetic_anomaly_unseen.png",
+    } <= plots
+    assert {
+        "histograms_synthetic_anomaly.png",
+        "panel_synthetic_anomaly_0.png",
+        "panel_synthetic_anomaly_1.png",
+    } <= plots
     assert len(plots) == 3 + 1 + 2
     assert not [p for p in out.iterdir() if p.name.startswith(".anomask-eval-")], "the temporary maps were not removed"
     assert metrics["model"]["scores"] == list(SCORES)
     assert metrics["datasets"]["synthetic-val"]["tasks"] == ["semantic"]
-    assert metrics["datasets"]["synthetic-anomaly"]["tasks"] == ["anomaly", "components", "semantic", "open-set", "panoptic", "goss"]
+    assert metrics["datasets"]["synthetic-anomaly"]["tasks"] == [
+        "anomaly",
+        "components",
+        "semantic",
+        "open-set",
+        "panoptic",
+        "goss",
+    ]
 
 
 def test_numbers_equal_the_metrics_computed_directly(cli_run, tiny_synthetic, tiny_checkpoint, one_thread):
@@ -112,8 +160,12 @@ def test_numbers_equal_the_metrics_computed_directly(cli_run, tiny_synthetic, ti
     settings = ANOMALY_TRACK.scaled(64, 128)
     for subset, images in groups.items():
         for score in SCORES:
-            pixel = pixel_anomaly_metrics(np.stack([scores[score][i] for i in images]), np.stack([labels[i] for i in images]))
-            assert result["anomaly"][subset][score] == _plain({**pixel.to_dict(), "images": len(images)})  # pooled as one
+            pixel = pixel_anomaly_metrics(
+                np.stack([scores[score][i] for i in images]), np.stack([labels[i] for i in images])
+            )
+            assert result["anomaly"][subset][score] == _plain(
+                {**pixel.to_dict(), "images": len(images)}
+            )  # pooled as one
             components = ComponentAccumulator(pixel.best_f1_threshold, settings)
             for i in images:
                 components.update(scores[score][i], labels[i])
@@ -124,7 +176,9 @@ def test_numbers_equal_the_metrics_computed_directly(cli_run, tiny_synthetic, ti
     # heads' open_set map computed with that threshold inside FusedHeads.
     for score in SCORES:
         for split, images, calibration in HALVES:
-            threshold = threshold_at_tpr(np.stack([scores[score][i] for i in calibration]), np.stack([labels[i] for i in calibration]))
+            threshold = threshold_at_tpr(
+                np.stack([scores[score][i] for i in calibration]), np.stack([labels[i] for i in calibration])
+            )
             assert result["thresholds"][score][split] == threshold
             open_set = OpenSetAccumulator(metadata.num_classes, threshold=0.5)
             for i in images:
@@ -164,13 +218,17 @@ def test_checkpoint_thresholds_and_calibration_on_another_dataset(tiny_synthetic
         evaluate(tiny_checkpoint, [anomaly_spec], ["msp"], settings=settings)
     # A named calibration dataset: never one of the evaluated ones.
     with pytest.raises(AnomaskError, match="never taken on the test images"):
-        evaluate(tiny_checkpoint, [anomaly_spec], ["eam"], settings=EvalSettings(thresholds=anomaly_spec, progress=False))
+        evaluate(
+            tiny_checkpoint, [anomaly_spec], ["eam"], settings=EvalSettings(thresholds=anomaly_spec, progress=False)
+        )
     held_out = EvalDataset("held-out", SyntheticAnomalyDataset(tiny_synthetic))
     settings = EvalSettings(tasks=("open-set",), thresholds=anomaly_spec, limit=2, panels=0, progress=False)
     metrics = evaluate(tiny_checkpoint, [held_out], ["eam"], settings=settings)
     direct = Direct(tiny_checkpoint)
     calibration = [SyntheticAnomalyDataset(tiny_synthetic)[i] for i in range(2)]
-    expected = threshold_at_tpr(np.stack([direct(s["image"])["anomaly"] for s in calibration]), np.stack([s["anomaly"] for s in calibration]))
+    expected = threshold_at_tpr(
+        np.stack([direct(s["image"])["anomaly"] for s in calibration]), np.stack([s["anomaly"] for s in calibration])
+    )
     assert metrics["datasets"]["held-out"]["thresholds"] == {"eam": {"all": expected}}
 
 
@@ -214,7 +272,9 @@ def test_open_set_panoptic_is_scored_when_class_0_is_a_thing(tiny_synthetic, tin
             out = direct(dataset[i]["image"], "eam", result["thresholds"]["eam"][split])
             for method, accumulator in panoptic.items():
                 labels = panoptic_labels({k: v[None] for k, v in out.items()}, metadata, method, config)
-                accumulator.update_labels(labels.classes[0], labels.instances[0], dataset[i]["semantic"], dataset[i]["instances"])
+                accumulator.update_labels(
+                    labels.classes[0], labels.instances[0], dataset[i]["semantic"], dataset[i]["instances"]
+                )
     for method, accumulator in panoptic.items():
         assert result["panoptic"][method or "closed-set"] == _plain(accumulator.result().to_dict())
     car = result["panoptic"]["closed-set"]["per_category"]["car"]

@@ -6,7 +6,11 @@ from anomask.evaluation.goss import GossAccumulator
 from anomask.evaluation.panoptic import PanopticAccumulator
 from anomask.models.metadata import ClassInfo
 
-CLASSES = (ClassInfo("road", False, (128, 64, 128)), ClassInfo("car", True, (0, 0, 142)), ClassInfo("sky", False, (70, 130, 180)))
+CLASSES = (
+    ClassInfo("road", False, (128, 64, 128)),
+    ClassInfo("car", True, (0, 0, 142)),
+    ClassInfo("sky", False, (70, 130, 180)),
+)
 
 
 def _maps(truth_unknown_ids=(254001, 254002)):

@@ -6,7 +6,11 @@ from anomask.evaluation.panoptic import PanopticAccumulator
 from anomask.models.metadata import ClassInfo
 
 ROAD, CAR, SKY = 0, 1, 2
-CLASSES = (ClassInfo("road", False, (128, 64, 128)), ClassInfo("car", True, (0, 0, 142)), ClassInfo("sky", False, (70, 130, 180)))
+CLASSES = (
+    ClassInfo("road", False, (128, 64, 128)),
+    ClassInfo("car", True, (0, 0, 142)),
+    ClassInfo("sky", False, (70, 130, 180)),
+)
 
 
 def _constructed_maps():
@@ -90,7 +94,9 @@ def _reference_pq(pairs, thing):
         for p, (p_cat, _, p_mask) in preds.items():
             if p in matched_pred:
                 continue
-            ignored = np.sum(p_mask & void) + sum(np.sum(p_mask & m) for c, crowd, m in gts.values() if crowd and c == p_cat)
+            ignored = np.sum(p_mask & void) + sum(
+                np.sum(p_mask & m) for c, crowd, m in gts.values() if crowd and c == p_cat
+            )
             if ignored / p_mask.sum() <= 0.5:
                 fp[p_cat] += 1
     return iou_sum, tp, fp, fn

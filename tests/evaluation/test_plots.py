@@ -37,11 +37,18 @@ def test_curves_histogram_and_panel_write_pngs(tmp_path):
     image = np.zeros((40, 60, 3), np.uint8)
     _png(plot_panel(image, anomaly, anomaly.astype(np.float32), panoptic, CLASSES, tmp_path / "panel.png"))
     _png(plot_panel(image, anomaly, anomaly.astype(np.float32), None, CLASSES, tmp_path / "panel3.png"))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png", "hist.png", "panel.png", "panel3.png"]  # no temporaries left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "curves.png",
+        "hist.png",
+        "panel.png",
+        "panel3.png",
+    ]  # no temporaries left
 
 
 def test_colorize_panoptic_colours():
-    panoptic = PanopticLabels(np.array([[0, 1, 1], [254, 255, 0]], np.int32), np.array([[0, 1, 2], [1, 0, 0]], np.int32))
+    panoptic = PanopticLabels(
+        np.array([[0, 1, 1], [254, 255, 0]], np.int32), np.array([[0, 1, 2], [1, 0, 0]], np.int32)
+    )
     rgb = colorize_panoptic(panoptic, CLASSES)
     assert tuple(rgb[0, 0]) == (128, 64, 128)  # stuff: its class colour
     assert tuple(rgb[1, 1]) == (0, 0, 0)  # void

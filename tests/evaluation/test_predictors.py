@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from anomask.errors import AnomaskError
-from anomask.evaluation.predictors import CheckpointPredictor, ExportedPredictor, default_scores, open_predictor, parse_size
+from anomask.evaluation.predictors import (
+    CheckpointPredictor,
+    ExportedPredictor,
+    default_scores,
+    open_predictor,
+    parse_size,
+)
 from anomask.export.export_info import ExportSettings
 from anomask.export.runtime_torch import TorchRuntime
 from anomask.models import load_checkpoint
@@ -30,11 +36,15 @@ def test_checkpoint_outputs_at_the_image_size_one_network_pass(tiny_checkpoint, 
     np.testing.assert_array_equal(out.heads["anomaly"], out.scores["eam"])
     # The padded network input, heads at the padded size, cropped: the training validation's way.
     network, metadata = load_checkpoint(tiny_checkpoint)
-    x = (torch.from_numpy(image).permute(2, 0, 1)[None].float() - torch.tensor(metadata.mean).view(1, 3, 1, 1)) / torch.tensor(metadata.std).view(1, 3, 1, 1)
+    x = (
+        torch.from_numpy(image).permute(2, 0, 1)[None].float() - torch.tensor(metadata.mean).view(1, 3, 1, 1)
+    ) / torch.tensor(metadata.std).view(1, 3, 1, 1)
     x = torch.nn.functional.pad(x, (0, 26, 0, 14))
     with torch.inference_mode():
         raw = network(x)
-        msp = FusedHeads(metadata, score="msp", output_size=(64, 96))(raw["pred_logits"], raw["pred_masks"], torch.tensor(0.0))
+        msp = FusedHeads(metadata, score="msp", output_size=(64, 96))(
+            raw["pred_logits"], raw["pred_masks"], torch.tensor(0.0)
+        )
     np.testing.assert_array_equal(out.scores["msp"], msp["anomaly"][0, :50, :70].numpy())
     resized = CheckpointPredictor(tiny_checkpoint, ["eam"], size=(32, 64)).predict(image)
     assert resized.scores["eam"].shape == (50, 70)
@@ -43,14 +53,18 @@ def test_checkpoint_outputs_at_the_image_size_one_network_pass(tiny_checkpoint, 
 
 def test_exported_model_has_one_fused_score_and_outputs_at_the_image_size(tiny_checkpoint, one_thread):
     network, metadata = load_checkpoint(tiny_checkpoint)
-    settings = ExportSettings(input_size=(32, 64), network_size=(32, 64), output_size=(16, 32), score="msp", input_format="BGR")
+    settings = ExportSettings(
+        input_size=(32, 64), network_size=(32, 64), output_size=(16, 32), score="msp", input_format="BGR"
+    )
     runtime = TorchRuntime(network, metadata, settings, source="model.onnx")
     predictor = ExportedPredictor(runtime)
     assert predictor.scores == ("msp",) and "only its fused score 'msp'" in predictor.notes[0]
     image = RNG.integers(0, 256, (64, 128, 3), dtype=np.uint8)
     out = predictor.predict(image)
     direct = runtime.run(np.ascontiguousarray(cv2.resize(image, (64, 32))[..., ::-1])[None], 0.0)
-    np.testing.assert_array_equal(out.scores["msp"], cv2.resize(direct["anomaly"][0], (128, 64), interpolation=cv2.INTER_LINEAR))
+    np.testing.assert_array_equal(
+        out.scores["msp"], cv2.resize(direct["anomaly"][0], (128, 64), interpolation=cv2.INTER_LINEAR)
+    )
     np.testing.assert_array_equal(out.heads["mask_id"], np.repeat(np.repeat(direct["mask_id"][0], 4, 0), 4, 1))
     np.testing.assert_array_equal(out.heads["mask_area"], direct["mask_area"][0] * 16)
     assert out.heads["mask_fg"].dtype == bool and out.heads["mask_fg"].shape == (64, 128)

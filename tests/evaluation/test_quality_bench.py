@@ -17,11 +17,29 @@ from anomask.evaluation.quality_report import PANOPTIC_METHODS
 from anomask.evaluation.quality_runner import QualityRun
 from anomask.training.data.synthetic import SynthConfig, generate
 
-TINY_MODEL = ["model.dec_layers=1", "model.enc_layers=1", "model.num_queries=6", "model.hidden_dim=32", "model.mask_dim=32",
-              "model.num_heads=2", "model.dim_feedforward=64", "model.enc_dim_feedforward=64"]
-SECTIONS = ("### All models", "### Paper 000 Table 5", "### Paper 000 §3.4", "### Paper 004 Table 8", "### Paper 004 Table 5",
-            "### Paper 001 Table 5a", "### Paper 001 Table 5c", "### Paper 002 Table 3", "### Paper 001 Tables 4 and 8",
-            "### Paper 003", "### Claims")
+TINY_MODEL = [
+    "model.dec_layers=1",
+    "model.enc_layers=1",
+    "model.num_queries=6",
+    "model.hidden_dim=32",
+    "model.mask_dim=32",
+    "model.num_heads=2",
+    "model.dim_feedforward=64",
+    "model.enc_dim_feedforward=64",
+]
+SECTIONS = (
+    "### All models",
+    "### Paper 000 Table 5",
+    "### Paper 000 §3.4",
+    "### Paper 004 Table 8",
+    "### Paper 004 Table 5",
+    "### Paper 001 Table 5a",
+    "### Paper 001 Table 5c",
+    "### Paper 002 Table 3",
+    "### Paper 001 Tables 4 and 8",
+    "### Paper 003",
+    "### Claims",
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +51,22 @@ def tiny_data(tmp_path_factory):
 
 def _command(data, out, *extra):
     settings = [f"--set={s}" for s in ["data.crop=[64,128]", "data.scales=[1.0]", *TINY_MODEL]]
-    return ["bench", "quality", "--iterations", "2", "1", "--dataset", str(data), "--out", str(out), "--threads", "1",
-            "--no-progress", *settings, *extra]
+    return [
+        "bench",
+        "quality",
+        "--iterations",
+        "2",
+        "1",
+        "--dataset",
+        str(data),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--no-progress",
+        *settings,
+        *extra,
+    ]
 
 
 @pytest.mark.slow
@@ -56,7 +88,9 @@ def test_smoke_run_writes_the_report_and_resume_skips_finished_models(tiny_data,
         for model in MODELS:
             data = results["models"][model.name]
             assert data["iterations"] == (2 if model.name in ("m2f", "gma", "pp") else 1)
-            assert not math.isnan(value(results["models"], model.name, "msm" if model.per_pixel else model.scores[0], "ap"))
+            assert not math.isnan(
+                value(results["models"], model.name, "msm" if model.per_pixel else model.scores[0], "ap")
+            )
             assert VAL in data["metrics"]["datasets"] and TEST in data["metrics"]["datasets"]
         for method in PANOPTIC_METHODS:
             assert method in results["models"]["gma-cl"]["metrics"]["datasets"][TEST]["panoptic"]
@@ -97,9 +131,18 @@ def test_smoke_run_writes_the_report_and_resume_skips_finished_models(tiny_data,
 def test_bad_options_are_errors(tiny_data, tmp_path):
     assert main(["bench", "quality", "--out", str(tmp_path / "a"), "--dataset", str(tiny_data)]) == 2  # no budget
     assert main(["bench", "quality", "--resume", "--out", str(tmp_path / "none")]) == 2
-    assert main(["bench", "quality", "--budget-minutes", "0.5", "--dataset", str(tiny_data), "--out", str(tmp_path / "b")]) == 2
-    assert main(["bench", "quality", "--iterations", "2", "1", "--dataset", str(tmp_path), "--out", str(tmp_path / "c")]) == 2
-    assert main(["bench", "quality", "--iterations", "0", "1", "--dataset", str(tiny_data), "--out", str(tmp_path / "d")]) == 2
+    assert (
+        main(["bench", "quality", "--budget-minutes", "0.5", "--dataset", str(tiny_data), "--out", str(tmp_path / "b")])
+        == 2
+    )
+    assert (
+        main(["bench", "quality", "--iterations", "2", "1", "--dataset", str(tmp_path), "--out", str(tmp_path / "c")])
+        == 2
+    )
+    assert (
+        main(["bench", "quality", "--iterations", "0", "1", "--dataset", str(tiny_data), "--out", str(tmp_path / "d")])
+        == 2
+    )
 
 
 def test_resume_keeps_the_budget_the_run_was_started_with(tiny_data, tmp_path):
@@ -137,15 +180,29 @@ def test_every_model_is_trained_by_a_run_that_comes_after_its_init():
 
 def _results(ap_a, ap_b, prior=0.01, fpr_a=0.5, fpr_b=0.6):
     """Two fake models' test-split tables, each with ``prior`` anomaly pixels."""
+
     def table(ap, fpr):
-        return {"ap": ap, "fpr95": fpr, "auroc": 0.9, "positives": int(1000 * prior), "negatives": int(1000 * (1 - prior))}
+        return {
+            "ap": ap,
+            "fpr95": fpr,
+            "auroc": 0.9,
+            "positives": int(1000 * prior),
+            "negatives": int(1000 * (1 - prior)),
+        }
+
     def model(ap, fpr):
         return {"metrics": {"datasets": {TEST: {"anomaly": {TEST: {"s": table(ap, fpr)}}}}}}
+
     return {"a": model(ap_a, fpr_a), "b": model(ap_b, fpr_b)}
 
 
-CLAIM = Claim("t", "test", "a beats b", (Comparison(("a", "s"), ("b", "s")), Comparison(("a", "s"), ("b", "s"), "fpr95")),
-              "because")
+CLAIM = Claim(
+    "t",
+    "test",
+    "a beats b",
+    (Comparison(("a", "s"), ("b", "s")), Comparison(("a", "s"), ("b", "s"), "fpr95")),
+    "because",
+)
 
 
 def test_claim_verdicts():

@@ -84,7 +84,9 @@ def test_missing_and_bad_files_name_the_file(tmp_path):
     with pytest.raises(AnomaskError, match=r"holds values 3 in .*labels_masks/a.png"):
         open_benchmark("fishyscapes-static", tmp_path)[0]
     _label(tmp_path / "labels_masks" / "a.png", np.zeros((5, 8)))
-    with pytest.raises(AnomaskError, match=r"labels_masks/a.png: size 8x5 does not match its image .*images/a.png \(8x6\)"):
+    with pytest.raises(
+        AnomaskError, match=r"labels_masks/a.png: size 8x5 does not match its image .*images/a.png \(8x6\)"
+    ):
         open_benchmark("fishyscapes-static", tmp_path)[0]
     _image(tmp_path / "labels_masks" / "a.png")  # an RGB file where a label belongs
     with pytest.raises(AnomaskError, match="must have one channel"):

@@ -31,7 +31,13 @@ def test_anomaly_table_layout_best_in_bold_and_missing_as_dash():
     rows = _rows(table)
     assert rows[0] == ["Method", "FS L&F AuPRC ↑", "FS L&F FPR95 ↓", "Road Anomaly AuPRC ↑", "Road Anomaly FPR95 ↓"]
     assert rows[1] == ["---", "---:", "---:", "---:", "---:"]
-    assert rows[2] == ["eam", f"**{100 * good.ap:.2f}**", f"**{100 * good.fpr95:.2f}**", f"{100 * other.ap:.2f}", f"{100 * other.fpr95:.2f}"]
+    assert rows[2] == [
+        "eam",
+        f"**{100 * good.ap:.2f}**",
+        f"**{100 * good.fpr95:.2f}**",
+        f"{100 * other.ap:.2f}",
+        f"{100 * other.fpr95:.2f}",
+    ]
     assert rows[3] == ["msp", f"{100 * weak.ap:.2f}", f"{100 * weak.fpr95:.2f}", "-", "-"]
 
 
@@ -57,7 +63,20 @@ def test_component_open_set_panoptic_and_goss_tables():
     panoptic.update(truth, truth)
     goss.update(truth, truth)
     rows = _rows(panoptic_table({"m2a": panoptic.result()}))
-    assert rows[0][1:] == ["PQ_Th ↑", "SQ_Th ↑", "RQ_Th ↑", "PQ_St ↑", "SQ_St ↑", "RQ_St ↑", "PQ ↑", "SQ ↑", "RQ ↑", "PQ_unk ↑", "SQ_unk ↑", "RQ_unk ↑"]
+    assert rows[0][1:] == [
+        "PQ_Th ↑",
+        "SQ_Th ↑",
+        "RQ_Th ↑",
+        "PQ_St ↑",
+        "SQ_St ↑",
+        "RQ_St ↑",
+        "PQ ↑",
+        "SQ ↑",
+        "RQ ↑",
+        "PQ_unk ↑",
+        "SQ_unk ↑",
+        "RQ_unk ↑",
+    ]
     assert rows[2][1:] == ["100.00"] * 12
     assert _rows(goss_table({"gst": goss.result()}))[2] == ["gst", "100.00", "100.00", "100.00"]
 

@@ -7,7 +7,6 @@ import json
 from dataclasses import replace
 
 import numpy as np
-import pytest
 
 from anomask.evaluation import readers
 from anomask.evaluation.eval_data import DEFAULT_SPLITS, EvalDataset, holds_calibration, parse_dataset
@@ -17,19 +16,32 @@ from anomask.models import load_checkpoint, save_checkpoint
 
 from .conftest import CALIBRATED_EAM
 
-FUNCTIONS = {"lostandfound": readers.lost_and_found, "streethazards": readers.streethazards,
-             "coco-open-panoptic": readers.coco_open_panoptic, "cityscapes": readers.cityscapes,
-             "synthetic-anomaly": readers.synthetic_anomaly}
+FUNCTIONS = {
+    "lostandfound": readers.lost_and_found,
+    "streethazards": readers.streethazards,
+    "coco-open-panoptic": readers.coco_open_panoptic,
+    "cityscapes": readers.cityscapes,
+    "synthetic-anomaly": readers.synthetic_anomaly,
+}
 
 
 def _with_calibration(tiny_checkpoint, path, root, split):
     network, metadata = load_checkpoint(tiny_checkpoint)
-    record = {"dataset": str(root), "root": str(root), "split": split, "test_split": split == "anomaly", "tpr": 0.95,
-              "images": 2, "score": "eam"}
+    record = {
+        "dataset": str(root),
+        "root": str(root),
+        "split": split,
+        "test_split": split == "anomaly",
+        "tpr": 0.95,
+        "images": 2,
+        "score": "eam",
+    }
     return save_checkpoint(path, network, replace(metadata, extra={**metadata.extra, "calibration": record}))
 
 
-def test_auto_uses_stored_thresholds_calibrated_on_other_images_only(tiny_synthetic, tiny_checkpoint, tmp_path, one_thread):
+def test_auto_uses_stored_thresholds_calibrated_on_other_images_only(
+    tiny_synthetic, tiny_checkpoint, tmp_path, one_thread
+):
     settings = EvalSettings(tasks=("open-set",), panels=0, progress=False)
     spec = f"synthetic={tiny_synthetic}"
     held_out = _with_calibration(tiny_checkpoint, tmp_path / "val.safetensors", tiny_synthetic, "anomaly_val")
@@ -37,9 +49,14 @@ def test_auto_uses_stored_thresholds_calibrated_on_other_images_only(tiny_synthe
     result = metrics["datasets"]["synthetic-anomaly"]
     assert result["thresholds"]["eam"] == {"all": CALIBRATED_EAM}  # stored: calibrated on anomaly_val
     assert set(result["thresholds"]["msp"]) == set(HALF_NAMES)  # no stored msp threshold: halves
-    assert set(result["open_set"]["eam"]["splits"]) == {"all"} and set(result["open_set"]["msp"]["splits"]) == set(HALF_NAMES)
+    assert set(result["open_set"]["eam"]["splits"]) == {"all"} and set(result["open_set"]["msp"]["splits"]) == set(
+        HALF_NAMES
+    )
     source = metrics["settings"]["thresholds"]  # also the report header's "open-set thresholds" line
-    assert source.startswith("auto -> checkpoint for eam (calibrated on split 'anomaly_val'") and "halves for msp" in source
+    assert (
+        source.startswith("auto -> checkpoint for eam (calibrated on split 'anomaly_val'")
+        and "halves for msp" in source
+    )
 
     leaked = _with_calibration(tiny_checkpoint, tmp_path / "test.safetensors", tiny_synthetic, "anomaly")
     metrics = evaluate(leaked, [spec], ["eam"], settings=settings)
@@ -56,7 +73,9 @@ def test_auto_uses_stored_thresholds_calibrated_on_other_images_only(tiny_synthe
 def test_which_datasets_hold_the_calibration_images(tiny_synthetic):
     record = {"root": str(tiny_synthetic), "split": "anomaly_val"}
     synthetic = {e.name: e for e in parse_dataset(f"synthetic={tiny_synthetic}")}
-    assert not holds_calibration(synthetic["synthetic-anomaly"], record) and not holds_calibration(synthetic["synthetic-val"], record)
+    assert not holds_calibration(synthetic["synthetic-anomaly"], record) and not holds_calibration(
+        synthetic["synthetic-val"], record
+    )
     (validation,) = parse_dataset(f"synthetic-anomaly={tiny_synthetic},split=anomaly_val")
     assert holds_calibration(validation, record) and len(validation) == 2
     (folder,) = parse_dataset(f"fishyscapes-static={tiny_synthetic / 'anomaly_val'}")  # the same folder, another reader
@@ -66,10 +85,14 @@ def test_which_datasets_hold_the_calibration_images(tiny_synthetic):
         assert inspect.signature(FUNCTIONS[name]).parameters["split"].default == split
 
 
-def test_calibrating_on_the_validation_split_of_the_evaluated_root_is_allowed(tiny_synthetic, tiny_checkpoint, one_thread):
+def test_calibrating_on_the_validation_split_of_the_evaluated_root_is_allowed(
+    tiny_synthetic, tiny_checkpoint, one_thread
+):
     spec = f"synthetic-anomaly={tiny_synthetic},split=anomaly_val"
     settings = EvalSettings(tasks=("open-set",), thresholds=spec, panels=0, progress=False)
     metrics = evaluate(tiny_checkpoint, [f"synthetic-anomaly={tiny_synthetic}"], ["eam"], settings=settings)
     assert set(metrics["datasets"]["synthetic-anomaly"]["thresholds"]["eam"]) == {"all"}
-    assert json.dumps(metrics["settings"]["thresholds"]).startswith('"calibrated at 95 % TPR on synthetic-anomaly[split=anomaly_val]')
+    assert json.dumps(metrics["settings"]["thresholds"]).startswith(
+        '"calibrated at 95 % TPR on synthetic-anomaly[split=anomaly_val]'
+    )
     assert np.isfinite(metrics["datasets"]["synthetic-anomaly"]["thresholds"]["eam"]["all"])

@@ -31,10 +31,21 @@ from anomask.models.network import build_model
 # payloads for every node (slow); the export tests do not need them.
 logging.getLogger("torch.__trace").setLevel(logging.WARNING)
 
-CLASSES = tuple(ClassInfo(name, name == "car", color)
-                for name, color in (("road", (128, 64, 128)), ("sky", (70, 130, 180)), ("car", (0, 0, 142))))
-TINY = dict(num_classes=3, num_queries=4, hidden_dim=32, mask_dim=32, num_heads=4, dim_feedforward=64,
-            dec_layers=2, enc_layers=1, enc_dim_feedforward=64)
+CLASSES = tuple(
+    ClassInfo(name, name == "car", color)
+    for name, color in (("road", (128, 64, 128)), ("sky", (70, 130, 180)), ("car", (0, 0, 142)))
+)
+TINY = dict(
+    num_classes=3,
+    num_queries=4,
+    hidden_dim=32,
+    mask_dim=32,
+    num_heads=4,
+    dim_feedforward=64,
+    dec_layers=2,
+    enc_layers=1,
+    enc_dim_feedforward=64,
+)
 """A Mask2Former small enough to export in seconds (3 classes, 4 queries, dim 32)."""
 
 
@@ -78,12 +89,43 @@ def exported(tmp_path_factory) -> Exported:
     onnx_path = folder / "small.onnx"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        status = main(["export", str(checkpoint), "--out", str(onnx_path), "--height", "48", "--width", "80",
-                       "--network-size", "64", "96", "--output-size", "32", "48", "--score", "eam", "--refine",
-                       "--bgr", "--batch", "2", "--check", "--check-frames", "3"])
+        status = main(
+            [
+                "export",
+                str(checkpoint),
+                "--out",
+                str(onnx_path),
+                "--height",
+                "48",
+                "--width",
+                "80",
+                "--network-size",
+                "64",
+                "96",
+                "--output-size",
+                "32",
+                "48",
+                "--score",
+                "eam",
+                "--refine",
+                "--bgr",
+                "--batch",
+                "2",
+                "--check",
+                "--check-frames",
+                "3",
+            ]
+        )
     assert status == 0, out.getvalue()
-    settings = ExportSettings(input_size=(48, 80), network_size=(64, 96), output_size=(32, 48), score="eam",
-                              refine=True, input_format="BGR", batch=2)
+    settings = ExportSettings(
+        input_size=(48, 80),
+        network_size=(64, 96),
+        output_size=(32, 48),
+        score="eam",
+        refine=True,
+        input_format="BGR",
+        batch=2,
+    )
     return Exported(checkpoint, onnx_path, network, metadata, settings, out.getvalue())
 
 
@@ -106,6 +148,13 @@ def standin_onnx(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def standin_dynamic(tmp_path_factory):
-    settings = ExportSettings(input_size=(32, 48), network_size=(32, 48), output_size=(16, 24), batch=3, dynamic_batch=True,
-                              input_format="BGR", anomaly_dtype="float16")
+    settings = ExportSettings(
+        input_size=(32, 48),
+        network_size=(32, 48),
+        output_size=(16, 24),
+        batch=3,
+        dynamic_batch=True,
+        input_format="BGR",
+        anomaly_dtype="float16",
+    )
     return _export_standin(tmp_path_factory.mktemp("standin_dynamic"), settings)

@@ -10,7 +10,9 @@ from anomask.export.export_info import ExportSettings
 
 
 def _settings(fmt="RGB", batch=2):
-    return ExportSettings(input_size=(12, 16), network_size=(12, 16), output_size=(12, 16), batch=batch, input_format=fmt)
+    return ExportSettings(
+        input_size=(12, 16), network_size=(12, 16), output_size=(12, 16), batch=batch, input_format=fmt
+    )
 
 
 @pytest.fixture

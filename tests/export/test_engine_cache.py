@@ -34,8 +34,12 @@ H100 = BuildTarget("NVIDIA H100 80GB HBM3", (9, 0), "11.4.0.106")
 @pytest.fixture
 def onnx_file(tmp_path):
     node = onnx.helper.make_node("Relu", ["x"], ["y"])
-    graph = onnx.helper.make_graph([node], "g", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
-                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    graph = onnx.helper.make_graph(
+        [node],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
     model = onnx.helper.make_model(graph)
     settings = ExportSettings(input_size=(8, 8), network_size=(8, 8), output_size=(8, 8), batch=2)
     info = ExportInfo(tiny_metadata(), settings, ("semantic", "anomaly", "open_set"))
@@ -67,7 +71,11 @@ def test_decision_builds_loads_and_rebuilds_on_mismatch(onnx_file):
     assert decide(path, key).action == "load"
     assert decide(path, key, force=True).action == "build"
     # Same file name, but the sidecar says another TensorRT / GPU built it (a copied file).
-    for other in (replace(ORIN, tensorrt_version="10.7.0"), replace(ORIN, gpu_name="Xavier"), replace(ORIN, compute_capability=(7, 2))):
+    for other in (
+        replace(ORIN, tensorrt_version="10.7.0"),
+        replace(ORIN, gpu_name="Xavier"),
+        replace(ORIN, compute_capability=(7, 2)),
+    ):
         write_engine(engine, b"fake engine bytes", replace(key, target=other), info.to_json(), {})
         decision = decide(path, key)
         assert decision.action == "build" and "built for" in decision.reason

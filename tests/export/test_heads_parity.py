@@ -17,7 +17,13 @@ from anomask.models.heads import FusedHeads, panoptic_images
 
 from .conftest import tiny_metadata
 
-CASES = (("eam", False, False), ("msp", False, False), ("rba", False, False), ("uno", False, True), ("eam", True, False))
+CASES = (
+    ("eam", False, False),
+    ("msp", False, False),
+    ("rba", False, False),
+    ("uno", False, True),
+    ("eam", True, False),
+)
 """(score, refine, K+2 model): UNO reads the negative class of a K+2 model."""
 
 
@@ -36,7 +42,9 @@ class AllHeads(nn.Module):
     def forward(self, logits_k1, logits_k2, pred_masks, thresholds):
         out = {}
         for index, ((score, refine, negative), heads) in enumerate(zip(CASES, self.heads)):
-            result = order_outputs(heads(logits_k2 if negative else logits_k1, pred_masks, thresholds[index]), torch.float32)
+            result = order_outputs(
+                heads(logits_k2 if negative else logits_k1, pred_masks, thresholds[index]), torch.float32
+            )
             out.update({f"{_case_name(score, refine, negative)}.{name}": value for name, value in result.items()})
         return out
 
@@ -52,27 +60,38 @@ def parity():
     # unknown pixels, and no pixel sits on the threshold (where float rounding may flip it).
     thresholds = []
     with torch.no_grad():
-        for (score, refine, negative), heads in zip(CASES, module.heads):
+        for (_score, _refine, negative), heads in zip(CASES, module.heads):
             values = heads(logits_k2 if negative else logits_k1, pred_masks, torch.tensor(0.0))["anomaly"].unique()
             thresholds.append((values[len(values) // 2] + values[len(values) // 2 + 1]) / 2)
     inputs = (logits_k1, logits_k2, pred_masks, torch.stack(thresholds))
     with torch.no_grad():
         reference = {k: v.numpy() for k, v in module(*inputs).items()}
-    program = torch.onnx.export(module, inputs, dynamo=True, opset_version=18, verbose=False,
-                                input_names=["logits_k1", "logits_k2", "pred_masks", "thresholds"], output_names=list(reference))
+    program = torch.onnx.export(
+        module,
+        inputs,
+        dynamo=True,
+        opset_version=18,
+        verbose=False,
+        input_names=["logits_k1", "logits_k2", "pred_masks", "thresholds"],
+        output_names=list(reference),
+    )
     session = ort.InferenceSession(program.model_proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    values = session.run(None, dict(zip(["logits_k1", "logits_k2", "pred_masks", "thresholds"], (t.numpy() for t in inputs))))
+    values = session.run(
+        None, dict(zip(["logits_k1", "logits_k2", "pred_masks", "thresholds"], (t.numpy() for t in inputs)))
+    )
     return reference, dict(zip([o.name for o in session.get_outputs()], values))
 
 
 @pytest.mark.parametrize("score,refine,negative", CASES, ids=[_case_name(*c) for c in CASES])
 def test_each_score_matches_pytorch(score, refine, negative, parity):
     prefix = _case_name(score, refine, negative) + "."
-    reference, ours = ({k[len(prefix):]: v for k, v in d.items() if k.startswith(prefix)} for d in parity)
+    reference, ours = ({k[len(prefix) :]: v for k, v in d.items() if k.startswith(prefix)} for d in parity)
     assert reference["anomaly"].shape == (2, 16, 24)
     results = compare_outputs(reference, ours)
     assert all(r.passed for r in results), [r.line() for r in results]
     assert 0 < np.mean(ours["open_set"] == 254) < 1
     metadata = tiny_metadata(negative_class=negative)
     for method in (None, "mining"):
-        np.testing.assert_array_equal(panoptic_images(ours, metadata, method), panoptic_images(reference, metadata, method))
+        np.testing.assert_array_equal(
+            panoptic_images(ours, metadata, method), panoptic_images(reference, metadata, method)
+        )

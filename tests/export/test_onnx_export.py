@@ -18,7 +18,9 @@ from anomask.models.heads import panoptic_images
 
 def test_check_reports_every_output(exported):
     for name in ("semantic", "anomaly", "open_set", "mask_id", "mask_class"):
-        assert any(line.startswith(name) and " ok " in line for line in exported.check_output.splitlines()), exported.check_output
+        assert any(line.startswith(name) and " ok " in line for line in exported.check_output.splitlines()), (
+            exported.check_output
+        )
 
 
 def test_metadata_travels_in_the_onnx_file(exported):
@@ -41,8 +43,16 @@ def test_exported_graph_passes_the_tensorrt_check(exported):
 def test_open_set_panoptic_end_to_end_matches_pytorch(exported):
     """ONNX Runtime + CPU post-processing == PyTorch eager + the same post-processing."""
     onnx_runtime = open_runtime(str(exported.onnx))
-    torch_runtime = open_runtime(str(exported.checkpoint), input_size=(48, 80), network_size=(64, 96),
-                                 output_size=(32, 48), score="eam", refine=True, input_format="BGR", max_batch=3)
+    torch_runtime = open_runtime(
+        str(exported.checkpoint),
+        input_size=(48, 80),
+        network_size=(64, 96),
+        output_size=(32, 48),
+        score="eam",
+        refine=True,
+        input_format="BGR",
+        max_batch=3,
+    )
     assert isinstance(torch_runtime, TorchRuntime)
     assert onnx_runtime.metadata == torch_runtime.metadata
     assert onnx_runtime.output_names == torch_runtime.output_names
@@ -83,8 +93,12 @@ def test_checkpoint_without_metadata_is_refused(tmp_path, capsys):
 
 def test_onnx_from_another_program_is_refused(tmp_path):
     node = onnx.helper.make_node("Relu", ["x"], ["y"])
-    graph = onnx.helper.make_graph([node], "g", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
-                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    graph = onnx.helper.make_graph(
+        [node],
+        "g",
+        [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
     foreign = tmp_path / "foreign.onnx"
     onnx.save(onnx.helper.make_model(graph, producer_name="someone-else"), str(foreign))
     with pytest.raises(AnomaskError, match="no anomask metadata.*someone-else"):

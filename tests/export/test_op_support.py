@@ -1,6 +1,5 @@
 """The TensorRT op-support check fails with the offending op's name."""
 
-import onnx
 import pytest
 from onnx import TensorProto, helper
 
@@ -25,7 +24,9 @@ def test_supported_graph_passes():
 def test_unsupported_op_is_named():
     # Det: "N" in onnx-tensorrt's operator support matrix.
     model = _model([helper.make_node("Det", ["x"], ["y"])], [_vi("x", [3, 3])], [_vi("y", [])])
-    with pytest.raises(AnomaskError, match=r"graph.onnx: not buildable by TensorRT: operator\(s\) Det not supported by tensorrt-10"):
+    with pytest.raises(
+        AnomaskError, match=r"graph.onnx: not buildable by TensorRT: operator\(s\) Det not supported by tensorrt-10"
+    ):
         check_tensorrt_support(model, source="graph.onnx")
 
 
@@ -40,7 +41,9 @@ def test_custom_domain_and_data_dependent_shapes_are_refused():
     model = _model([custom], [_vi("x", [2])], [_vi("y", [2])])
     model.opset_import.append(helper.make_opsetid("com.example", 1))
     assert any("com.example::FusedThing" in p for p in tensorrt_problems(model))
-    nonzero = _model([helper.make_node("NonZero", ["x"], ["y"])], [_vi("x", [4])], [_vi("y", [1, "n"], TensorProto.INT64)])
+    nonzero = _model(
+        [helper.make_node("NonZero", ["x"], ["y"])], [_vi("x", [4])], [_vi("y", [1, "n"], TensorProto.INT64)]
+    )
     problems = tensorrt_problems(nonzero)
     assert any("NonZero have data-dependent output shapes" in p for p in problems)
     assert any("output y has a non-static dimension 1" in p for p in problems)
@@ -73,9 +76,13 @@ def test_quantization_nodes_must_be_int8_and_symmetric():
     bias = helper.make_tensor("b", TensorProto.INT32, [2], [1, 2])
     scale = helper.make_tensor("s", TensorProto.FLOAT, [], [0.1])
     zero = helper.make_tensor("z", TensorProto.INT8, [], [3])
-    nodes = [helper.make_node("DequantizeLinear", ["b", "s"], ["y"]),
-             helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"])]
-    model = _model(nodes, [_vi("x", [2])], [_vi("y", [2]), _vi("q", [2], TensorProto.INT8)], initializers=[bias, scale, zero])
+    nodes = [
+        helper.make_node("DequantizeLinear", ["b", "s"], ["y"]),
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+    ]
+    model = _model(
+        nodes, [_vi("x", [2])], [_vi("y", [2]), _vi("q", [2], TensorProto.INT8)], initializers=[bias, scale, zero]
+    )
     problems = tensorrt_problems(model)
     assert any("dequantizes INT32" in p for p in problems)
     assert any("QuantizeLinear" in p and "zero point must be 0" in p for p in problems)

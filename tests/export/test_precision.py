@@ -28,10 +28,12 @@ def test_fp16_graph_keeps_io_types_and_heads_in_float32(standin_onnx):
     path, _, _, settings = standin_onnx
     model = onnx.load(str(path))
     half = to_mixed_float16(model)
-    assert [(v.name, v.type.tensor_type.elem_type) for v in half.graph.input] == \
-        [(v.name, v.type.tensor_type.elem_type) for v in model.graph.input]
-    assert [(v.name, v.type.tensor_type.elem_type) for v in half.graph.output] == \
-        [(v.name, v.type.tensor_type.elem_type) for v in model.graph.output]
+    assert [(v.name, v.type.tensor_type.elem_type) for v in half.graph.input] == [
+        (v.name, v.type.tensor_type.elem_type) for v in model.graph.input
+    ]
+    assert [(v.name, v.type.tensor_type.elem_type) for v in half.graph.output] == [
+        (v.name, v.type.tensor_type.elem_type) for v in model.graph.output
+    ]
     weights = {init.name: init.data_type for init in half.graph.initializer}
     convs = [n for n in half.graph.node if n.op_type == "Conv"]
     assert convs and all(node_scope(n) == NETWORK_SCOPE and weights[n.input[1]] == TensorProto.FLOAT16 for n in convs)
@@ -58,7 +60,9 @@ def test_int8_graph_is_symmetric_qdq_on_network_weights_only(standin_onnx):
     users = [n for n in quantized.graph.node if set(n.input) & dequantized]
     assert {n.op_type for n in users} >= {"Conv", "Gemm"}
     assert all(node_scope(n) == NETWORK_SCOPE for n in users)  # the heads read float tensors only
-    assert not any(n.op_type == "QuantizeLinear" and n.input[0] in {"pred_logits", "conv2d_1"} for n in quantized.graph.node)
+    assert not any(
+        n.op_type == "QuantizeLinear" and n.input[0] in {"pred_logits", "conv2d_1"} for n in quantized.graph.node
+    )
     assert tensorrt_problems(quantized) == []
     got = _run(quantized, batches[0])
     assert got["semantic"].shape == (2, 16, 24) and np.isfinite(got["anomaly"]).all()
@@ -71,7 +75,11 @@ def test_tensorrt11_builds_from_derived_graphs(standin_onnx, tmp_path, monkeypat
     path = tmp_path / "model.onnx"
     path.write_bytes(source.read_bytes())
     parsed = []
-    monkeypatch.setattr(tensorrt_builder, "build_serialized_engine", lambda plan, info, options: parsed.append(plan.parser_onnx) or b"engine")
+    monkeypatch.setattr(
+        tensorrt_builder,
+        "build_serialized_engine",
+        lambda plan, info, options: parsed.append(plan.parser_onnx) or b"engine",
+    )
     ensure_engine(path, EngineOptions("fp16"), target=H100, log=lambda _: None)
     assert parsed[-1].name.endswith(".fp16.onnx")
     assert read_export_info_file(parsed[-1]) == read_export_info_file(path)

@@ -30,7 +30,10 @@ def test_backend_from_extension_or_explicit():
     with pytest.raises(AnomaskError, match="unknown runtime backend 'tvm'"):
         backend_for("m.onnx", "tvm")
     assert choose_providers(["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"]) == [
-        "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+        "TensorrtExecutionProvider",
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
     with pytest.raises(AnomaskError, match="no such model file"):
         open_runtime("missing.onnx")
 

@@ -14,8 +14,17 @@ CLASSES = (
 
 
 def tiny_config(**overrides) -> ModelConfig:
-    base = dict(num_classes=3, num_queries=4, hidden_dim=32, mask_dim=32, num_heads=4, dim_feedforward=64,
-                dec_layers=3, enc_layers=1, enc_dim_feedforward=64)
+    base = dict(
+        num_classes=3,
+        num_queries=4,
+        hidden_dim=32,
+        mask_dim=32,
+        num_heads=4,
+        dim_feedforward=64,
+        dec_layers=3,
+        enc_layers=1,
+        enc_dim_feedforward=64,
+    )
     base.update(overrides)
     return ModelConfig.small(**base)
 

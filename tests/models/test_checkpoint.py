@@ -68,7 +68,9 @@ def test_shape_mismatch_names_the_key(tmp_path, gma_model, make_config, make_met
     with safe_open(path, "pt") as f:
         header = f.metadata()
     save_file(tensors, path, metadata=header)
-    with pytest.raises(AnomaskError, match=r"predictor\.query_feat\.weight is \(6, 32\) in .* but \(4, 32\) in the model"):
+    with pytest.raises(
+        AnomaskError, match=r"predictor\.query_feat\.weight is \(6, 32\) in .* but \(4, 32\) in the model"
+    ):
         load_checkpoint(path)
 
 

@@ -22,10 +22,22 @@ from anomask.models.convert.weight_files import read_weight_file
 _TO_D2 = [
     (r"backbone\.conv1\.weight", "backbone.stem.conv1.weight"),
     (r"backbone\.bn1\.(\w+)", r"backbone.stem.conv1.norm.\1"),
-    (r"backbone\.layer(\d)\.(\d+)\.conv(\d)\.weight", lambda m: f"backbone.res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.weight"),
-    (r"backbone\.layer(\d)\.(\d+)\.bn(\d)\.(\w+)", lambda m: f"backbone.res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.norm.{m[4]}"),
-    (r"backbone\.layer(\d)\.(\d+)\.downsample\.0\.weight", lambda m: f"backbone.res{int(m[1]) + 1}.{m[2]}.shortcut.weight"),
-    (r"backbone\.layer(\d)\.(\d+)\.downsample\.1\.(\w+)", lambda m: f"backbone.res{int(m[1]) + 1}.{m[2]}.shortcut.norm.{m[3]}"),
+    (
+        r"backbone\.layer(\d)\.(\d+)\.conv(\d)\.weight",
+        lambda m: f"backbone.res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.weight",
+    ),
+    (
+        r"backbone\.layer(\d)\.(\d+)\.bn(\d)\.(\w+)",
+        lambda m: f"backbone.res{int(m[1]) + 1}.{m[2]}.conv{m[3]}.norm.{m[4]}",
+    ),
+    (
+        r"backbone\.layer(\d)\.(\d+)\.downsample\.0\.weight",
+        lambda m: f"backbone.res{int(m[1]) + 1}.{m[2]}.shortcut.weight",
+    ),
+    (
+        r"backbone\.layer(\d)\.(\d+)\.downsample\.1\.(\w+)",
+        lambda m: f"backbone.res{int(m[1]) + 1}.{m[2]}.shortcut.norm.{m[3]}",
+    ),
     (r"pixel_decoder\.level_embed", "sem_seg_head.pixel_decoder.transformer.level_embed"),
     (r"pixel_decoder\.encoder\.(.*)", r"sem_seg_head.pixel_decoder.transformer.encoder.\1"),
     (r"pixel_decoder\.lateral_conv\.0\.weight", "sem_seg_head.pixel_decoder.adapter_1.weight"),
@@ -33,10 +45,19 @@ _TO_D2 = [
     (r"pixel_decoder\.output_conv\.0\.weight", "sem_seg_head.pixel_decoder.layer_1.weight"),
     (r"pixel_decoder\.output_conv\.1\.(\w+)", r"sem_seg_head.pixel_decoder.layer_1.norm.\1"),
     (r"pixel_decoder\.(.*)", r"sem_seg_head.pixel_decoder.\1"),
-    (r"predictor\.layers\.(\d+)\.cross_attn\.(.*)", r"sem_seg_head.predictor.transformer_cross_attention_layers.\1.multihead_attn_foreground.\2"),
-    (r"predictor\.layers\.(\d+)\.cross_attn_bg\.(.*)", r"sem_seg_head.predictor.transformer_cross_attention_layers.\1.multihead_attn_background.\2"),
+    (
+        r"predictor\.layers\.(\d+)\.cross_attn\.(.*)",
+        r"sem_seg_head.predictor.transformer_cross_attention_layers.\1.multihead_attn_foreground.\2",
+    ),
+    (
+        r"predictor\.layers\.(\d+)\.cross_attn_bg\.(.*)",
+        r"sem_seg_head.predictor.transformer_cross_attention_layers.\1.multihead_attn_background.\2",
+    ),
     (r"predictor\.layers\.(\d+)\.norm1\.(.*)", r"sem_seg_head.predictor.transformer_cross_attention_layers.\1.norm.\2"),
-    (r"predictor\.layers\.(\d+)\.self_attn\.(.*)", r"sem_seg_head.predictor.transformer_self_attention_layers.\1.self_attn.\2"),
+    (
+        r"predictor\.layers\.(\d+)\.self_attn\.(.*)",
+        r"sem_seg_head.predictor.transformer_self_attention_layers.\1.self_attn.\2",
+    ),
     (r"predictor\.layers\.(\d+)\.norm2\.(.*)", r"sem_seg_head.predictor.transformer_self_attention_layers.\1.norm.\2"),
     (r"predictor\.layers\.(\d+)\.(linear\d)\.(.*)", r"sem_seg_head.predictor.transformer_ffn_layers.\1.\2.\3"),
     (r"predictor\.layers\.(\d+)\.norm3\.(.*)", r"sem_seg_head.predictor.transformer_ffn_layers.\1.norm.\2"),
@@ -54,11 +75,15 @@ def _d2_key(key: str) -> str:
 def _detectron2_state(model) -> dict[str, np.ndarray]:
     """A Mask2Anomaly-style checkpoint dict: detectron2 names, numpy arrays, no BatchNorm
     counters, plus the buffers the official files carry."""
-    state = {_d2_key(k): v.numpy().copy() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    state = {
+        _d2_key(k): v.numpy().copy() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")
+    }
     state["pixel_mean"] = np.array([[[120.0]], [[110.0]], [[100.0]]], np.float32)
     state["pixel_std"] = np.array([[[60.0]], [[50.0]], [[40.0]]], np.float32)
     state["criterion.empty_weight"] = np.ones(model.config.num_outputs, np.float32)
-    state["sem_seg_head.predictor.transformer_cross_attention_layers.0.fusion_layer.weight"] = np.zeros((2, 4, 1, 1), np.float32)
+    state["sem_seg_head.predictor.transformer_cross_attention_layers.0.fusion_layer.weight"] = np.zeros(
+        (2, 4, 1, 1), np.float32
+    )
     return state
 
 
@@ -71,8 +96,25 @@ def test_detectron2_checkpoint_converts_to_the_same_network(tmp_path, gma_model,
     else:
         torch.save({"model": {k: torch.from_numpy(v) for k, v in state.items()}, "iteration": 5}, src)
     out = tmp_path / "m.safetensors"
-    assert main(["convert", "--from", "detectron2", str(src), "--out", str(out), "--num-heads", "4",
-                 "--classes", "road,sky,cone", "--thing-classes", "cone"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "--from",
+                "detectron2",
+                str(src),
+                "--out",
+                str(out),
+                "--num-heads",
+                "4",
+                "--classes",
+                "road,sky,cone",
+                "--thing-classes",
+                "cone",
+            ]
+        )
+        == 0
+    )
     report = capsys.readouterr().out
     assert "fusion_layer, defined but unused" in report and "num_batches_tracked" in report
     model, metadata = load_checkpoint(out)
@@ -107,7 +149,10 @@ def test_detectron2_errors_name_the_keys(tmp_path, gma_model):
     state = _detectron2_state(gma_model)
     key = "sem_seg_head.predictor.transformer_ffn_layers.2.linear1.weight"
     state[key] = np.zeros((96, 32), np.float32)
-    with pytest.raises(AnomaskError, match=rf"shape mismatch: predictor\.layers\.2\.linear1\.weight \(from {re.escape(key)}\) is \(96, 32\)"):
+    with pytest.raises(
+        AnomaskError,
+        match=rf"shape mismatch: predictor\.layers\.2\.linear1\.weight \(from {re.escape(key)}\) is \(96, 32\)",
+    ):
         convert(state)
     assert not list(tmp_path.glob("*.safetensors"))
 
@@ -119,7 +164,9 @@ def test_pickles_with_code_are_refused(tmp_path):
 
     src = tmp_path / "evil.pkl"
     src.write_bytes(pickle.dumps({"model": {"w": Evil()}}))
-    with pytest.raises(AnomaskError, match=r"evil\.pkl: not a detectron2 weights pickle \(refusing to load builtins\.print"):
+    with pytest.raises(
+        AnomaskError, match=r"evil\.pkl: not a detectron2 weights pickle \(refusing to load builtins\.print"
+    ):
         read_weight_file(src)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"\x00 definitely not a torch file")
@@ -150,8 +197,24 @@ def test_torchvision_resnet_weights_load_as_they_are(tmp_path, capsys):
     src = tmp_path / "resnet18.pth"
     torch.save({f"module.{k}": v for k, v in reference.state_dict().items()}, src)  # DataParallel-style
     out = tmp_path / "init.safetensors"
-    assert main(["convert", "--from", "torchvision", str(src), "--out", str(out), "--preset", "small",
-                 "--classes", "cityscapes", "--global-masked-attention"]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "--from",
+                "torchvision",
+                str(src),
+                "--out",
+                str(out),
+                "--preset",
+                "small",
+                "--classes",
+                "cityscapes",
+                "--global-masked-attention",
+            ]
+        )
+        == 0
+    )
     assert "ImageNet classifier" in capsys.readouterr().out
     model, metadata = load_checkpoint(out)
     assert metadata.num_classes == 19 and metadata.architecture.global_masked_attention
@@ -161,7 +224,9 @@ def test_torchvision_resnet_weights_load_as_they_are(tmp_path, capsys):
     bad = {k: v for k, v in reference.state_dict().items()}
     bad["layer2.0.conv1.weight"] = torch.zeros(128, 64, 1, 1)
     torch.save(bad, src)
-    with pytest.raises(AnomaskError, match=r"backbone\.layer2\.0\.conv1\.weight \(from layer2\.0\.conv1\.weight\) is \(128, 64, 1, 1\)"):
+    with pytest.raises(
+        AnomaskError, match=r"backbone\.layer2\.0\.conv1\.weight \(from layer2\.0\.conv1\.weight\) is \(128, 64, 1, 1\)"
+    ):
         import_torchvision(src, ClassOptions(), preset="small")
 
 
@@ -170,7 +235,10 @@ def test_cli_errors_exit_2_with_a_message(tmp_path, capsys):
     folder.mkdir()
     assert main(["convert", "--from", "hf", str(folder), "--out", str(tmp_path / "m.safetensors")]) == 2
     assert "no config.json (not a save_pretrained folder)" in capsys.readouterr().err
-    assert main(["convert", "--from", "detectron2", str(tmp_path / "none.pkl"), "--out", str(tmp_path / "m.safetensors")]) == 2
+    assert (
+        main(["convert", "--from", "detectron2", str(tmp_path / "none.pkl"), "--out", str(tmp_path / "m.safetensors")])
+        == 2
+    )
     assert "none.pkl: weight file not found" in capsys.readouterr().err
     assert main(["convert", "--from", "hf", str(folder), "--out", str(tmp_path / "m.pt")]) == 2
     assert "must end in .safetensors" in capsys.readouterr().err

@@ -50,7 +50,9 @@ def test_every_decoder_layer_matches_transformers(tmp_path, backbone_config, exp
     reference = _hf_model(backbone_config())
     reference.save_pretrained(tmp_path / "hf")
     out = tmp_path / "model.safetensors"
-    assert main(["convert", "--from", "hf", str(tmp_path / "hf"), "--out", str(out), "--thing-classes", "car,cone"]) == 0
+    assert (
+        main(["convert", "--from", "hf", str(tmp_path / "hf"), "--out", str(out), "--thing-classes", "car,cone"]) == 0
+    )
     assert "wrote" in capsys.readouterr().out
 
     model, metadata = load_checkpoint(out)

@@ -6,8 +6,11 @@ from anomask.models.metadata import ClassInfo, ModelMetadata
 
 
 def _metadata(**kwargs):
-    classes = (ClassInfo("road", False, (128, 64, 128)), ClassInfo("sky", False, (70, 130, 180)),
-               ClassInfo("car", True, (0, 0, 142)))
+    classes = (
+        ClassInfo("road", False, (128, 64, 128)),
+        ClassInfo("sky", False, (70, 130, 180)),
+        ClassInfo("car", True, (0, 0, 142)),
+    )
     return ModelMetadata(classes=classes, architecture=ModelConfig.small(num_classes=3), **kwargs)
 
 

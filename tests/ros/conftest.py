@@ -63,7 +63,9 @@ def small_model(tmp_path_factory) -> SmallModel:
     metadata = export_conftest.tiny_metadata()
     network = build_model(metadata.architecture).eval()
     checkpoint = save_checkpoint(folder / "small.safetensors", network, metadata)
-    settings = ExportSettings(input_size=SMALL_INPUT, network_size=SMALL_NETWORK, output_size=SMALL_OUTPUT, score="eam", batch=1)
+    settings = ExportSettings(
+        input_size=SMALL_INPUT, network_size=SMALL_NETWORK, output_size=SMALL_OUTPUT, score="eam", batch=1
+    )
     onnx = folder / "small.onnx"
     export_onnx(network, build_heads(metadata, settings), metadata, settings, onnx)
     return SmallModel(onnx, checkpoint)

@@ -31,7 +31,9 @@ def write_drive(root: Path) -> dict[str, Path]:
         folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for index in range(FRAMES):
-        image = cv2.resize(rng.integers(0, 256, (4, 8, 3), dtype=np.uint8), (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
+        image = cv2.resize(
+            rng.integers(0, 256, (4, 8, 3), dtype=np.uint8), (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC
+        )
         semantic = np.zeros((HEIGHT, WIDTH), np.uint8)
         semantic[: HEIGHT // 2] = 1
         semantic[40:56, 10 + 8 * index : 40 + 8 * index] = 2
@@ -60,22 +62,66 @@ def replayed(small_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("bag_eval")
     folders = write_drive(root)
     bag = root / "drive"
-    cli("bag", "write", str(bag), "--images", str(folders["images"]), "--semantic", str(folders["semantic"]),
-        "--anomaly", str(folders["anomaly"]), "--instances", str(folders["instances"]), "--cameras", "front", "--rate", "10")
+    cli(
+        "bag",
+        "write",
+        str(bag),
+        "--images",
+        str(folders["images"]),
+        "--semantic",
+        str(folders["semantic"]),
+        "--anomaly",
+        str(folders["anomaly"]),
+        "--instances",
+        str(folders["instances"]),
+        "--cameras",
+        "front",
+        "--rate",
+        "10",
+    )
     plain = root / "plain"  # the same frames and stamps, no ground truth
     cli("bag", "write", str(plain), "--images", str(folders["images"]), "--cameras", "front", "--rate", "10")
     # rate 0.25: a frame every 400 ms, several inference times apart, so every frame is processed
-    run = run_replay(bag, small_model.onnx, root / "recording", rate=0.25, parameters={"runtime_threads": 1}, logs=root / "logs", log=lambda _: None)
+    run = run_replay(
+        bag,
+        small_model.onnx,
+        root / "recording",
+        rate=0.25,
+        parameters={"runtime_threads": 1},
+        logs=root / "logs",
+        log=lambda _: None,
+    )
     return root, bag, plain, run
 
 
 def test_replay_gives_the_offline_metrics_and_replay_timing(small_model, replayed) -> None:
     root, bag, _, run = replayed
-    cli("bag", "eval", str(bag), "--recording", str(run.recording), "--model", str(small_model.onnx), "--out", str(root / "replay_eval"))
+    cli(
+        "bag",
+        "eval",
+        str(bag),
+        "--recording",
+        str(run.recording),
+        "--model",
+        str(small_model.onnx),
+        "--out",
+        str(root / "replay_eval"),
+    )
     replay = json.loads((root / "replay_eval" / "metrics.json").read_text())
     assert run.frames_out == run.frames_in == {"front": FRAMES}, (replay["node_diagnostics"], replay["per_frame"])
     assert run.node_status == 0
-    cli("bag", "eval", str(bag), "--offline", "--model", str(small_model.onnx), "--threads", "1", "--out", str(root / "offline_eval"))
+    cli(
+        "bag",
+        "eval",
+        str(bag),
+        "--offline",
+        "--model",
+        str(small_model.onnx),
+        "--threads",
+        "1",
+        "--out",
+        str(root / "offline_eval"),
+    )
     offline = json.loads((root / "offline_eval" / "metrics.json").read_text())
     assert replay["frames_in"] == replay["frames_out"] == offline["frames_out"] == FRAMES and replay["dropped"] == 0
     assert json.dumps(replay["metrics"], sort_keys=True) == json.dumps(offline["metrics"], sort_keys=True)
@@ -106,7 +152,9 @@ def test_bag_without_ground_truth_gives_rates_and_latency_only(replayed) -> None
 def test_missing_topics_list_what_the_bag_has(small_model, replayed) -> None:
     _, bag, _, run = replayed
     metadata = model_metadata(small_model.onnx)
-    with pytest.raises(AnomaskError, match=r"no image topic for camera rear .*it has: .*/front/image \(sensor_msgs/msg/Image, 5 msgs\)"):
+    with pytest.raises(
+        AnomaskError, match=r"no image topic for camera rear .*it has: .*/front/image \(sensor_msgs/msg/Image, 5 msgs\)"
+    ):
         evaluate_replay(bag, run.recording, metadata, cameras=["rear"])
     with pytest.raises(AnomaskError, match=r"has no topic /car1/front/semantic.*; it has: .*/front/semantic"):
         evaluate_replay(bag, run.recording, metadata, namespace="car1")

@@ -20,8 +20,8 @@ from rclpy.serialization import deserialize_message
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 
-from anomask_ros.bag_play import BagPlayer, PlayOptions
 from anomask_ros.bag_io import connections_for, open_bag, read_raw
+from anomask_ros.bag_play import BagPlayer, PlayOptions
 from anomask_ros.bag_write import CameraSource, WriteOptions, write_bag
 
 ANOMASK = [sys.executable, "-m", "anomask"]
@@ -57,7 +57,17 @@ def test_play_into_record_keeps_messages_timing_and_clock(tmp_path: Path) -> Non
         open_ended = start("record", str(interrupted), "--topics", "/clock", "--discovery-timeout", "60")
         procs.append(open_ended)
         assert open_ended.stdout.readline().startswith("recording "), open_ended.stderr.read()
-        record = start("record", str(recorded), "--topics", "/front/image", "/clock", "--count", str(FRAMES), "--discovery-timeout", "60")
+        record = start(
+            "record",
+            str(recorded),
+            "--topics",
+            "/front/image",
+            "/clock",
+            "--count",
+            str(FRAMES),
+            "--discovery-timeout",
+            "60",
+        )
         procs.append(record)
         play_out, play_err = play.communicate(timeout=90)
         assert play.returncode == 0, play_err
@@ -98,7 +108,11 @@ def test_loop_replays_until_shutdown(tmp_path: Path) -> None:
         listener = Node("listener", context=context)
         received: list[int] = []
         listener.create_subscription(Image, "/cam/image", lambda m: received.append(int(m.data[0])), 10)
-        player = BagPlayer(Node("player", context=context), tmp_path / "bag", PlayOptions(loop=True, rate=4.0, wait_for_subscribers_s=10))
+        player = BagPlayer(
+            Node("player", context=context),
+            tmp_path / "bag",
+            PlayOptions(loop=True, rate=4.0, wait_for_subscribers_s=10),
+        )
         thread = threading.Thread(target=player.play)
         thread.start()
         executor = SingleThreadedExecutor(context=context)

@@ -35,7 +35,9 @@ def test_ok_run_reports_model_latency_rates_and_every_drop_reason() -> None:
     inference = statuses["anomask: inference"]
     assert inference.level == DiagnosticStatus.OK
     values = _values(inference)
-    assert values["backend"] == "onnxruntime" and values["model"] == "/m/small.onnx" and values["input size"] == "128x64"
+    assert (
+        values["backend"] == "onnxruntime" and values["model"] == "/m/small.onnx" and values["input size"] == "128x64"
+    )
     assert float(values["inference p50 ms"]) == 14.5 and "total p99 ms" in values
     camera = statuses["anomask: camera front"]
     assert camera.level == DiagnosticStatus.OK

@@ -21,10 +21,21 @@ RNG = np.random.default_rng(7)
 # byte r*step, big-endian when is_bigendian, then OpenCV's cvtColor code for the
 # conversion to the desired encoding.
 REFERENCE_TYPES = {
-    "rgb8": ("u1", 3), "bgr8": ("u1", 3), "rgba8": ("u1", 4), "bgra8": ("u1", 4), "mono8": ("u1", 1),
-    "16UC1": ("u2", 1), "32FC1": ("f4", 1), "32SC1": ("i4", 1),
+    "rgb8": ("u1", 3),
+    "bgr8": ("u1", 3),
+    "rgba8": ("u1", 4),
+    "bgra8": ("u1", 4),
+    "mono8": ("u1", 1),
+    "16UC1": ("u2", 1),
+    "32FC1": ("f4", 1),
+    "32SC1": ("i4", 1),
 }
-TO_RGB = {"bgr8": cv2.COLOR_BGR2RGB, "rgba8": cv2.COLOR_RGBA2RGB, "bgra8": cv2.COLOR_BGRA2RGB, "mono8": cv2.COLOR_GRAY2RGB}
+TO_RGB = {
+    "bgr8": cv2.COLOR_BGR2RGB,
+    "rgba8": cv2.COLOR_RGBA2RGB,
+    "bgra8": cv2.COLOR_BGRA2RGB,
+    "mono8": cv2.COLOR_GRAY2RGB,
+}
 
 
 def cv_bridge_reference(msg: Image, desired: str = "passthrough") -> np.ndarray:

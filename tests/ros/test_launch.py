@@ -32,7 +32,13 @@ def test_launch_file_parses_and_declares_its_arguments() -> None:
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "DeclareLaunchArgument"
     }
     assert declared == {"model", "backend", "namespace", "params_file", "use_sim_time", "cameras"}
-    executables = [kw.value.value for node in ast.walk(tree) if isinstance(node, ast.Call) for kw in node.keywords if kw.arg == "executable"]
+    executables = [
+        kw.value.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        for kw in node.keywords
+        if kw.arg == "executable"
+    ]
     assert executables == ["segmentation_node"]
 
 
@@ -51,12 +57,17 @@ def test_yaml_lists_every_declared_parameter_with_its_default() -> None:
 
 def _node(args: list[str], fake: bool = False, **popen) -> subprocess.Popen:
     if fake:  # the runtime test double, in a real process
-        code = "import sys, fake_runtime; from anomask_ros.segmentation_node import main; sys.exit(main(sys.argv, fake_runtime.open_fake))"
+        code = (
+            "import sys, fake_runtime; from anomask_ros.segmentation_node import main; sys.exit(main(sys.argv, "
+            "fake_runtime.open_fake))"
+        )
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
     else:
         code = "import sys; from anomask_ros.segmentation_node import main; sys.exit(main(sys.argv))"
         env = dict(os.environ)
-    return subprocess.Popen([PYTHON, "-c", code, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(
+        [PYTHON, "-c", code, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+    )
 
 
 def test_node_accepts_the_yaml_and_fails_clearly_without_a_model(tmp_path: Path) -> None:

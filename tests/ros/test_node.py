@@ -43,12 +43,19 @@ class Harness:
         self.diagnostics: list[DiagnosticArray] = []
         compressed = self.node.settings.input_transport == "compressed"
         self.pubs = {
-            cam: self.io.create_publisher(CompressedImage if compressed else Image, f"{cam}/image" + ("/compressed" if compressed else ""), QOS)
+            cam: self.io.create_publisher(
+                CompressedImage if compressed else Image, f"{cam}/image" + ("/compressed" if compressed else ""), QOS
+            )
             for cam in self.node.settings.cameras
         }
         for cam in self.node.settings.cameras:
             for name in self.node.settings.outputs:
-                self.io.create_subscription(Image, f"{cam}/{name}", lambda msg, key=(cam, name): self.received.setdefault(key, []).append(msg), QOS)
+                self.io.create_subscription(
+                    Image,
+                    f"{cam}/{name}",
+                    lambda msg, key=(cam, name): self.received.setdefault(key, []).append(msg),
+                    QOS,
+                )
         self.io.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
         self.wait(lambda: all(p.get_subscription_count() > 0 for p in self.pubs.values()))
 
@@ -77,11 +84,19 @@ class Harness:
 
 def frame_msg(pixels_rgb: np.ndarray, encoding: str, stamp: int, padding: int = 0) -> Image:
     """An Image in ``encoding`` (from RGB pixels) with ``padding`` bytes per row."""
-    convert = {"rgb8": None, "bgr8": cv2.COLOR_RGB2BGR, "rgba8": cv2.COLOR_RGB2RGBA, "bgra8": cv2.COLOR_RGB2BGRA, "mono8": cv2.COLOR_RGB2GRAY}[encoding]
+    convert = {
+        "rgb8": None,
+        "bgr8": cv2.COLOR_RGB2BGR,
+        "rgba8": cv2.COLOR_RGB2RGBA,
+        "bgra8": cv2.COLOR_RGB2BGRA,
+        "mono8": cv2.COLOR_RGB2GRAY,
+    }[encoding]
     pixels = pixels_rgb if convert is None else cv2.cvtColor(pixels_rgb, convert)
     rows = pixels.reshape(pixels.shape[0], -1)
     rows = np.concatenate([rows, np.zeros((rows.shape[0], padding), np.uint8)], axis=1)
-    msg = Image(height=pixels.shape[0], width=pixels.shape[1], encoding=encoding, step=rows.shape[1], data=rows.tobytes())
+    msg = Image(
+        height=pixels.shape[0], width=pixels.shape[1], encoding=encoding, step=rows.shape[1], data=rows.tobytes()
+    )
     msg.header = Header(stamp=Time(sec=stamp, nanosec=stamp * 1000), frame_id=f"frame{stamp}")
     return msg
 
@@ -113,18 +128,31 @@ def test_every_output_has_the_input_header_encoding_and_content(harness) -> None
         h.send("front", frame_msg(pixels, encoding, stamp, padding))
         out = {name: h.received[("front", name)][-1] for name in OUTPUTS}
         for name, msg in out.items():
-            assert msg.header.stamp == Time(sec=stamp, nanosec=stamp * 1000) and msg.header.frame_id == f"frame{stamp}", name
+            assert (
+                msg.header.stamp == Time(sec=stamp, nanosec=stamp * 1000) and msg.header.frame_id == f"frame{stamp}"
+            ), name
             assert (msg.height, msg.width) == (16, 24), name
         encodings = {name: msg.encoding for name, msg in out.items()}
         assert encodings == {
-            "semantic": "mono8", "anomaly": "32FC1", "anomaly_mask": "mono8", "open_set": "mono8", "panoptic": "32SC1",
-            "semantic_color": "rgb8", "panoptic_color": "rgb8", "anomaly_color": "rgb8",
+            "semantic": "mono8",
+            "anomaly": "32FC1",
+            "anomaly_mask": "mono8",
+            "open_set": "mono8",
+            "panoptic": "32SC1",
+            "semantic_color": "rgb8",
+            "panoptic_color": "rgb8",
+            "anomaly_color": "rgb8",
         }
         np.testing.assert_array_equal(image_view(out["semantic"]), expected_semantic, err_msg=encoding)
         np.testing.assert_allclose(image_view(out["anomaly"]), expected_anomaly, err_msg=encoding)
         np.testing.assert_array_equal(image_view(out["anomaly_mask"]), np.where(expected_anomaly > 0.5, 255, 0))
-        np.testing.assert_array_equal(image_view(out["open_set"]), np.where(expected_anomaly > 0.5, 254, expected_semantic))
-        np.testing.assert_array_equal(image_view(out["panoptic"]), np.where(expected_semantic >= 2, expected_semantic * 1000 + 1, expected_semantic))
+        np.testing.assert_array_equal(
+            image_view(out["open_set"]), np.where(expected_anomaly > 0.5, 254, expected_semantic)
+        )
+        np.testing.assert_array_equal(
+            image_view(out["panoptic"]),
+            np.where(expected_semantic >= 2, expected_semantic * 1000 + 1, expected_semantic),
+        )
         palette = np.array(h.node.segmenter.metadata.palette, np.uint8)
         np.testing.assert_array_equal(image_view(out["semantic_color"]), palette[expected_semantic])
     grey = np.repeat(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
@@ -190,7 +218,9 @@ def test_bad_frames_are_counted_per_reason_and_the_next_good_one_is_processed(ha
 
 def test_batching_superseded_frames_failure_budget_and_alarm(harness) -> None:
     # input_depth 5: both queued frames reach the callback (depth 1 would drop one in the middleware).
-    h = harness(cameras=["a", "b"], outputs=["semantic"], latency_budget_frames=2, input_depth=5, latency_budget_ms=5000.0)
+    h = harness(
+        cameras=["a", "b"], outputs=["semantic"], latency_budget_frames=2, input_depth=5, latency_budget_ms=5000.0
+    )
     h.runtime.delay_s = 0.4
     h.pubs["a"].publish(frame_msg(scene(), "rgb8", 1))
     h.wait(lambda: h.runtime.batch_sizes == [1])  # inference of frame 1 is running
@@ -240,7 +270,9 @@ def test_parameters_read_only_ranges_and_start_up_errors(harness, ros_context, f
 
     def start(**parameters) -> None:
         SegmentationNode(
-            fake_runtime.open_fake, context=ros_context, parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()]
+            fake_runtime.open_fake,
+            context=ros_context,
+            parameter_overrides=[Parameter(k, value=v) for k, v in parameters.items()],
         )
 
     with pytest.raises(AnomaskError, match="backend='cuda' is not one of"):

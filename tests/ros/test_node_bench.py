@@ -12,9 +12,31 @@ from anomask.cli import main
 def test_bench_node_prints_latency_stages_and_overhead(small_model) -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        status = main(["bench", "node", "--model", str(small_model.onnx), "--size", "64x128", "--frames", "3", "--warmup", "1",
-                       "--threads", "1", "--encoding", "rgb8"])
+        status = main(
+            [
+                "bench",
+                "node",
+                "--model",
+                str(small_model.onnx),
+                "--size",
+                "64x128",
+                "--frames",
+                "3",
+                "--warmup",
+                "1",
+                "--threads",
+                "1",
+                "--encoding",
+                "rgb8",
+            ]
+        )
     text = out.getvalue()
     assert status == 0, text
-    for line in ("end to end (pub -> sub)", "node inference", "node overhead", "transport (e2e - node total)", "% of inference (target <= 5 %)"):
+    for line in (
+        "end to end (pub -> sub)",
+        "node inference",
+        "node overhead",
+        "transport (e2e - node total)",
+        "% of inference (target <= 5 %)",
+    ):
         assert line in text, text

@@ -64,9 +64,11 @@ class Io(SpinningNode):
         self.pubs[camera] = self.node.create_publisher(msg_type, f"/{camera}/{suffix}", QOS)
         stream = self.streams[camera] = Stream()
         for name in outputs:
+
             def store(msg: Image, name=name) -> None:
                 with self.lock:
                     stream.outputs.setdefault(name, []).append((time.time(), msg))
+
             self.node.create_subscription(Image, f"/{camera}/{name}", store, QOS)
 
     def values(self, camera: str) -> dict[str, str]:
@@ -94,11 +96,19 @@ def stamp_now() -> Time:
 
 
 def raw_frame(pixels_rgb: np.ndarray, encoding: str, padding: int = 0, frame_id: str = "f") -> Image:
-    convert = {"rgb8": None, "bgr8": cv2.COLOR_RGB2BGR, "rgba8": cv2.COLOR_RGB2RGBA, "bgra8": cv2.COLOR_RGB2BGRA, "mono8": cv2.COLOR_RGB2GRAY}[encoding]
+    convert = {
+        "rgb8": None,
+        "bgr8": cv2.COLOR_RGB2BGR,
+        "rgba8": cv2.COLOR_RGB2RGBA,
+        "bgra8": cv2.COLOR_RGB2BGRA,
+        "mono8": cv2.COLOR_RGB2GRAY,
+    }[encoding]
     pixels = pixels_rgb if convert is None else cv2.cvtColor(pixels_rgb, convert)
     rows = pixels.reshape(pixels.shape[0], -1)
     rows = np.concatenate([rows, np.full((rows.shape[0], padding), 7, np.uint8)], axis=1)
-    msg = Image(height=pixels.shape[0], width=pixels.shape[1], encoding=encoding, step=rows.shape[1], data=rows.tobytes())
+    msg = Image(
+        height=pixels.shape[0], width=pixels.shape[1], encoding=encoding, step=rows.shape[1], data=rows.tobytes()
+    )
     msg.header = Header(stamp=stamp_now(), frame_id=frame_id)
     return msg
 
@@ -140,11 +150,28 @@ class Offline:
 
 class Nodes:
     def __init__(self, tmp: Path, onnx: Path) -> None:
-        common = {"model_path": str(onnx), "runtime_threads": 1, "input_reliability": "reliable", "input_depth": 5,
-                  "diagnostics_period_s": 0.2, "panoptic_method": PANOPTIC_METHOD, "output_depth": 10}
-        self.raw_params = {**common, "cameras": ["front", "rear"], "outputs": list(OUTPUTS), "max_input_pixels": MAX_PIXELS}
-        self.compressed_params = {**common, "cameras": ["packed"], "input_transport": "compressed", "outputs": ["semantic", "anomaly"],
-                                  "output_resolution": "network"}
+        common = {
+            "model_path": str(onnx),
+            "runtime_threads": 1,
+            "input_reliability": "reliable",
+            "input_depth": 5,
+            "diagnostics_period_s": 0.2,
+            "panoptic_method": PANOPTIC_METHOD,
+            "output_depth": 10,
+        }
+        self.raw_params = {
+            **common,
+            "cameras": ["front", "rear"],
+            "outputs": list(OUTPUTS),
+            "max_input_pixels": MAX_PIXELS,
+        }
+        self.compressed_params = {
+            **common,
+            "cameras": ["packed"],
+            "input_transport": "compressed",
+            "outputs": ["semantic", "anomaly"],
+            "output_resolution": "network",
+        }
         self.logs = {"raw": tmp / "raw.log", "compressed": tmp / "compressed.log"}
         self.procs = {
             "raw": start_logged(node_command(self.raw_params), self.logs["raw"]),
@@ -156,8 +183,13 @@ class Nodes:
         self.io.camera("front", OUTPUTS)
         self.io.camera("rear", ["semantic"])
         self.io.camera("packed", ["semantic", "anomaly"], compressed=True)
-        wait(lambda: all(p.get_subscription_count() > 0 for p in self.io.pubs.values()), what="the nodes' subscriptions")
-        wait(lambda: all(self.io.node.count_publishers(f"/{c}/semantic") > 0 for c in ("front", "rear", "packed")), what="the nodes' publishers")
+        wait(
+            lambda: all(p.get_subscription_count() > 0 for p in self.io.pubs.values()), what="the nodes' subscriptions"
+        )
+        wait(
+            lambda: all(self.io.node.count_publishers(f"/{c}/semantic") > 0 for c in ("front", "rear", "packed")),
+            what="the nodes' publishers",
+        )
         self.offline = Offline(onnx)
 
     def send(self, camera: str, msg, names=("semantic",), expect_output: bool = True) -> None:
@@ -195,24 +227,44 @@ def assert_maps(nodes: Nodes, camera: str, expected: dict[str, np.ndarray], head
 def test_every_encoding_and_output_equals_the_offline_pipeline(nodes) -> None:
     pixels = scene(seed=1)
     expected = nodes.offline.maps(pixels, (HEIGHT, WIDTH))
-    encodings = {"semantic": "mono8", "anomaly": "32FC1", "anomaly_mask": "mono8", "open_set": "mono8", "panoptic": "32SC1",
-                 "semantic_color": "rgb8", "panoptic_color": "rgb8", "anomaly_color": "rgb8"}
+    encodings = {
+        "semantic": "mono8",
+        "anomaly": "32FC1",
+        "anomaly_mask": "mono8",
+        "open_set": "mono8",
+        "panoptic": "32SC1",
+        "semantic_color": "rgb8",
+        "panoptic_color": "rgb8",
+        "anomaly_color": "rgb8",
+    }
     for encoding, padding in (("rgb8", 0), ("bgr8", 3), ("rgba8", 5), ("bgra8", 0)):
         msg = raw_frame(pixels, encoding, padding, frame_id=encoding)
         nodes.send("front", msg, OUTPUTS)
         assert_maps(nodes, "front", expected, msg.header, OUTPUTS)
         assert {n: nodes.latest("front", n).encoding for n in OUTPUTS} == encodings
-        np.testing.assert_array_equal(image_view(nodes.latest("front", "anomaly_mask")), np.where(expected["anomaly"] > 0.5, 255, 0))
+        np.testing.assert_array_equal(
+            image_view(nodes.latest("front", "anomaly_mask")), np.where(expected["anomaly"] > 0.5, 255, 0)
+        )
         palette = np.asarray(nodes.offline.runtime.metadata.palette, np.uint8)
-        np.testing.assert_array_equal(image_view(nodes.latest("front", "semantic_color")), palette[expected["semantic"]])
+        np.testing.assert_array_equal(
+            image_view(nodes.latest("front", "semantic_color")), palette[expected["semantic"]]
+        )
     grey = np.repeat(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
     msg = raw_frame(pixels, "mono8", padding=2)
     nodes.send("front", msg, OUTPUTS)
-    assert_maps(nodes, "front", nodes.offline.maps(grey, (HEIGHT, WIDTH)), msg.header, ("semantic", "anomaly", "open_set", "panoptic"))
+    assert_maps(
+        nodes,
+        "front",
+        nodes.offline.maps(grey, (HEIGHT, WIDTH)),
+        msg.header,
+        ("semantic", "anomaly", "open_set", "panoptic"),
+    )
     # A second camera shares the model; its frames are its own.
     msg = raw_frame(scene(seed=2), "rgb8", frame_id="rear")
     nodes.send("rear", msg)
-    np.testing.assert_array_equal(image_view(nodes.latest("rear", "semantic")), nodes.offline.maps(scene(seed=2), (HEIGHT, WIDTH))["semantic"])
+    np.testing.assert_array_equal(
+        image_view(nodes.latest("rear", "semantic")), nodes.offline.maps(scene(seed=2), (HEIGHT, WIDTH))["semantic"]
+    )
 
 
 def test_frames_of_another_size_are_resized_as_the_offline_pipeline_does(nodes, tmp_path: Path) -> None:
@@ -299,9 +351,12 @@ def test_load_60_hz_into_a_slower_model(nodes) -> None:
     overhead_p99 = float(values["overhead p99 ms"]) / 1e3
     ages = np.array([t - (m.header.stamp.sec + m.header.stamp.nanosec / 1e9) for t, m in received])
     arrivals = np.array([t for t, _ in received])
-    print(f"load: {len(sent)} frames sent, {len(received)} outputs, inference p50 {values['inference p50 ms']} ms "
-          f"p99 {inference_p99 * 1e3:.0f} ms, overhead p99 {overhead_p99 * 1e3:.0f} ms, age p50 {np.median(ages) * 1e3:.0f} ms "
-          f"max {ages.max() * 1e3:.0f} ms, RSS {[r >> 20 for r in rss]} MB, drops {values['dropped superseded']}")
+    print(
+        f"load: {len(sent)} frames sent, {len(received)} outputs, inference p50 {values['inference p50 ms']} ms "
+        f"p99 {inference_p99 * 1e3:.0f} ms, overhead p99 {overhead_p99 * 1e3:.0f} ms, age p50 "
+        f"{np.median(ages) * 1e3:.0f} ms "
+        f"max {ages.max() * 1e3:.0f} ms, RSS {[r >> 20 for r in rss]} MB, drops {values['dropped superseded']}"
+    )
     assert period < float(values["inference p50 ms"]) / 1e3, "the model runs faster than the camera: no load"
     # No backlog: the node takes the newest frame. A queue would add more than half a second
     # of age per second of flood (60 Hz in, at most ~30 Hz out), seconds by the end. Single outliers are
@@ -322,7 +377,10 @@ def test_load_60_hz_into_a_slower_model(nodes) -> None:
 def test_missing_model_or_unusable_backend_is_a_clear_start_up_error(small_model, tmp_path: Path, backend: str) -> None:
     runs = {
         "missing": ({"model_path": str(tmp_path / "none.onnx")}, f"model file not found: {tmp_path / 'none.onnx'}"),
-        "backend": ({"model_path": str(small_model.onnx), "backend": backend}, f"cannot open {small_model.onnx} with backend {backend}: TensorRT"),
+        "backend": (
+            {"model_path": str(small_model.onnx), "backend": backend},
+            f"cannot open {small_model.onnx} with backend {backend}: TensorRT",
+        ),
     }
     procs = {name: start_logged(node_command(params), tmp_path / f"{name}.log") for name, (params, _) in runs.items()}
     for name, proc in procs.items():

@@ -59,17 +59,38 @@ def ideal_outputs():
 
 TINY_SETTINGS = [
     # 64x128 frames, ResNet-18 with one encoder/decoder layer of width 32, 6 queries.
-    "data.crop=[64,128]", "data.scales=[1.0]", "solver.batch_size=2", "model.dec_layers=1",
-    "model.enc_layers=1", "model.num_queries=6", "model.hidden_dim=32", "model.mask_dim=32",
-    "model.num_heads=2", "model.dim_feedforward=64", "model.enc_dim_feedforward=64",
-    "loss.num_points=128", "validation.max_images=2",
+    "data.crop=[64,128]",
+    "data.scales=[1.0]",
+    "solver.batch_size=2",
+    "model.dec_layers=1",
+    "model.enc_layers=1",
+    "model.num_queries=6",
+    "model.hidden_dim=32",
+    "model.mask_dim=32",
+    "model.num_heads=2",
+    "model.dim_feedforward=64",
+    "model.enc_dim_feedforward=64",
+    "loss.num_points=128",
+    "validation.max_images=2",
 ]
 
 
 def _tiny_args(dataset, out, *extra, recipe="closed-set", iterations=4):
     """``anomask train`` arguments of a tiny CPU run on ``dataset`` (a few seconds)."""
-    args = ["train", "--recipe", recipe, "--preset", "small", "--dataset", str(dataset), "--out", str(out),
-            "--no-progress", "--iterations", str(iterations)]
+    args = [
+        "train",
+        "--recipe",
+        recipe,
+        "--preset",
+        "small",
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--iterations",
+        str(iterations),
+    ]
     for setting in TINY_SETTINGS:
         args += ["--set", setting]
     return args + list(extra)

@@ -51,7 +51,9 @@ def test_truncated_checkpoint_is_refused_and_the_previous_one_named(tmp_path, mo
     second = _write(tmp_path, 20, model_and_metadata)
     target = second / damaged
     target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
-    with pytest.raises(AnomaskError, match=rf"{damaged}: corrupted or truncated.*previous checkpoint {first} is intact"):
+    with pytest.raises(
+        AnomaskError, match=rf"{damaged}: corrupted or truncated.*previous checkpoint {first} is intact"
+    ):
         latest_intact(tmp_path)
     assert read_state(first)["iteration"] == 10  # the previous one is kept and loads
 

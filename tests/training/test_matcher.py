@@ -32,8 +32,13 @@ def test_matcher_agrees_with_brute_force(seed, queries, segments):
     cost = matching_cost(class_logits, mask_logits, labels, target_masks, weights, 300, derived_generator(seed))
     coords = uniform_points(1, 300, derived_generator(seed))
     brute = torch.tensor(
-        [[float(_pair_cost(class_logits[i], mask_logits[i], labels[j], target_masks[j], weights, coords))
-          for j in range(segments)] for i in range(queries)]
+        [
+            [
+                float(_pair_cost(class_logits[i], mask_logits[i], labels[j], target_masks[j], weights, coords))
+                for j in range(segments)
+            ]
+            for i in range(queries)
+        ]
     )
     torch.testing.assert_close(cost, brute, rtol=1e-5, atol=1e-5)
     best = min(

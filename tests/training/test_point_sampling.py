@@ -22,7 +22,9 @@ def test_sampling_leaves_the_global_rng_alone():
     torch.manual_seed(3)
     expected = torch.rand(4)
     torch.manual_seed(3)
-    uncertain_points(torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(1)), PointConfig(50), derived_generator(1))
+    uncertain_points(
+        torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(1)), PointConfig(50), derived_generator(1)
+    )
     assert torch.equal(torch.rand(4), expected)
 
 
@@ -40,7 +42,9 @@ def test_importance_points_concentrate_on_the_undecided_band():
     # Logit = signed distance from the vertical line x = 0.5: undecided only near it.
     xs = torch.linspace(-1, 1, 64)
     logits = (xs * 20).expand(32, 64)[None, None].clone()
-    coords = uncertain_points(logits, PointConfig(num_points=400, oversample=3.0, importance=0.75), derived_generator(0))
+    coords = uncertain_points(
+        logits, PointConfig(num_points=400, oversample=3.0, importance=0.75), derived_generator(0)
+    )
     near = ((coords[0, :, 0] - 0.5).abs() < 0.1).float().mean()
     uniform = ((uniform_points(1, 4000, derived_generator(1))[0, :, 0] - 0.5).abs() < 0.1).float().mean()
     assert near > 3 * uniform

@@ -1,8 +1,8 @@
 import pytest
 
 from anomask.errors import AnomaskError
-from anomask.training.recipes import available_recipes, load_recipe
 from anomask.training.config import parse_overrides as parse_settings
+from anomask.training.recipes import available_recipes, load_recipe
 
 EXPECTED = {"closed-set", "mask2anomaly", "eam", "uno", "open-panoptic", "per-pixel"}
 

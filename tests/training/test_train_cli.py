@@ -58,8 +58,9 @@ def test_sigkill_then_resume_gives_bitwise_the_same_weights(reference, tiny_synt
     args = tiny_args(tiny_synthetic, out, *RUN, iterations=ITERATIONS)
     # The reference ran in this process: the same thread count makes the CPU kernels' sums the same.
     env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
-    process = subprocess.Popen([sys.executable, "-m", "anomask", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "anomask", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
     log = out / "closed-set" / "metrics.jsonl"
     deadline = time.monotonic() + 240
     while not (log.is_file() and any(i >= 4 for i, _ in _losses(out))):  # past the checkpoint at 3
@@ -109,8 +110,20 @@ def test_two_gloo_processes_follow_the_single_process_loss_curve(reference, tiny
     """The reference's global batch of 2, split 1 + 1 over two torchrun CPU workers (gloo):
     the loss curves agree to float rounding (measured 1.3e-7 relative)."""
     out = tmp_path / "ddp"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-               "--master_port", str(_free_port()), "-m", "anomask", *tiny_args(tiny_synthetic, out, *RUN, iterations=ITERATIONS)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "anomask",
+        *tiny_args(tiny_synthetic, out, *RUN, iterations=ITERATIONS),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     one, two = _losses(reference), _losses(out)
@@ -145,12 +158,21 @@ def test_thresholds_come_from_the_anomaly_validation_split(reference, tiny_synth
     """The stored eam@tpr95 is the TPR-95 % threshold of the final model on the anomaly
     *validation* images (seen objects), not on the test split, and the metadata says so."""
     model, metadata = load_checkpoint(reference / "closed-set" / "final" / "model.safetensors")
-    assert metadata.extra["calibration"] == {"dataset": str(tiny_synthetic), "root": str(tiny_synthetic.resolve()),
-                                             "split": "anomaly_val", "test_split": False, "tpr": 0.95, "images": 2, "score": "eam"}
+    assert metadata.extra["calibration"] == {
+        "dataset": str(tiny_synthetic),
+        "root": str(tiny_synthetic.resolve()),
+        "split": "anomaly_val",
+        "test_split": False,
+        "tpr": 0.95,
+        "images": 2,
+        "score": "eam",
+    }
 
     samples = list(SyntheticAnomalyDataset(tiny_synthetic, "anomaly_val"))
     scores = [predict(model.eval(), metadata, s["image"], "eam", torch.device("cpu"), scale=0.5)[1] for s in samples]
-    assert metadata.thresholds == {"eam@tpr95": threshold_at_tpr(np.stack(scores), np.stack([s["anomaly"] for s in samples]))}
+    assert metadata.thresholds == {
+        "eam@tpr95": threshold_at_tpr(np.stack(scores), np.stack([s["anomaly"] for s in samples]))
+    }
     assert metadata.command.startswith("anomask train --recipe closed-set")  # the argv anomask.cli.main was given
     summary = json.loads((reference / "closed-set" / "final" / "summary.json").read_text())
     assert summary["calibration"]["split"] == "anomaly_val" and not any(k.endswith("_unseen") for k in summary)

@@ -29,7 +29,9 @@ def test_checkpoint_classes_must_match_the_dataset(capsys, tmp_path, tiny_synthe
 def test_recipe_that_pastes_needs_a_negative_pool(capsys, tmp_path, tiny_synthetic, tiny_args):
     args = tiny_args(tiny_synthetic, tmp_path / "out", "--set", "data.negatives=null", recipe="per-pixel")
     error = _error(capsys, args)
-    assert "stage 'per-pixel' (data.paste=noisy) pastes negatives but no negative pool is set: pass --negatives" in error
+    assert (
+        "stage 'per-pixel' (data.paste=noisy) pastes negatives but no negative pool is set: pass --negatives" in error
+    )
 
 
 def test_missing_init_checkpoint(capsys, tmp_path, tiny_synthetic, tiny_args):
@@ -41,7 +43,9 @@ def test_fine_tune_recipe_file_without_a_model_to_start_from(capsys, tmp_path, t
     recipe = tmp_path / "mine.yaml"
     recipe.write_text("name: mine\nsource: a test\nstages:\n  - {name: tune, source: a test, init: previous}\n")
     error = _error(capsys, tiny_args(tiny_synthetic, tmp_path / "out", recipe=str(recipe)))
-    assert "stage 'tune' of recipe 'mine' fine-tunes a trained model: run the earlier stages first or pass --init" in error
+    assert (
+        "stage 'tune' of recipe 'mine' fine-tunes a trained model: run the earlier stages first or pass --init" in error
+    )
 
 
 @pytest.mark.parametrize(
@@ -58,10 +62,32 @@ def test_other_bad_options(capsys, tmp_path, tiny_synthetic, tiny_args, args, me
 
 
 def test_stage_that_changes_the_architecture_names_what_changed(capsys, tmp_path, tiny_synthetic, tiny_args):
-    classes = tuple(ClassInfo(n, False, (0, 0, 0)) for n in ("road", "sidewalk", "building", "pole", "traffic sign",
-                                                             "vegetation", "terrain", "sky", "person", "car"))
-    config = ModelConfig.small(num_classes=10, num_queries=6, dec_layers=1, enc_layers=1, hidden_dim=32, mask_dim=32,
-                               num_heads=2, dim_feedforward=64, enc_dim_feedforward=64)
+    classes = tuple(
+        ClassInfo(n, False, (0, 0, 0))
+        for n in (
+            "road",
+            "sidewalk",
+            "building",
+            "pole",
+            "traffic sign",
+            "vegetation",
+            "terrain",
+            "sky",
+            "person",
+            "car",
+        )
+    )
+    config = ModelConfig.small(
+        num_classes=10,
+        num_queries=6,
+        dec_layers=1,
+        enc_layers=1,
+        hidden_dim=32,
+        mask_dim=32,
+        num_heads=2,
+        dim_feedforward=64,
+        enc_dim_feedforward=64,
+    )
     path = save_checkpoint(tmp_path / "m2f.safetensors", build_model(config), ModelMetadata(classes, config))
     error = _error(capsys, tiny_args(tiny_synthetic, tmp_path / "out", "--init", str(path), recipe="mask2anomaly"))
     assert "cannot start stage 'contrastive': the stage changes the architecture (" in error

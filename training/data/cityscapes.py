@@ -87,7 +87,11 @@ class CityscapesDataset:
         instances = labels / f"{name}{INSTANCE_IDS_SUFFIX}"
         has_train_ids = train_ids.is_file()
         return _Frame(
-            name, image, train_ids if has_train_ids else label_ids, has_train_ids, instances if instances.is_file() else None
+            name,
+            image,
+            train_ids if has_train_ids else label_ids,
+            has_train_ids,
+            instances if instances.is_file() else None,
         )
 
     def __len__(self) -> int:

@@ -51,7 +51,9 @@ def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
 
 def polygons_to_mask(polygons: list[list[float]], height: int, width: int) -> np.ndarray:
     mask = np.zeros((height, width), dtype=np.uint8)
-    shapes = [np.round(np.asarray(p, dtype=np.float64).reshape(-1, 2)).astype(np.int32) for p in polygons if len(p) >= 6]
+    shapes = [
+        np.round(np.asarray(p, dtype=np.float64).reshape(-1, 2)).astype(np.int32) for p in polygons if len(p) >= 6
+    ]
     cv2.fillPoly(mask, shapes, 1)
     return mask.astype(bool)
 

@@ -70,7 +70,9 @@ class CocoPanopticDataset:
         self.mode = mode
         data = self._load_json(annotation_file)
         image_dir = require_dir(Path(image_dir), "COCO image")
-        panoptic_dir = require_dir(Path(panoptic_dir) if panoptic_dir else annotation_file.with_suffix(""), "COCO panoptic PNG")
+        panoptic_dir = require_dir(
+            Path(panoptic_dir) if panoptic_dir else annotation_file.with_suffix(""), "COCO panoptic PNG"
+        )
         removed = set(OPEN_SET_SPLITS[open_set]) if open_set else set()
         categories = sorted(data["categories"], key=lambda c: c["id"])
         kept = [c for c in categories if c["name"] not in removed]
@@ -87,7 +89,8 @@ class CocoPanopticDataset:
             image = images.get(annotation["image_id"])
             if image is None:
                 raise AnomaskError(
-                    f"{annotation_file}: annotation {annotation['file_name']} names unknown image id {annotation['image_id']}"
+                    f"{annotation_file}: annotation {annotation['file_name']} names unknown image id "
+                    f"{annotation['image_id']}"
                 )
             for info in annotation["segments_info"]:
                 if info["category_id"] not in self._is_thing:

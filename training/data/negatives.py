@@ -127,7 +127,9 @@ class CocoInstanceNegatives(NegativePool):
         annotation = self.annotations[index]
         info = self.images.get(annotation["image_id"])
         if info is None:
-            raise AnomaskError(f"{self.source}: annotation {annotation.get('id')} names unknown image id {annotation['image_id']}")
+            raise AnomaskError(
+                f"{self.source}: annotation {annotation.get('id')} names unknown image id {annotation['image_id']}"
+            )
         image = read_rgb(self.image_dir / info["file_name"])
         where = f"{self.source} annotation {annotation.get('id')}"
         mask = segmentation_to_mask(annotation["segmentation"], image.shape[0], image.shape[1], where)
@@ -200,7 +202,9 @@ class BoxNegatives(NegativePool):
         self.pairs: list[tuple[Path, Path]] = []
         for xml in sorted(annotation_dir.rglob("*.xml")):
             stem = self.image_dir / xml.relative_to(annotation_dir).with_suffix("")
-            image = next((stem.with_suffix(e) for e in (".JPEG", ".jpg", ".jpeg", ".png") if stem.with_suffix(e).is_file()), None)
+            image = next(
+                (stem.with_suffix(e) for e in (".JPEG", ".jpg", ".jpeg", ".png") if stem.with_suffix(e).is_file()), None
+            )
             if image is not None:
                 self.pairs.append((image, xml))
         self._require_entries()

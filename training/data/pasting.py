@@ -29,6 +29,7 @@ from anomask.errors import AnomaskError
 from anomask.models.metadata import IGNORE_ID, ClassInfo
 from anomask.training.data.negatives import BoxNegatives, Negative, NegativePool
 from anomask.training.data.sample import Sample
+
 REFERENCE_WIDTH = 2048
 """Width of the images the papers' pixel sizes refer to (Cityscapes)."""
 
@@ -143,7 +144,9 @@ class InstancePaste:
         return cls(pool, IGNORE_ID, count, max_side)
 
     @classmethod
-    def uno(cls, pool: NegativePool, negative_class: int, count: int = 3, max_side: tuple[int, int] = (96, 500)) -> InstancePaste:
+    def uno(
+        cls, pool: NegativePool, negative_class: int, count: int = 3, max_side: tuple[int, int] = (96, 500)
+    ) -> InstancePaste:
         """UNO (paper 004 §4, §6.1): 3 ADE20K instances labelled as the negative class
         K (0-based; the K+1-th class), max side 96-500 px (official code), every image."""
         return cls(pool, negative_class, count, max_side)

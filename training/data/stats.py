@@ -44,7 +44,9 @@ def _accumulate(stats: SplitStats, sample: dict) -> None:
         stats.instances += np.bincount(classes, minlength=256)
 
 
-def split_stats(dataset: CityscapesDataset | SyntheticAnomalyDataset, name: str, limit: int | None = None) -> SplitStats:
+def split_stats(
+    dataset: CityscapesDataset | SyntheticAnomalyDataset, name: str, limit: int | None = None
+) -> SplitStats:
     stats = SplitStats(name)
     for index in range(min(len(dataset), limit or len(dataset))):
         sample = dataset[index]
@@ -90,14 +92,19 @@ def collect(root: Path, limit: int | None = None) -> tuple[tuple[ClassInfo, ...]
 
 def _size_row(label: str, sizes: list[int]) -> str:
     values = np.asarray(sizes)
-    return f"  {label:<22} {values.size:>5} {values.min():>7} {int(np.median(values)):>7} {int(values.mean()):>7} {values.max():>7}"
+    return (
+        f"  {label:<22} {values.size:>5} {values.min():>7} {int(np.median(values)):>7} {int(values.mean()):>7} "
+        f"{values.max():>7}"
+    )
 
 
 def format_stats(classes: tuple[ClassInfo, ...], splits: list[SplitStats]) -> str:
     lines = []
     names = [c.name for c in classes] + ["unknown (254)", "void (255)"]
     values = list(range(len(classes))) + [254, 255]
-    header = f"{'class':<16}" + "".join(f" {s.name + ' px%':>12} {s.name + ' inst':>12}" for s in splits if s.pixels.sum())
+    header = f"{'class':<16}" + "".join(
+        f" {s.name + ' px%':>12} {s.name + ' inst':>12}" for s in splits if s.pixels.sum()
+    )
     lines.append(", ".join(f"{s.name}: {s.frames} frames of {s.size[0]}x{s.size[1]} (HxW)" for s in splits))
     lines.append(header)
     for name, value in zip(names, values):

@@ -21,9 +21,7 @@ LAUNCH_DIR = HERE.parents[2] / "launch"
 def _launch_files() -> list[str]:
     # setuptools wants data_files relative to this folder; colcon runs setup.py from here.
     return sorted(
-        os.path.relpath(path, HERE)
-        for pattern in ("*.launch.py", "*.yaml")
-        for path in LAUNCH_DIR.glob(pattern)
+        os.path.relpath(path, HERE) for pattern in ("*.launch.py", "*.yaml") for path in LAUNCH_DIR.glob(pattern)
     )
 
 

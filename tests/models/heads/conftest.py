@@ -13,10 +13,15 @@ ROAD, SKY, CAR, PERSON = 0, 1, 2, 3
 
 def make_metadata(num_classes: int = 3, negative: bool = False, **kwargs) -> ModelMetadata:
     """road, sky (stuff), car, person (things): the first ``num_classes`` of them."""
-    classes = (ClassInfo("road", False, (128, 64, 128)), ClassInfo("sky", False, (70, 130, 180)),
-               ClassInfo("car", True, (0, 0, 142)), ClassInfo("person", True, (220, 20, 60)))[:num_classes]
-    return ModelMetadata(classes=classes, architecture=ModelConfig.small(num_classes=num_classes, negative_class=negative),
-                         **kwargs)
+    classes = (
+        ClassInfo("road", False, (128, 64, 128)),
+        ClassInfo("sky", False, (70, 130, 180)),
+        ClassInfo("car", True, (0, 0, 142)),
+        ClassInfo("person", True, (220, 20, 60)),
+    )[:num_classes]
+    return ModelMetadata(
+        classes=classes, architecture=ModelConfig.small(num_classes=num_classes, negative_class=negative), **kwargs
+    )
 
 
 def logits_from_probs(rows: list[list[float]]) -> torch.Tensor:

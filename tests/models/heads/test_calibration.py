@@ -43,7 +43,9 @@ def test_streaming_equals_one_shot():
     assert calibrator.num_positives == int((labels == 1).sum())
     assert calibrator.threshold(0.95) == threshold_at_tpr(scores, labels, 0.95)
     assert calibrator.thresholds("eam", tprs=(0.95, 0.9)) == {
-        "eam@tpr95": threshold_at_tpr(scores, labels, 0.95), "eam@tpr90": threshold_at_tpr(scores, labels, 0.9)}
+        "eam@tpr95": threshold_at_tpr(scores, labels, 0.95),
+        "eam@tpr90": threshold_at_tpr(scores, labels, 0.9),
+    }
 
 
 def test_thresholds_are_stored_in_the_metadata(metadata_factory):

@@ -8,10 +8,21 @@ import torch.nn.functional as F
 from anomask.errors import AnomaskError
 from anomask.models.heads import OUTPUT_NAMES, FusedHeads, PerPixelHeads, anomaly_score, op_msm
 
-DTYPES = {"semantic": torch.uint8, "anomaly": torch.float32, "open_set": torch.uint8, "mask_id": torch.uint8,
-          "mask_fg": torch.bool, "preferred_mask": torch.uint8, "background": torch.bool,
-          "mask_class": torch.int32, "mask_score": torch.float32, "mask_keep": torch.bool,
-          "mask_area": torch.int32, "stuff_entropy": torch.float32, "thing_entropy": torch.float32}
+DTYPES = {
+    "semantic": torch.uint8,
+    "anomaly": torch.float32,
+    "open_set": torch.uint8,
+    "mask_id": torch.uint8,
+    "mask_fg": torch.bool,
+    "preferred_mask": torch.uint8,
+    "background": torch.bool,
+    "mask_class": torch.int32,
+    "mask_score": torch.float32,
+    "mask_keep": torch.bool,
+    "mask_area": torch.int32,
+    "stuff_entropy": torch.float32,
+    "thing_entropy": torch.float32,
+}
 
 
 def random_outputs(metadata, batch=2, masks=6, size=(8, 12), seed=0):
@@ -50,8 +61,9 @@ def test_scores_mode_upsamples_the_mask_resolution_heads(metadata_factory, score
     logits, masks = random_outputs(metadata)
     outputs = FusedHeads(metadata, score=score, output_size=(32, 48))(logits, masks, torch.tensor(-0.4))
     low = FusedHeads(metadata, score=score)(logits, masks, torch.tensor(-0.4))
-    expected = F.interpolate(anomaly_score(score, logits, masks, metadata)[:, None], size=(32, 48), mode="bilinear",
-                             align_corners=False)[:, 0]
+    expected = F.interpolate(
+        anomaly_score(score, logits, masks, metadata)[:, None], size=(32, 48), mode="bilinear", align_corners=False
+    )[:, 0]
     torch.testing.assert_close(outputs["anomaly"], expected)
     for name in ("mask_id", "preferred_mask"):  # nearest: every 4x4 block repeats the low-res value
         assert torch.equal(outputs[name][:, ::4, ::4], low[name]), name
@@ -101,9 +113,9 @@ def test_batch_equals_single_calls(metadata_factory):
     threshold = torch.tensor(-0.3)
     batched = heads(logits, masks, threshold)
     for b in range(3):
-        single = heads(logits[b:b + 1], masks[b:b + 1], threshold)
+        single = heads(logits[b : b + 1], masks[b : b + 1], threshold)
         for name in OUTPUT_NAMES:
-            torch.testing.assert_close(batched[name][b:b + 1], single[name], msg=name)
+            torch.testing.assert_close(batched[name][b : b + 1], single[name], msg=name)
 
 
 def test_calibrated_threshold_comes_from_the_metadata(metadata_factory):
@@ -113,14 +125,20 @@ def test_calibrated_threshold_comes_from_the_metadata(metadata_factory):
         FusedHeads(metadata).calibrated_threshold()
 
 
-@pytest.mark.parametrize(("logits_shape", "masks_shape", "message"), [
-    ((6, 4), (2, 6, 8, 8), "pred_logits must have shape \\[B, N, C\\]"),
-    ((2, 6, 4), (6, 8, 8), "pred_masks must have shape \\[B, N, h, w\\]"),
-    ((2, 6, 5), (2, 6, 8, 8), "pred_logits has 5 classes but the model metadata expects num_outputs=4 "
-                              "\\(3 known \\+ no-object\\)"),
-    ((2, 6, 4), (2, 5, 8, 8), "disagree on batch size or number of masks"),
-    ((1, 300, 4), (1, 300, 2, 2), "at most 255"),
-])
+@pytest.mark.parametrize(
+    ("logits_shape", "masks_shape", "message"),
+    [
+        ((6, 4), (2, 6, 8, 8), "pred_logits must have shape \\[B, N, C\\]"),
+        ((2, 6, 4), (6, 8, 8), "pred_masks must have shape \\[B, N, h, w\\]"),
+        (
+            (2, 6, 5),
+            (2, 6, 8, 8),
+            "pred_logits has 5 classes but the model metadata expects num_outputs=4 \\(3 known \\+ no-object\\)",
+        ),
+        ((2, 6, 4), (2, 5, 8, 8), "disagree on batch size or number of masks"),
+        ((1, 300, 4), (1, 300, 2, 2), "at most 255"),
+    ],
+)
 def test_bad_shapes_raise_clear_errors(metadata_factory, logits_shape, masks_shape, message):
     heads = FusedHeads(metadata_factory(3))
     with pytest.raises(AnomaskError, match=message):
@@ -165,11 +183,22 @@ def test_per_pixel_heads_fuse_outlier_probability_and_max_softmax(metadata_facto
 def onnx_parity(module, inputs, path, thresholds):
     import onnxruntime
 
-    names = ["pred_logits", "pred_masks", "threshold"] if isinstance(module, FusedHeads) else \
-        ["sem_logits", "outlier_logits", "threshold"]
+    names = (
+        ["pred_logits", "pred_masks", "threshold"]
+        if isinstance(module, FusedHeads)
+        else ["sem_logits", "outlier_logits", "threshold"]
+    )
     expected_names = list(module(*inputs, torch.tensor(thresholds[0])))
-    torch.onnx.export(module, (*inputs, torch.tensor(thresholds[0])), str(path), dynamo=True, opset_version=18,
-                      input_names=names, output_names=expected_names, verbose=False)
+    torch.onnx.export(
+        module,
+        (*inputs, torch.tensor(thresholds[0])),
+        str(path),
+        dynamo=True,
+        opset_version=18,
+        input_names=names,
+        output_names=expected_names,
+        verbose=False,
+    )
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [o.name for o in session.get_outputs()] == expected_names
     for threshold in thresholds:
@@ -180,7 +209,9 @@ def onnx_parity(module, inputs, path, thresholds):
             if want[name].dtype.is_floating_point:
                 np.testing.assert_allclose(got[name], want[name].numpy(), atol=1e-5, err_msg=name)
             else:
-                assert got[name].dtype == want[name].numpy().dtype and np.array_equal(got[name], want[name].numpy()), name
+                assert got[name].dtype == want[name].numpy().dtype and np.array_equal(got[name], want[name].numpy()), (
+                    name
+                )
 
 
 def test_fused_heads_export_to_onnx_and_match_onnxruntime(metadata_factory, tmp_path):
@@ -194,5 +225,6 @@ def test_fused_heads_export_to_onnx_and_match_onnxruntime(metadata_factory, tmp_
 def test_per_pixel_heads_export_to_onnx(metadata_factory, tmp_path):
     generator = torch.Generator().manual_seed(4)
     inputs = (torch.randn(2, 3, 6, 8, generator=generator), torch.randn(2, 1, 6, 8, generator=generator))
-    onnx_parity(PerPixelHeads(metadata_factory(3), output_size=(12, 16)).eval(), inputs, tmp_path / "pp.onnx",
-                [0.2, 0.5])
+    onnx_parity(
+        PerPixelHeads(metadata_factory(3), output_size=(12, 16)).eval(), inputs, tmp_path / "pp.onnx", [0.2, 0.5]
+    )

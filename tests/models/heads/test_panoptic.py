@@ -11,7 +11,15 @@ import torch
 
 from anomask.errors import AnomaskError
 from anomask.models.config import ModelConfig
-from anomask.models.heads import FusedHeads, OpenPanopticConfig, goss_images, goss_labels, known_panoptic, panoptic_images, panoptic_labels
+from anomask.models.heads import (
+    FusedHeads,
+    OpenPanopticConfig,
+    goss_images,
+    goss_labels,
+    known_panoptic,
+    panoptic_images,
+    panoptic_labels,
+)
 from anomask.models.metadata import ClassInfo, ModelMetadata
 
 H, W = 40, 60
@@ -33,20 +41,28 @@ def regions():
 
 
 def scene(blob_b_probs=UNKNOWN_THING):
-    probs = [[0.95, 0.0125, 0.0125, 0.0125, 0.0125],   # 0 road
-             [0.045, 0.045, 0.82, 0.045, 0.045],       # 1 car
-             [0.0125, 0.95, 0.0125, 0.0125, 0.0125],   # 2 sky
-             UNKNOWN_THING, blob_b_probs, UNKNOWN_THING]  # 3 blob a, 4 blob b, 5 small blob
+    probs = [
+        [0.95, 0.0125, 0.0125, 0.0125, 0.0125],  # 0 road
+        [0.045, 0.045, 0.82, 0.045, 0.045],  # 1 car
+        [0.0125, 0.95, 0.0125, 0.0125, 0.0125],  # 2 sky
+        UNKNOWN_THING,
+        blob_b_probs,
+        UNKNOWN_THING,
+    ]  # 3 blob a, 4 blob b, 5 small blob
     logits = torch.tensor(probs, dtype=torch.float32).log().unsqueeze(0)
-    masks = torch.stack([torch.from_numpy(np.where(regions()[name], 10.0, -10.0)).float()
-                         for name in ("road", "car", "sky", "blob_a", "blob_b", "small")]).unsqueeze(0)
+    masks = torch.stack(
+        [
+            torch.from_numpy(np.where(regions()[name], 10.0, -10.0)).float()
+            for name in ("road", "car", "sky", "blob_a", "blob_b", "small")
+        ]
+    ).unsqueeze(0)
     return logits, masks
 
 
-def run(metadata, method, blob_b_probs=UNKNOWN_THING, config=OpenPanopticConfig()):
+def run(metadata, method, blob_b_probs=UNKNOWN_THING, config: OpenPanopticConfig | None = None):
     logits, masks = scene(blob_b_probs)
     outputs = FusedHeads(metadata, score="eam")(logits, masks, THRESHOLD)
-    return panoptic_images(outputs, metadata, method, config)[0]
+    return panoptic_images(outputs, metadata, method, config or OpenPanopticConfig())[0]
 
 
 @pytest.fixture
@@ -116,8 +132,10 @@ def test_batch_gives_the_same_panoptic_as_single_images(metadata):
     batched = heads(torch.cat([logits_a, logits_b]), torch.cat([masks_a, masks_b]), THRESHOLD)
     for method in (None, "mining", "eam", "components"):
         together = panoptic_images(batched, metadata, method)
-        alone = [panoptic_images(heads(lg, mk, THRESHOLD), metadata, method)[0]
-                 for lg, mk in ((logits_a, masks_a), (logits_b, masks_b))]
+        alone = [
+            panoptic_images(heads(lg, mk, THRESHOLD), metadata, method)[0]
+            for lg, mk in ((logits_a, masks_a), (logits_b, masks_b))
+        ]
         assert np.array_equal(together, np.stack(alone)), method
 
 
@@ -142,8 +160,12 @@ def test_labels_are_unambiguous_when_class_0_is_a_thing():
     """The scene with the car as class 0 (COCO puts person there): the (class, instance) pair
     tells the car from the road, the published encoding cannot (car instance 1 -> 0*1000+1 =
     1 = road's id), and the car -- anomalous at this threshold -- stays a car in every method."""
-    classes = (ClassInfo("car", True, (0, 0, 142)), ClassInfo("road", False, (128, 64, 128)),
-               ClassInfo("sky", False, (70, 130, 180)), ClassInfo("person", True, (220, 20, 60)))
+    classes = (
+        ClassInfo("car", True, (0, 0, 142)),
+        ClassInfo("road", False, (128, 64, 128)),
+        ClassInfo("sky", False, (70, 130, 180)),
+        ClassInfo("person", True, (220, 20, 60)),
+    )
     metadata = ModelMetadata(classes=classes, architecture=ModelConfig.small(num_classes=4))
     logits, masks = scene()
     outputs = FusedHeads(metadata, score="eam")(logits[..., [CAR, ROAD, SKY, PERSON, NO_OBJECT]], masks, THRESHOLD)

@@ -31,9 +31,12 @@ def k2(metadata_factory, probs_to_logits, assignments_to_logits):
 
 def per_pixel(fn):
     """Reference: ``fn(m, P)`` with m = (m_1, m_2) at one pixel, over all pixels."""
+
     def run(probs):
-        return torch.tensor([[fn((M1[r][c], M2[r][c]), probs) for c in range(3)] for r in range(2)],
-                            dtype=torch.float64)
+        return torch.tensor(
+            [[fn((M1[r][c], M2[r][c]), probs) for c in range(3)] for r in range(2)], dtype=torch.float64
+        )
+
     return run
 
 
@@ -53,9 +56,12 @@ def check(name, inputs, expected_00, reference):
 def test_closed_set_semantic_is_argmax_of_ensemble(k1):
     logits, masks, _ = k1
     evidence = gather_evidence(logits, masks, 3)
-    assert evidence.class_scores[0, :, 0, 0].tolist() == pytest.approx([0.9 * 0.7 + 0.1 * 0.1, 0.9 * 0.2 + 0.1 * 0.3,
-                                                                        0.9 * 0.05 + 0.1 * 0.5])
-    expected = [[max(range(3), key=lambda k: closed((M1[r][c], M2[r][c]), P_K1, k)) for c in range(3)] for r in range(2)]
+    assert evidence.class_scores[0, :, 0, 0].tolist() == pytest.approx(
+        [0.9 * 0.7 + 0.1 * 0.1, 0.9 * 0.2 + 0.1 * 0.3, 0.9 * 0.05 + 0.1 * 0.5]
+    )
+    expected = [
+        [max(range(3), key=lambda k: closed((M1[r][c], M2[r][c]), P_K1, k)) for c in range(3)] for r in range(2)
+    ]
     assert closed_set_semantic(evidence.class_scores)[0].tolist() == expected
     assert expected[0][2] == 2  # mask 2 (class 2) dominates there: the test is not trivially all-zero
 
@@ -143,5 +149,5 @@ def test_every_score_is_batch_independent(metadata_factory):
     logits, masks = torch.randn(3, 5, 6) * 3, torch.randn(3, 5, 7, 9) * 3
     for name in ANOMALY_SCORES:
         batched = anomaly_score(name, logits, masks, metadata)
-        singles = torch.cat([anomaly_score(name, logits[b:b + 1], masks[b:b + 1], metadata) for b in range(3)])
+        singles = torch.cat([anomaly_score(name, logits[b : b + 1], masks[b : b + 1], metadata) for b in range(3)])
         torch.testing.assert_close(batched, singles, msg=name)

@@ -9,7 +9,9 @@ PALETTE = np.array([[i * 23 % 256, i * 71 % 256, 200 - i * 13] for i in range(10
 def _blocky_sample(rng, height=48, width=96, block=8):
     classes = rng.integers(0, 10, size=(height // block, width // block))
     semantic = np.kron(classes, np.ones((block, block), dtype=np.int64)).astype(np.uint8)
-    instances = np.kron(np.arange(classes.size).reshape(classes.shape) + 1, np.ones((block, block), dtype=np.int64)).astype(np.int32)
+    instances = np.kron(
+        np.arange(classes.size).reshape(classes.shape) + 1, np.ones((block, block), dtype=np.int64)
+    ).astype(np.int32)
     return {
         "image": PALETTE[semantic],
         "semantic": semantic,
@@ -68,7 +70,9 @@ def test_colour_jitter_changes_only_the_image_and_is_reproducible():
     assert np.array_equal(jittered["image"], again["image"]) and np.array_equal(jittered["semantic"], again["semantic"])
     changed = [
         not np.array_equal(
-            Augment(AugmentConfig(crop_size=None, scales=(1.0,), flip=False))(sample, np.random.default_rng(s))["image"],
+            Augment(AugmentConfig(crop_size=None, scales=(1.0,), flip=False))(sample, np.random.default_rng(s))[
+                "image"
+            ],
             sample["image"],
         )
         for s in range(10)

@@ -32,8 +32,12 @@ def test_falls_back_to_label_ids_mapped_to_train_ids(cityscapes_root):
 
 
 def test_class_list_file_is_used(cityscapes_root):
-    classes = {"classes": [{"name": n, "is_thing": n == "car", "color": [i, i, i], "label_id": lid}
-                           for i, (n, lid) in enumerate([("road", 7), ("sky", 23), ("car", 26)])]}
+    classes = {
+        "classes": [
+            {"name": n, "is_thing": n == "car", "color": [i, i, i], "label_id": lid}
+            for i, (n, lid) in enumerate([("road", 7), ("sky", 23), ("car", 26)])
+        ]
+    }
     (cityscapes_root / "classes.json").write_text(json.dumps(classes))
     for path in cityscapes_root.rglob("*_labelTrainIds.png"):
         path.unlink()  # the label-id files map through the class list's label ids

@@ -35,14 +35,21 @@ def coco(tmp_path, rng):
         ids[rows, cols] = segment
     ids[5, 0] = 0
     write_png(tmp_path / "annotations" / "panoptic_val2017" / "000000000001.png", _encode(ids))
-    write_png(tmp_path / "val2017" / "000000000001.jpg".replace(".jpg", ".png"), rng.integers(0, 256, (6, 12, 3), dtype=np.uint8))
+    write_png(
+        tmp_path / "val2017" / "000000000001.jpg".replace(".jpg", ".png"),
+        rng.integers(0, 256, (6, 12, 3), dtype=np.uint8),
+    )
     data = {
         "images": [{"id": 1, "file_name": "000000000001.png", "height": 6, "width": 12}],
-        "annotations": [{
-            "image_id": 1,
-            "file_name": "000000000001.png",
-            "segments_info": [{"id": s, "category_id": c, "iscrowd": crowd} for s, (c, crowd, _, _) in SEGMENTS.items()],
-        }],
+        "annotations": [
+            {
+                "image_id": 1,
+                "file_name": "000000000001.png",
+                "segments_info": [
+                    {"id": s, "category_id": c, "iscrowd": crowd} for s, (c, crowd, _, _) in SEGMENTS.items()
+                ],
+            }
+        ],
         "categories": CATEGORIES,
     }
     annotation = tmp_path / "annotations" / "panoptic_val2017.json"

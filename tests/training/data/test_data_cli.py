@@ -6,8 +6,29 @@ from anomask.cli import main
 
 def test_synth_stats_and_sheet(tmp_path, capsys):
     root = tmp_path / "synth"
-    assert main(["data", "synth", "--out", str(root), "--train", "2", "--val", "0", "--test", "2", "--anomaly-val", "1",
-                 "--size", "64x128", "--seed", "3"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "synth",
+                "--out",
+                str(root),
+                "--train",
+                "2",
+                "--val",
+                "0",
+                "--test",
+                "2",
+                "--anomaly-val",
+                "1",
+                "--size",
+                "64x128",
+                "--seed",
+                "3",
+            ]
+        )
+        == 0
+    )
     assert "wrote 5 frames of 64x128" in capsys.readouterr().out
     assert main(["data", "stats", str(root)]) == 0
     out = capsys.readouterr().out

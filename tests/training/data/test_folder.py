@@ -10,10 +10,16 @@ from anomask.training.data.imageio import write_png
 
 @pytest.fixture
 def folder(tmp_path, rng):
-    (tmp_path / "classes.json").write_text(json.dumps({"classes": [
-        {"name": "road", "is_thing": False, "color": [128, 64, 128]},
-        {"name": "car", "is_thing": True, "color": [0, 0, 142]},
-    ]}))
+    (tmp_path / "classes.json").write_text(
+        json.dumps(
+            {
+                "classes": [
+                    {"name": "road", "is_thing": False, "color": [128, 64, 128]},
+                    {"name": "car", "is_thing": True, "color": [0, 0, 142]},
+                ]
+            }
+        )
+    )
     for stem in ("a", "b"):
         write_png(tmp_path / "images" / f"{stem}.png", rng.integers(0, 256, (6, 10, 3), dtype=np.uint8))
         label = np.zeros((6, 10), dtype=np.uint8)

@@ -48,10 +48,38 @@ def coco_instances(tmp_path, rng):
         "images": [{"id": 7, "file_name": "a.png", "height": 20, "width": 30}],
         "categories": [{"id": 1, "name": "person"}, {"id": 17, "name": "cat"}, {"id": 18, "name": "dog"}],
         "annotations": [
-            {"id": 1, "image_id": 7, "category_id": 17, "iscrowd": 0, "area": 100, "segmentation": [[2, 2, 8, 2, 8, 8, 2, 8]]},
-            {"id": 2, "image_id": 7, "category_id": 18, "iscrowd": 0, "area": 100, "segmentation": {"size": [20, 30], "counts": _encode_rle_string(_runs(mask))}},
-            {"id": 3, "image_id": 7, "category_id": 1, "iscrowd": 0, "area": 400, "segmentation": [[0, 0, 20, 0, 20, 20, 0, 20]]},
-            {"id": 4, "image_id": 7, "category_id": 17, "iscrowd": 1, "area": 400, "segmentation": {"size": [20, 30], "counts": [600]}},
+            {
+                "id": 1,
+                "image_id": 7,
+                "category_id": 17,
+                "iscrowd": 0,
+                "area": 100,
+                "segmentation": [[2, 2, 8, 2, 8, 8, 2, 8]],
+            },
+            {
+                "id": 2,
+                "image_id": 7,
+                "category_id": 18,
+                "iscrowd": 0,
+                "area": 100,
+                "segmentation": {"size": [20, 30], "counts": _encode_rle_string(_runs(mask))},
+            },
+            {
+                "id": 3,
+                "image_id": 7,
+                "category_id": 1,
+                "iscrowd": 0,
+                "area": 400,
+                "segmentation": [[0, 0, 20, 0, 20, 20, 0, 20]],
+            },
+            {
+                "id": 4,
+                "image_id": 7,
+                "category_id": 17,
+                "iscrowd": 1,
+                "area": 400,
+                "segmentation": {"size": [20, 30], "counts": [600]},
+            },
         ],
     }
     path = tmp_path / "instances.json"

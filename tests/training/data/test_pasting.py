@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from anomask.training.data import AnomalyMix, ArrayNegatives, BoxNegatives, InstancePaste, Negative, NoisyNegativeImages, NoisyNegativePaste
+from anomask.training.data import (
+    AnomalyMix,
+    ArrayNegatives,
+    BoxNegatives,
+    InstancePaste,
+    Negative,
+    NoisyNegativeImages,
+    NoisyNegativePaste,
+)
 from anomask.training.data.imageio import write_png
 
 MAGENTA = (255, 0, 255)
@@ -72,10 +80,13 @@ def test_eam_labels_pasted_pixels_void():
     _check_labels(before, after, 255)
 
 
-@pytest.mark.parametrize(("paste", "low", "high"), [
-    (InstancePaste.uno(_pool(10, 20, disc=False), 2, count=1), 24, 125),  # 96-500 px at 2048 -> x 1/4
-    (InstancePaste.eam(_pool(10, 20, disc=False), count=1), 24, 96),  # 96-384 px
-])
+@pytest.mark.parametrize(
+    ("paste", "low", "high"),
+    [
+        (InstancePaste.uno(_pool(10, 20, disc=False), 2, count=1), 24, 125),  # 96-500 px at 2048 -> x 1/4
+        (InstancePaste.eam(_pool(10, 20, disc=False), count=1), 24, 96),  # 96-384 px
+    ],
+)
 def test_pasted_max_side_stays_in_the_scaled_range_and_inside(paste, low, high):
     assert paste.max_side_range(512) == (low, high)
     rng = np.random.default_rng(6)
@@ -88,7 +99,9 @@ def test_pasted_max_side_stays_in_the_scaled_range_and_inside(paste, low, high):
 
 
 def test_object_larger_than_the_image_is_shrunk_to_fit():
-    after = AnomalyMix(_pool(200, 400, disc=False), probability=1.0, reference_width=128)(_sample(), np.random.default_rng(0))
+    after = AnomalyMix(_pool(200, 400, disc=False), probability=1.0, reference_width=128)(
+        _sample(), np.random.default_rng(0)
+    )
     assert after["anomaly"].shape == (64, 128)
     assert after["anomaly"].sum() == 64 * 128  # 1:2 like the image, shrunk to exactly the image
 

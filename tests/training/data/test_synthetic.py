@@ -72,8 +72,9 @@ def test_anomaly_validation_split_holds_only_seen_objects_and_leaves_the_other_f
     without = _files(tmp_path / "none")
     assert not (tmp_path / "none" / "anomaly_val").exists()
     with_split = _files(synth)
-    assert {p: b for p, b in with_split.items() if p.parts[0] != "anomaly_val" and p.name != "synth.json"} == \
-        {p: b for p, b in without.items() if p.name != "synth.json"}
+    assert {p: b for p, b in with_split.items() if p.parts[0] != "anomaly_val" and p.name != "synth.json"} == {
+        p: b for p, b in without.items() if p.name != "synth.json"
+    }
     test_images = {b for p, b in with_split.items() if p.parts[:2] == ("anomaly", "images")}
     assert not test_images & {b for p, b in with_split.items() if p.parts[:2] == ("anomaly_val", "images")}
 
@@ -87,8 +88,9 @@ def test_ensure_generated_adds_the_validation_split_to_an_older_dataset(tmp_path
     before = _files(root)
     ensure_generated(root)
     after = _files(root)
-    assert {p: b for p, b in after.items() if p.parts[0] != "anomaly_val" and p.name != "synth.json"} == \
-        {p: b for p, b in before.items() if p.name != "synth.json"}
+    assert {p: b for p, b in after.items() if p.parts[0] != "anomaly_val" and p.name != "synth.json"} == {
+        p: b for p, b in before.items() if p.name != "synth.json"
+    }
     assert len(SyntheticAnomalyDataset(root, "anomaly_val")) == SynthConfig().anomaly_val
     assert json.loads((root / "synth.json").read_text())["format"] == 2
     ensure_generated(root)  # up to date: nothing rewritten

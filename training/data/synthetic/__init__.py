@@ -7,9 +7,9 @@ an anomaly test split and an anomaly validation split of seen objects (read them
 :func:`seen_negatives` is the training negative pool; unseen objects only appear in tests.
 """
 
+from anomask.training.data.synthetic.labels import SYNTH_CLASSES
 from anomask.training.data.synthetic.objects import GROUPS, SOURCES, cutouts, seen_negatives
 from anomask.training.data.synthetic.reader import SyntheticAnomalyDataset
-from anomask.training.data.synthetic.labels import SYNTH_CLASSES
 from anomask.training.data.synthetic.scene import render_frame
 from anomask.training.data.synthetic.writer import ANOMALY_TEST, ANOMALY_VAL, SynthConfig, ensure_generated, generate
 

@@ -55,4 +55,3 @@ def apply_weather(canvas: Canvas, camera: Camera, rng: np.random.Generator) -> n
     noise_sigma = uniform(rng, 1.0, 4.0) * (2.5 if dusk else 1.0)
     image = image + noise_sigma * rng.standard_normal(size=image.shape, dtype=np.float32)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
-

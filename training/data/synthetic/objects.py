@@ -6,16 +6,22 @@ fixed OpenCV seed at half resolution). The objects form two disjoint groups, as 
 be pasted as training negatives (:func:`seen_negatives`); ``unseen`` ones appear only in
 the synthetic test split.
 
-| object | photo | group | segmentation |
-| --- | --- | --- | --- |
-| cat | chelsea.png | seen | GrabCut from an elliptical head prior (inner ellipse sure foreground, outer ellipse and right ear probable, rest background) |
-| coffee | coffee.png | seen | GrabCut from elliptical priors of the saucer and the cup |
-| coins | coins.png | seen | Otsu threshold of the blurred photo, holes filled, the coins wholly inside a 200x130 window |
-| logo | logo.png | seen | every pixel that is not near-white (min RGB < 230), closed with a 41-px disc (bridges the white band), holes filled, largest component |
-| horse | horse.png | unseen | the photo is a black silhouette: pixels darker than 128, largest component; coloured bay brown with a gravel-texture grain and top-down shading |
-| motorcycle | motorcycle_left.png | unseen | GrabCut from a rectangle plus sure-foreground strokes (tank, seat, engine, hubs, headlight, fork) and sure-background patches (floor under the engine, bench, shelves, a box behind the fork) |
-| rocket | rocket.jpg | unseen | GrabCut from a tight rectangle around the rocket, largest component |
-| shuttle | astronaut.png | unseen | GrabCut from a rectangle around the space-shuttle model, largest component |
+- cat: chelsea.png; group: seen; segmentation: GrabCut from an elliptical head prior (inner ellipse sure foreground,
+  outer ellipse and right ear probable, rest background)
+- coffee: coffee.png; group: seen; segmentation: GrabCut from elliptical priors of the saucer and the cup
+- coins: coins.png; group: seen; segmentation: Otsu threshold of the blurred photo, holes filled, the coins wholly
+  inside a 200x130 window
+- logo: logo.png; group: seen; segmentation: every pixel that is not near-white (min RGB < 230), closed with a 41-px
+  disc (bridges the white band), holes filled, largest component
+- horse: horse.png; group: unseen; segmentation: the photo is a black silhouette: pixels darker than 128, largest
+  component; coloured bay brown with a gravel-texture grain and top-down shading
+- motorcycle: motorcycle_left.png; group: unseen; segmentation: GrabCut from a rectangle plus sure-foreground
+  strokes (tank, seat, engine, hubs, headlight, fork) and sure-background patches (floor under the engine, bench,
+  shelves, a box behind the fork)
+- rocket: rocket.jpg; group: unseen; segmentation: GrabCut from a tight rectangle around the rocket, largest
+  component
+- shuttle: astronaut.png; group: unseen; segmentation: GrabCut from a rectangle around the space-shuttle model,
+  largest component
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import numpy as np
 from anomask.training.data.synthetic.effects import apply_weather, paint_ego_hood
 from anomask.training.data.synthetic.labels import FAR
 from anomask.training.data.synthetic.objects import Cutout
-from anomask.training.data.synthetic.sprites import place_anomalies, paint_sprite, street_objects
+from anomask.training.data.synthetic.sprites import paint_sprite, place_anomalies, street_objects
 from anomask.training.data.synthetic.world import (
     Canvas,
     Instance,

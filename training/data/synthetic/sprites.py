@@ -136,7 +136,11 @@ def _pole(
         shapes += [
             ([(0.0, top), (1.0, top), (0.5, bottom)], SIGN, np.float32([200, 30, 30])),
             (
-                [(0.2, top + 0.15 * (bottom - top)), (0.8, top + 0.15 * (bottom - top)), (0.5, bottom - 0.2 * (bottom - top))],
+                [
+                    (0.2, top + 0.15 * (bottom - top)),
+                    (0.8, top + 0.15 * (bottom - top)),
+                    (0.5, bottom - 0.2 * (bottom - top)),
+                ],
                 SIGN,
                 np.float32([240, 240, 240]),
             ),
@@ -166,7 +170,9 @@ def _sprite_size(camera: Camera, Z: float, width_m: float, height_m: float) -> t
     return max(1, int(round(camera.focal * width_m / Z))), max(2, int(round(camera.focal * height_m / Z)))
 
 
-def _make_sprite(camera: Camera, X: float, Z: float, width_m: float, rgb: np.ndarray, labels: np.ndarray, **kwargs) -> Sprite:
+def _make_sprite(
+    camera: Camera, X: float, Z: float, width_m: float, rgb: np.ndarray, labels: np.ndarray, **kwargs
+) -> Sprite:
     return Sprite(X, Z, width_m, rgb, labels, camera.column(X, Z), camera.row(Z), **kwargs)
 
 
@@ -310,12 +316,12 @@ def _shadow(canvas: Canvas, sprite: Sprite) -> None:
     rx, ry = max(1, int(w * 0.6)), max(1, int(h * 0.07))
     x, y = int(round(sprite.x)), int(round(sprite.y))
     H, W = canvas.semantic.shape
-    t, l, b, r = max(0, y - ry), max(0, x - rx), min(H, y + ry + 1), min(W, x + rx + 1)
-    if t >= b or l >= r:
+    t, le, b, r = max(0, y - ry), max(0, x - rx), min(H, y + ry + 1), min(W, x + rx + 1)
+    if t >= b or le >= r:
         return
-    shadow = np.zeros((b - t, r - l), dtype=np.uint8)
-    cv2.ellipse(shadow, (x - l, y - t), (rx, ry), 0, 0, 360, 1, -1)
-    window = slice(t, b), slice(l, r)
+    shadow = np.zeros((b - t, r - le), dtype=np.uint8)
+    cv2.ellipse(shadow, (x - le, y - t), (rx, ry), 0, 0, 360, 1, -1)
+    window = slice(t, b), slice(le, r)
     on_ground = (shadow == 1) & IS_GROUND[canvas.semantic[window]]
     canvas.image[window][on_ground] *= 0.55
 
@@ -325,19 +331,18 @@ def paint_sprite(canvas: Canvas, sprite: Sprite) -> None:
         _shadow(canvas, sprite)
     top, left, bottom, right = sprite.box()
     H, W = canvas.semantic.shape
-    t, l, b, r = max(top, 0), max(left, 0), min(bottom, H), min(right, W)
-    if t >= b or l >= r:
+    t, le, b, r = max(top, 0), max(left, 0), min(bottom, H), min(right, W)
+    if t >= b or le >= r:
         return
-    labels = sprite.labels[t - top : b - top, l - left : r - left]
+    labels = sprite.labels[t - top : b - top, le - left : r - left]
     covered = labels != TRANSPARENT
     if not covered.any():
         return
-    window = slice(t, b), slice(l, r)
-    canvas.image[window][covered] = sprite.rgb[t - top : b - top, l - left : r - left][covered]
+    window = slice(t, b), slice(le, r)
+    canvas.image[window][covered] = sprite.rgb[t - top : b - top, le - left : r - left][covered]
     canvas.semantic[window][covered] = labels[covered]
     canvas.depth[window][covered] = sprite.Z
     instance = 0
     if sprite.instance_category is not None:
         instance = canvas.new_instance(sprite.instance_category, sprite.name, sprite.group)
     canvas.instances[window][covered] = instance
-

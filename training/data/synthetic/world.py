@@ -133,7 +133,9 @@ def paint_far_band(canvas: Canvas, camera: Camera, rng: np.random.Generator) -> 
         blocks = rng.uniform(0.01, 0.07, size=int(rng.integers(8, 20))) * camera.height
         heights = np.repeat(blocks, int(np.ceil(w / blocks.size)))[:w]
     else:
-        heights = cv2.resize(rng.uniform(0.01, 0.05, size=(1, 12)).astype(np.float32), (w, 1), interpolation=cv2.INTER_CUBIC)[0]
+        heights = cv2.resize(
+            rng.uniform(0.01, 0.05, size=(1, 12)).astype(np.float32), (w, 1), interpolation=cv2.INTER_CUBIC
+        )[0]
         heights = heights * camera.height
     rows = np.arange(camera.height, dtype=np.float32)[:, None]
     band = (rows >= camera.horizon - heights[None, :]) & (rows < camera.horizon + 1)
@@ -166,7 +168,9 @@ def paint_ground(canvas: Canvas, camera: Camera, street: Street, rng: np.random.
         (walk, brick(), 60, 0.35, paving),
         (~road & ~walk, grass(), 120, 0.6, turf),
     ):
-        shade = texture.sample(u[where] * texels + offset[0], Z[where] * texels + offset[1], footprint[where] * texels, contrast)
+        shade = texture.sample(
+            u[where] * texels + offset[0], Z[where] * texels + offset[1], footprint[where] * texels, contrast
+        )
         colour[where] = base * shade[:, None]
 
     # curbs, lane marks and an optional zebra crossing (all labelled road or sidewalk)
@@ -240,9 +244,16 @@ def paint_facades(canvas: Canvas, camera: Camera, street: Street, rng: np.random
         hedge = ~building
         leaves = grass().sample(along[hedge] * 80, h[hedge] * 80, footprint[hedge] * 80, contrast=0.7)
         rgb[hedge] = np.array([60, 95, 45], dtype=np.float32) * leaves[:, None]
-        window = building & (h > 1.0) & (np.mod(h, floor) > 0.9) & (np.mod(h, floor) < 2.3) & (np.mod(along, spacing) < window_w)
-        rgb[window] = np.array([45, 55, 70], dtype=np.float32) + 60 * np.clip((h[window] % floor) / floor, 0, 1)[:, None]
+        window = (
+            building
+            & (h > 1.0)
+            & (np.mod(h, floor) > 0.9)
+            & (np.mod(h, floor) < 2.3)
+            & (np.mod(along, spacing) < window_w)
+        )
+        rgb[window] = (
+            np.array([45, 55, 70], dtype=np.float32) + 60 * np.clip((h[window] % floor) / floor, 0, 1)[:, None]
+        )
         canvas.image[ys, xs] = rgb
         canvas.semantic[ys, xs] = np.where(building, BUILDING, VEGETATION)
         canvas.depth[ys, xs] = Zp
-

@@ -36,8 +36,8 @@ import numpy as np
 from anomask.errors import AnomaskError
 from anomask.models.metadata import IGNORE_ID
 from anomask.training.data.imageio import write_bytes_atomic, write_png
-from anomask.training.data.synthetic.objects import GROUPS, cutouts
 from anomask.training.data.synthetic.labels import ANOMALY, SYNTH_CLASSES
+from anomask.training.data.synthetic.objects import GROUPS, cutouts
 from anomask.training.data.synthetic.scene import Frame, render_frame
 
 CITY = "synthcity"
@@ -135,15 +135,18 @@ def _prepare_folder(root: Path) -> None:
         raise AnomaskError(f"{root}: exists and is not a folder")
     if root.is_dir() and any(root.iterdir()):
         if not (root / "synth.json").is_file():
-            raise AnomaskError(f"{root}: folder is not empty and holds no synthetic dataset (synth.json); choose another --out")
+            raise AnomaskError(
+                f"{root}: folder is not empty and holds no synthetic dataset (synth.json); choose another --out"
+            )
         (root / "synth.json").unlink()
         for sub in ("leftImg8bit", "gtFine", ANOMALY_TEST, ANOMALY_VAL):
             shutil.rmtree(root / sub, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
 
 
-def _write_split(root: Path, config: SynthConfig, split: str, count: int,
-                 progress: Callable[[str, int, int], None] | None) -> None:
+def _write_split(
+    root: Path, config: SynthConfig, split: str, count: int, progress: Callable[[str, int, int], None] | None
+) -> None:
     records = []
     for index in range(count):
         frame, group = _render(config, split, index)
@@ -165,7 +168,11 @@ def _write_split(root: Path, config: SynthConfig, split: str, count: int,
 
 
 def _write_settings(root: Path, config: SynthConfig) -> None:
-    settings = {"format": FORMAT_VERSION, **asdict(config), "groups": {g: [c.source.name for c in cutouts(g)] for g in GROUPS}}
+    settings = {
+        "format": FORMAT_VERSION,
+        **asdict(config),
+        "groups": {g: [c.source.name for c in cutouts(g)] for g in GROUPS},
+    }
     write_bytes_atomic(root / "synth.json", (json.dumps(settings, indent=1) + "\n").encode())
 
 
@@ -174,7 +181,12 @@ def generate(root: Path, config: SynthConfig, progress: Callable[[str, int, int]
     root = Path(root)
     _prepare_folder(root)
     SYNTH_CLASSES.save(root / "classes.json")
-    splits = (("train", config.train), ("val", config.val), (ANOMALY_TEST, config.test), (ANOMALY_VAL, config.anomaly_val))
+    splits = (
+        ("train", config.train),
+        ("val", config.val),
+        (ANOMALY_TEST, config.test),
+        (ANOMALY_VAL, config.anomaly_val),
+    )
     for split, count in splits:
         _write_split(root, config, split, count, progress)
     _write_settings(root, config)
@@ -188,7 +200,9 @@ def ensure_generated(root: Path, config: SynthConfig = SynthConfig()) -> None:
     root = Path(root)
     settings_file = root / "synth.json"
     if not settings_file.is_file():
-        print(f"generating the synthetic default in {root} (once; set ANOMASK_SYNTHETIC to choose the folder)", flush=True)
+        print(
+            f"generating the synthetic default in {root} (once; set ANOMASK_SYNTHETIC to choose the folder)", flush=True
+        )
         generate(root, config)
         return
     try:
@@ -198,7 +212,10 @@ def ensure_generated(root: Path, config: SynthConfig = SynthConfig()) -> None:
         raise AnomaskError(f"{settings_file}: unreadable synthetic dataset settings ({error!r})") from error
     if settings.get("format", 1) >= FORMAT_VERSION:
         return
-    print(f"adding the anomaly validation split ({stored.anomaly_val} frames) to the synthetic default in {root}", flush=True)
+    print(
+        f"adding the anomaly validation split ({stored.anomaly_val} frames) to the synthetic default in {root}",
+        flush=True,
+    )
     shutil.rmtree(root / ANOMALY_VAL, ignore_errors=True)
     _write_split(root, stored, ANOMALY_VAL, stored.anomaly_val, None)
     _write_settings(root, stored)

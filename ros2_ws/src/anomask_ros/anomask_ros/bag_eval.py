@@ -114,7 +114,9 @@ def _truth_size(frame: BagFrame) -> tuple[int, int] | None:
     return next((tuple(t.shape[:2]) for t in frame.truth.values()), None)
 
 
-def _side_topics(reader, source: Path, cameras: dict[str, CameraTopics]) -> tuple[dict[tuple[str, int], int], list[tuple[int, int]], bytes | None]:
+def _side_topics(
+    reader, source: Path, cameras: dict[str, CameraTopics]
+) -> tuple[dict[tuple[str, int], int], list[tuple[int, int]], bytes | None]:
     """From the recording: camera-frame receive times by (camera, stamp), the /clock
     samples (receive ns, clock ns) and the last /diagnostics message."""
     available = {c.topic for c in reader.connections}
@@ -145,12 +147,18 @@ def _diagnostics_summary(data: bytes | None) -> dict | None:
 
     array = deserialize_message(data, DiagnosticArray)
     return {
-        s.name: {"level": s.level[0] if isinstance(s.level, bytes) else int(s.level), "message": s.message, "values": {kv.key: kv.value for kv in s.values}}
+        s.name: {
+            "level": s.level[0] if isinstance(s.level, bytes) else int(s.level),
+            "message": s.message,
+            "values": {kv.key: kv.value for kv in s.values},
+        }
         for s in array.status
     }
 
 
-def evaluate_replay(bag: Path, recording: Path, metadata, cameras: list[str] | None = None, namespace: str = "") -> dict:
+def evaluate_replay(
+    bag: Path, recording: Path, metadata, cameras: list[str] | None = None, namespace: str = ""
+) -> dict:
     """Metrics of the node's recorded outputs against ``bag``'s ground truth; ``metadata``
     (classes) may be None for a bag without ground truth."""
     counts = ReplayCounts()
@@ -158,7 +166,9 @@ def evaluate_replay(bag: Path, recording: Path, metadata, cameras: list[str] | N
         topics = find_cameras(reader, Path(bag), cameras)
     truth_kinds = {kind for t in topics.values() for kind in t.truth}
     if truth_kinds and metadata is None:
-        raise AnomaskError(f"bag {bag} has ground truth ({', '.join(sorted(truth_kinds))}): pass the model (--model) for its classes")
+        raise AnomaskError(
+            f"bag {bag} has ground truth ({', '.join(sorted(truth_kinds))}): pass the model (--model) for its classes"
+        )
     names = needed_outputs(truth_kinds)
     output_topics = {output_topic(namespace, c, n): (c, n) for c in topics for n in names}
     metrics = QualityMetrics(metadata) if truth_kinds else None
@@ -183,11 +193,19 @@ def evaluate_replay(bag: Path, recording: Path, metadata, cameras: list[str] | N
                     age = (clock[index][1] - frame.stamp_ns) / 1e6 if index >= 0 else None
                 else:
                     age = (last - frame.stamp_ns) / 1e6
-                counts.frame_out(frame.camera, frame.stamp_ns, latency_ms=None if sent is None else (last - sent) / 1e6, age_ms=age)
+                counts.frame_out(
+                    frame.camera, frame.stamp_ns, latency_ms=None if sent is None else (last - sent) / 1e6, age_ms=age
+                )
                 size = _truth_size(frame)
                 if metrics is not None and size is not None:
                     metrics.add(maps_at(_maps(messages), size), frame.truth, frame.name)
-        result = {"mode": "replay", "bag": str(bag), "recording": str(recording), "cameras": list(topics), **counts.to_dict()}
+        result = {
+            "mode": "replay",
+            "bag": str(bag),
+            "recording": str(recording),
+            "cameras": list(topics),
+            **counts.to_dict(),
+        }
         result["unmatched_outputs"] = outputs.unmatched
         result["node_diagnostics"] = _diagnostics_summary(diagnostics)
         result["per_frame"] = counts.per_frame
@@ -198,8 +216,9 @@ def evaluate_replay(bag: Path, recording: Path, metadata, cameras: list[str] | N
             metrics.close()
 
 
-def offline_frames(bag: Path, segmenter, threshold: float, panoptic_method: str, cameras: list[str] | None,
-                   counts: ReplayCounts) -> Iterator[tuple[BagFrame, FrameOutputs]]:
+def offline_frames(
+    bag: Path, segmenter, threshold: float, panoptic_method: str, cameras: list[str] | None, counts: ReplayCounts
+) -> Iterator[tuple[BagFrame, FrameOutputs]]:
     """Each decodable camera frame of ``bag`` with its maps at the frame's size, computed as
     the node computes them (``output_resolution: input``); undecodable frames are counted
     as dropped with the node's reasons."""
@@ -220,12 +239,17 @@ def offline_frames(bag: Path, segmenter, threshold: float, panoptic_method: str,
                 continue
             outputs = segmenter.infer(segmenter.batch([decoded]), threshold)
             panoptic = segmenter.panoptic(outputs, panoptic_method)[0] if segmenter.has_panoptic else None
-            maps = maps_at(FrameOutputs(outputs["semantic"][0], outputs["anomaly"][0], outputs["open_set"][0], panoptic), decoded.size)
+            maps = maps_at(
+                FrameOutputs(outputs["semantic"][0], outputs["anomaly"][0], outputs["open_set"][0], panoptic),
+                decoded.size,
+            )
             counts.frame_out(frame.camera, frame.stamp_ns, processing_ms=(time.perf_counter() - start) * 1e3)
             yield frame, maps
 
 
-def evaluate_offline(bag: Path, segmenter, threshold: float, panoptic_method: str = "eam", cameras: list[str] | None = None) -> dict:
+def evaluate_offline(
+    bag: Path, segmenter, threshold: float, panoptic_method: str = "eam", cameras: list[str] | None = None
+) -> dict:
     """Metrics of ``segmenter`` run directly on ``bag``'s frames (no ROS)."""
     counts = ReplayCounts()
     metrics = QualityMetrics(segmenter.metadata)

@@ -19,7 +19,10 @@ def open_offline_model(model, backend: str, threads: int, threshold: float, cali
     if calibrated:
         thresholds = segmenter.metadata.thresholds
         if calibrated not in thresholds:
-            raise AnomaskError(f"--calibrated-threshold {calibrated!r} is not in {model}'s thresholds (it has: {', '.join(sorted(thresholds)) or 'none'})")
+            raise AnomaskError(
+                f"--calibrated-threshold {calibrated!r} is not in {model}'s thresholds (it has: "
+                f"{', '.join(sorted(thresholds)) or 'none'})"
+            )
         threshold = float(thresholds[calibrated])
     return segmenter, threshold
 
@@ -59,9 +62,16 @@ def evaluate_bag(
 
 def run_eval(args: argparse.Namespace) -> dict:
     result = evaluate_bag(
-        args.bag, args.out, recording=None if args.offline else args.recording, model=args.model,
-        cameras=args.cameras.split(",") if args.cameras else None, namespace=args.namespace, backend=args.backend,
-        threshold=args.threshold, calibrated_threshold=args.calibrated_threshold, panoptic_method=args.panoptic_method,
+        args.bag,
+        args.out,
+        recording=None if args.offline else args.recording,
+        model=args.model,
+        cameras=args.cameras.split(",") if args.cameras else None,
+        namespace=args.namespace,
+        backend=args.backend,
+        threshold=args.threshold,
+        calibrated_threshold=args.calibrated_threshold,
+        panoptic_method=args.panoptic_method,
         threads=args.threads,
     )
     print(f"frames in {result['frames_in']}, out {result['frames_out']}, dropped {result['dropped']}")

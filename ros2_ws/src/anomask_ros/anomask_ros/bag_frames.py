@@ -75,14 +75,21 @@ def find_cameras(reader: Reader, source: Path, cameras: list[str] | None = None)
     if cameras:
         missing = [c for c in cameras if c not in found]
         if missing:
-            raise AnomaskError(f"bag {source} has no image topic for camera {', '.join(missing)} (/C/image or /C/image/compressed); it has: {_topic_listing(reader)}")
+            raise AnomaskError(
+                f"bag {source} has no image topic for camera {', '.join(missing)} (/C/image or "
+                f"/C/image/compressed); it has: {_topic_listing(reader)}"
+            )
         found = {c: found[c] for c in cameras}
     if not found:
-        raise AnomaskError(f"bag {source} has no camera topic (/C/image or /C/image/compressed); it has: {_topic_listing(reader)}")
+        raise AnomaskError(
+            f"bag {source} has no camera topic (/C/image or /C/image/compressed); it has: {_topic_listing(reader)}"
+        )
     return found
 
 
-def read_frames(reader: Reader, source: Path, cameras: dict[str, CameraTopics], with_images: bool) -> Iterator[BagFrame]:
+def read_frames(
+    reader: Reader, source: Path, cameras: dict[str, CameraTopics], with_images: bool
+) -> Iterator[BagFrame]:
     """The bag's frames in bag-time order (per camera: by stamp)."""
     kind_of: dict[str, tuple[str, str]] = {}
     for topics in cameras.values():

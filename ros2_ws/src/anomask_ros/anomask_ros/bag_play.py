@@ -53,7 +53,9 @@ class BagPlayer:
         with open_bag(self.bag) as reader:
             connections = connections_for(reader, list(options.topics) or None, self.bag)
             self.types = {c.topic: c.msgtype for c in connections}
-        self.publishers = {topic: node.create_publisher(message_class(kind), topic, PUBLISH_QOS) for topic, kind in self.types.items()}
+        self.publishers = {
+            topic: node.create_publisher(message_class(kind), topic, PUBLISH_QOS) for topic, kind in self.types.items()
+        }
         self.clock_pub = node.create_publisher(Clock, "/clock", PUBLISH_QOS) if options.clock else None
         self.published = 0
 

@@ -56,17 +56,23 @@ def _discover(node: Node, executor: SingleThreadedExecutor, topics: tuple[str, .
     missing = [t for t in topics if t not in known]
     if missing:
         listing = ", ".join(sorted(known)) or "none"
-        raise AnomaskError(f"no publisher of {', '.join(missing)} appeared within {timeout:.0f} s; topics seen: {listing}")
+        raise AnomaskError(
+            f"no publisher of {', '.join(missing)} appeared within {timeout:.0f} s; topics seen: {listing}"
+        )
     return {t: known[t] for t in topics}
 
 
 def _qos(node: Node, topic: str) -> QoSProfile:
     offered = [info.qos_profile.reliability for info in node.get_publishers_info_by_topic(topic)]
     best_effort = any(r == ReliabilityPolicy.BEST_EFFORT for r in offered)
-    return QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE)
+    return QoSProfile(
+        depth=100, reliability=ReliabilityPolicy.BEST_EFFORT if best_effort else ReliabilityPolicy.RELIABLE
+    )
 
 
-def _spin_until_done(executor: SingleThreadedExecutor, context: rclpy.Context, counts: dict[str, int], options: RecordOptions) -> None:
+def _spin_until_done(
+    executor: SingleThreadedExecutor, context: rclpy.Context, counts: dict[str, int], options: RecordOptions
+) -> None:
     stop_at = time.monotonic() + options.duration_s if options.duration_s else None
     while rclpy.ok(context=context):
         if stop_at is not None and time.monotonic() >= stop_at:
@@ -85,11 +91,19 @@ def record_bag(out: Path, options: RecordOptions, args: list[str] | None = None)
     rclpy.init(args=args, context=context)
     counts = dict.fromkeys(specs, 0)
     try:
-        node = Node("anomask_bag_record", context=context, parameter_overrides=[Parameter("use_sim_time", value=options.use_sim_time)])
+        node = Node(
+            "anomask_bag_record",
+            context=context,
+            parameter_overrides=[Parameter("use_sim_time", value=options.use_sim_time)],
+        )
         executor = SingleThreadedExecutor(context=context)
         executor.add_node(node)
         types = {topic: kind for topic, kind in specs.items() if kind is not None}
-        types.update(_discover(node, executor, tuple(t for t, kind in specs.items() if kind is None), options.discovery_timeout_s))
+        types.update(
+            _discover(
+                node, executor, tuple(t for t, kind in specs.items() if kind is None), options.discovery_timeout_s
+            )
+        )
         types = {topic: types[topic] for topic in specs}
         with bag_writer(Path(out), options.storage) as writer:
             for topic, kind in types.items():

@@ -18,22 +18,46 @@ def _ms(summary: dict | None) -> list[str]:
 
 def _quality_lines(metrics: dict) -> list[str]:
     lines: list[str] = []
-    unavailable = {name: value["unavailable"] for name, value in metrics.items() if isinstance(value, dict) and "unavailable" in value}
+    unavailable = {
+        name: value["unavailable"]
+        for name, value in metrics.items()
+        if isinstance(value, dict) and "unavailable" in value
+    }
     anomaly, components = metrics["anomaly"], metrics["components"]
     if "unavailable" not in anomaly:
         lines += ["## Anomaly (pixels)", ""]
-        lines.append(markdown_table("Model", [Column("AP", UP), Column("AUROC", UP), Column("FPR95", DOWN)],
-                                    {"node": [anomaly["ap"], anomaly["auroc"], anomaly["fpr95"]]}))
-        lines.append(f"{anomaly['positives']} anomaly and {anomaly['negatives']} inlier pixels in {anomaly['images']} frames.\n")
+        lines.append(
+            markdown_table(
+                "Model",
+                [Column("AP", UP), Column("AUROC", UP), Column("FPR95", DOWN)],
+                {"node": [anomaly["ap"], anomaly["auroc"], anomaly["fpr95"]]},
+            )
+        )
+        lines.append(
+            f"{anomaly['positives']} anomaly and {anomaly['negatives']} inlier pixels in {anomaly['images']} frames.\n"
+        )
     if "unavailable" not in components:
         lines += ["## Anomaly (components, SMIYC)", ""]
-        lines.append(markdown_table("Model", [Column("sIoU", UP), Column("PPV", UP), Column("F1*", UP)],
-                                    {"node": [components["siou"], components["ppv"], components["f1_star"]]}))
-        lines.append(f"Threshold {components['threshold']:.4g} (pixel-F1 optimum); {components['gt_components']} ground-truth components.\n")
+        lines.append(
+            markdown_table(
+                "Model",
+                [Column("sIoU", UP), Column("PPV", UP), Column("F1*", UP)],
+                {"node": [components["siou"], components["ppv"], components["f1_star"]]},
+            )
+        )
+        lines.append(
+            f"Threshold {components['threshold']:.4g} (pixel-F1 optimum); {components['gt_components']} "
+            f"ground-truth components.\n"
+        )
     if "unavailable" not in metrics["semantic"]:
         lines += ["## Semantic and open-set", ""]
-        lines.append(markdown_table("Model", [Column("mIoU", UP), Column("Open-IoU", UP)],
-                                    {"node": [metrics["semantic"]["miou"], metrics["open_set"]["open_miou"]]}))
+        lines.append(
+            markdown_table(
+                "Model",
+                [Column("mIoU", UP), Column("Open-IoU", UP)],
+                {"node": [metrics["semantic"]["miou"], metrics["open_set"]["open_miou"]]},
+            )
+        )
         lines.append("Open-IoU of the published `open_set` map (254 = unknown at the node's threshold).\n")
     panoptic = metrics["panoptic"]
     if "unavailable" not in panoptic:
@@ -56,8 +80,14 @@ def report_markdown(result: dict) -> str:
         lines.append(f"- recording: `{result['recording']}`")
     else:
         lines.append(f"- threshold: {result['threshold']}, panoptic method: {result['panoptic_method']}")
-    lines += [f"- cameras: {', '.join(result['cameras'])}", "", "## Frames", "",
-              "| camera | in | out | dropped | reasons |", "| --- | ---: | ---: | ---: | --- |"]
+    lines += [
+        f"- cameras: {', '.join(result['cameras'])}",
+        "",
+        "## Frames",
+        "",
+        "| camera | in | out | dropped | reasons |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
     for camera, counts in result["per_camera"].items():
         reasons = ", ".join(f"{reason} {n}" for reason, n in counts["dropped"].items()) or "-"
         lines.append(f"| {camera} | {counts['in']} | {counts['out']} | {counts['in'] - counts['out']} | {reasons} |")

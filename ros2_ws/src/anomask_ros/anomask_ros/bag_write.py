@@ -5,8 +5,9 @@ Topics per camera ``C``: ``/C/image`` (``sensor_msgs/Image`` rgb8) or
 ``/C/image/compressed`` (``CompressedImage`` jpeg/png), ``/C/gt/semantic`` and
 ``/C/gt/anomaly`` (mono8: class ids 0..K-1 / 254 unknown / 255 ignore; 0 inlier,
 1 anomaly, 255 ignore) and ``/C/gt/instances`` (16UC1: a distinct id per thing or unknown
-instance, 0 none; with semantic it is the panoptic ground truth). Frame ``k`` of every camera is stamped ``start + k / rate`` (header and bag time),
-so the node's outputs match their ground truth by stamp.
+instance, 0 none; with semantic it is the panoptic ground truth). Frame ``k`` of every camera is
+stamped ``start + k / rate`` (header and bag time), so the node's outputs match their ground
+truth by stamp.
 
 Ground truth pairs with an image by name, independent of any dataset reader: the image's
 key is its file stem without ``_leftImg8bit``; a label file belongs to the image whose key
@@ -100,7 +101,10 @@ def pair_labels(images: list[Path], labels: list[Path], what: str) -> list[Path]
             continue
         image = by_key[key]
         if image in found:
-            raise AnomaskError(f"{what} ground truth {found[image].name} and {label.name} both match {image.name}: narrow the {what} glob")
+            raise AnomaskError(
+                f"{what} ground truth {found[image].name} and {label.name} both match {image.name}: narrow the "
+                f"{what} glob"
+            )
         found[image] = label
     missing = [p for p in images if p not in found]
     if missing:
@@ -121,7 +125,9 @@ def _read_label(path: Path, kind: str) -> np.ndarray:
     allowed = (np.uint8, np.uint16) if kind == "instances" else (np.uint8,)
     if label.ndim != 2 or label.dtype not in allowed:
         bits = "8- or 16-bit" if kind == "instances" else "8-bit"
-        raise AnomaskError(f"{kind} label {path} must be a one-channel {bits} image, not {label.dtype} {list(label.shape)}")
+        raise AnomaskError(
+            f"{kind} label {path} must be a one-channel {bits} image, not {label.dtype} {list(label.shape)}"
+        )
     return label.astype(np.uint16) if kind == "instances" else label
 
 
@@ -129,7 +135,12 @@ def _image_message(path: Path, header: Header, options: WriteOptions) -> bytes:
     compression = options.compression
     if compression is None:
         return serialize_message(array_to_image(_read(path, cv2.IMREAD_COLOR_RGB), "rgb8", header))
-    if path.suffix.lower() in (".jpg", ".jpeg") and compression == "jpeg" or path.suffix.lower() == ".png" and compression == "png":
+    if (
+        path.suffix.lower() in (".jpg", ".jpeg")
+        and compression == "jpeg"
+        or path.suffix.lower() == ".png"
+        and compression == "png"
+    ):
         data = path.read_bytes()  # already in the wanted format: stored as is
     else:
         params = [cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality] if compression == "jpeg" else []
@@ -148,7 +159,11 @@ def write_bag(out: Path, cameras: list[CameraSource], options: WriteOptions) -> 
     plans = []
     for camera in cameras:
         images = _files(camera.images, options.image_glob, f"camera {camera.name} image")[: options.limit]
-        globs = {"semantic": options.semantic_glob, "anomaly": options.anomaly_glob, "instances": options.instances_glob}
+        globs = {
+            "semantic": options.semantic_glob,
+            "anomaly": options.anomaly_glob,
+            "instances": options.instances_glob,
+        }
         labels = {
             kind: pair_labels(images, _files(getattr(camera, kind), globs[kind], kind), kind)
             for kind in GT_KINDS

@@ -65,10 +65,14 @@ def inference_status(snapshot: Snapshot, info: ModelInfo, limits: Thresholds) ->
         level, message = DiagnosticStatus.ERROR, f"inference failed: {snapshot.inference_error}"
     elif snapshot.over_budget_streak >= limits.latency_budget_frames:
         level = DiagnosticStatus.WARN
-        message = f"latency over budget ({limits.latency_budget_ms:.1f} ms) for {snapshot.over_budget_streak} frames in a row"
+        message = (
+            f"latency over budget ({limits.latency_budget_ms:.1f} ms) for {snapshot.over_budget_streak} frames in a row"
+        )
     else:
         level, message = DiagnosticStatus.OK, "running"
-    return DiagnosticStatus(level=level, name="anomask: inference", message=message, hardware_id=info.backend, values=values)
+    return DiagnosticStatus(
+        level=level, name="anomask: inference", message=message, hardware_id=info.backend, values=values
+    )
 
 
 def camera_status(camera: str, snap: CameraSnapshot, limits: Thresholds) -> DiagnosticStatus:
@@ -87,7 +91,9 @@ def camera_status(camera: str, snap: CameraSnapshot, limits: Thresholds) -> Diag
         message = f"anomalous share {share:.3f} > {limits.anomaly_alarm_share:.3f}: camera blinded or unknown domain?"
     else:
         level, message = DiagnosticStatus.OK, "ok"
-    return DiagnosticStatus(level=level, name=f"anomask: camera {camera}", message=message, hardware_id=camera, values=values)
+    return DiagnosticStatus(
+        level=level, name=f"anomask: camera {camera}", message=message, hardware_id=camera, values=values
+    )
 
 
 def diagnostic_array(snapshot: Snapshot, info: ModelInfo, limits: Thresholds, stamp: Time) -> DiagnosticArray:

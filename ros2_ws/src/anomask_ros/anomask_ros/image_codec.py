@@ -104,10 +104,14 @@ def _check_size(height: int, width: int, limits: ImageLimits, what: str) -> None
     if height <= 0 or width <= 0:
         raise EmptyImage(f"{what} has zero size ({width}x{height})")
     if height * width > limits.max_pixels:
-        raise ImageTooLarge(f"{what} is {width}x{height} = {height * width} pixels, over the limit of {limits.max_pixels}")
+        raise ImageTooLarge(
+            f"{what} is {width}x{height} = {height * width} pixels, over the limit of {limits.max_pixels}"
+        )
 
 
-def image_view(msg: Image, limits: ImageLimits = ImageLimits(), accepted: tuple[str, ...] = tuple(ENCODINGS)) -> np.ndarray:
+def image_view(
+    msg: Image, limits: ImageLimits = ImageLimits(), accepted: tuple[str, ...] = tuple(ENCODINGS)
+) -> np.ndarray:
     """The pixels of ``msg`` as ``[H, W]`` (one channel) or ``[H, W, C]``, a view of
     ``msg.data`` wherever the byte order allows (see the module docstring)."""
     if msg.encoding not in ENCODINGS or msg.encoding not in accepted:
@@ -117,12 +121,17 @@ def image_view(msg: Image, limits: ImageLimits = ImageLimits(), accepted: tuple[
     _check_size(height, width, limits, f"{msg.encoding} image")
     row_bytes = width * channels * dtype.itemsize
     if step < row_bytes:
-        raise RowStepError(f"{msg.encoding} image: width {width} x {channels} channels x {dtype.itemsize} bytes = {row_bytes} > step {step}")
+        raise RowStepError(
+            f"{msg.encoding} image: width {width} x {channels} channels x {dtype.itemsize} bytes = {row_bytes} > "
+            f"step {step}"
+        )
     if step * height > limits.max_bytes:
         raise ImageTooLarge(f"{msg.encoding} image: {step * height} bytes, over the limit of {limits.max_bytes}")
     data = np.frombuffer(msg.data, dtype=np.uint8) if not isinstance(msg.data, list) else np.asarray(msg.data, np.uint8)
     if data.size < step * height:
-        raise TruncatedImage(f"{msg.encoding} image {width}x{height}: {data.size} data bytes, step x height needs {step * height}")
+        raise TruncatedImage(
+            f"{msg.encoding} image {width}x{height}: {data.size} data bytes, step x height needs {step * height}"
+        )
     rows = data[: step * height].reshape(height, step)[:, :row_bytes]
     ordered = dtype.newbyteorder(">" if msg.is_bigendian else "<")
     pixels = rows.view(ordered) if dtype.itemsize > 1 else rows
@@ -248,7 +257,9 @@ def allocate_image(header: Header, height: int, width: int, encoding: str) -> tu
     """A new zeroed ``Image`` with ``header`` copied, and a writable numpy view of its
     ``data`` (``[H, W]`` or ``[H, W, C]``), for producers that can write in place."""
     dtype, channels = ENCODINGS[encoding]
-    msg = _new_image(header, height, width, encoding, array.array("B", [0]) * (height * width * channels * dtype.itemsize))
+    msg = _new_image(
+        header, height, width, encoding, array.array("B", [0]) * (height * width * channels * dtype.itemsize)
+    )
     # The setter stored a copy: view the buffer the message now owns.
     view = np.frombuffer(msg.data, dtype=dtype)
     return msg, view.reshape(height, width, channels) if channels > 1 else view.reshape(height, width)
@@ -263,7 +274,9 @@ def array_to_image(pixels: np.ndarray, encoding: str, header: Header) -> Image:
     dtype, channels = ENCODINGS[encoding]
     shape_channels = pixels.shape[2] if pixels.ndim == 3 else 1
     if pixels.dtype != dtype or shape_channels != channels or pixels.ndim not in (2, 3):
-        raise UnsupportedEncoding(f"array {pixels.dtype}{list(pixels.shape)} does not fit encoding {encoding} ({dtype}, {channels} channels)")
+        raise UnsupportedEncoding(
+            f"array {pixels.dtype}{list(pixels.shape)} does not fit encoding {encoding} ({dtype}, {channels} channels)"
+        )
     data = array.array("B")
     data.frombytes(np.ascontiguousarray(pixels, dtype=dtype.newbyteorder("=")).reshape(-1).view(np.uint8))
     return _new_image(header, pixels.shape[0], pixels.shape[1], encoding, data)

@@ -48,20 +48,50 @@ def _size(text: str) -> tuple[int, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="exported model to run (default: export a random --preset model)")
-    parser.add_argument("--preset", default="small", help="model preset to export without --model (default %(default)s)")
-    parser.add_argument("--size", type=_size, default=(1080, 1920), metavar="HxW", help="camera frame size (default 1080x1920)")
-    parser.add_argument("--network-size", type=_size, default=(512, 1024), metavar="HxW", help="network resolution of the exported model (default 512x1024)")
-    parser.add_argument("--output-size", type=_size, metavar="HxW", help="output resolution of the exported model (default: the network size)")
+    parser.add_argument(
+        "--preset", default="small", help="model preset to export without --model (default %(default)s)"
+    )
+    parser.add_argument(
+        "--size", type=_size, default=(1080, 1920), metavar="HxW", help="camera frame size (default 1080x1920)"
+    )
+    parser.add_argument(
+        "--network-size",
+        type=_size,
+        default=(512, 1024),
+        metavar="HxW",
+        help="network resolution of the exported model (default 512x1024)",
+    )
+    parser.add_argument(
+        "--output-size",
+        type=_size,
+        metavar="HxW",
+        help="output resolution of the exported model (default: the network size)",
+    )
     parser.add_argument("--export-to", type=Path, help="keep the exported model here (reused when it exists)")
     parser.add_argument("--frames", type=int, default=20, help="timed frames (default %(default)s)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed frames first (default %(default)s)")
-    parser.add_argument("--outputs", nargs="+", default=list(DEFAULT_OUTPUTS), choices=OUTPUTS, help="node outputs (default: the node's)")
-    parser.add_argument("--encoding", default="bgr8", choices=("rgb8", "bgr8"), help="camera encoding (default %(default)s)")
+    parser.add_argument(
+        "--outputs",
+        nargs="+",
+        default=list(DEFAULT_OUTPUTS),
+        choices=OUTPUTS,
+        help="node outputs (default: the node's)",
+    )
+    parser.add_argument(
+        "--encoding", default="bgr8", choices=("rgb8", "bgr8"), help="camera encoding (default %(default)s)"
+    )
     parser.add_argument("--threads", type=int, default=0, help="runtime_threads of the node (default 0: one per core)")
-    parser.add_argument("--output-resolution", default="input", choices=("input", "network"), help="the node's output_resolution (default %(default)s)")
+    parser.add_argument(
+        "--output-resolution",
+        default="input",
+        choices=("input", "network"),
+        help="the node's output_resolution (default %(default)s)",
+    )
 
 
-def export_bench_model(preset: str, size: tuple[int, int], network_size: tuple[int, int], output_size: tuple[int, int] | None, path: Path) -> Path:
+def export_bench_model(
+    preset: str, size: tuple[int, int], network_size: tuple[int, int], output_size: tuple[int, int] | None, path: Path
+) -> Path:
     """A randomly initialised ``preset`` network exported for ``size`` frames (ONNX)."""
     import torch
 
@@ -71,11 +101,16 @@ def export_bench_model(preset: str, size: tuple[int, int], network_size: tuple[i
     from anomask.models import ClassInfo, ModelConfig, ModelMetadata, build_model
 
     config = ModelConfig.preset(preset)
-    classes = tuple(ClassInfo(f"class{i}", i >= config.num_classes - 2, (37 * i % 256, 91 * i % 256, 153 * i % 256)) for i in range(config.num_classes))
+    classes = tuple(
+        ClassInfo(f"class{i}", i >= config.num_classes - 2, (37 * i % 256, 91 * i % 256, 153 * i % 256))
+        for i in range(config.num_classes)
+    )
     metadata = ModelMetadata(classes=classes, architecture=config)
     torch.manual_seed(0)
     network = build_model(config).eval()
-    settings = ExportSettings(input_size=size, network_size=network_size, output_size=output_size or network_size, score="eam")
+    settings = ExportSettings(
+        input_size=size, network_size=network_size, output_size=output_size or network_size, score="eam"
+    )
     export_onnx(network, build_heads(metadata, settings), metadata, settings, path)
     return path
 
@@ -117,8 +152,17 @@ class Loop(SpinningNode):
             return max(self.arrived.pop(key).values()) - start
 
     def node_stages(self) -> dict[str, tuple[float, float]]:
-        values = {kv.key: kv.value for status in self.diagnostics.status if status.name == "anomask: inference" for kv in status.values}
-        return {stage: (float(values[f"{stage} p50 ms"]), float(values[f"{stage} p99 ms"])) for stage in STAGES if f"{stage} p50 ms" in values}
+        values = {
+            kv.key: kv.value
+            for status in self.diagnostics.status
+            if status.name == "anomask: inference"
+            for kv in status.values
+        }
+        return {
+            stage: (float(values[f"{stage} p50 ms"]), float(values[f"{stage} p99 ms"]))
+            for stage in STAGES
+            if f"{stage} p50 ms" in values
+        }
 
 
 def bench(args: argparse.Namespace, log=print) -> dict:
@@ -131,11 +175,20 @@ def bench(args: argparse.Namespace, log=print) -> dict:
                 export_bench_model(args.preset, args.size, args.network_size, args.output_size, model)
         height, width = args.size
         rng = np.random.default_rng(0)
-        pixels = cv2.resize(rng.integers(0, 256, (9, 16, 3), dtype=np.uint8), (width, height), interpolation=cv2.INTER_CUBIC)
+        pixels = cv2.resize(
+            rng.integers(0, 256, (9, 16, 3), dtype=np.uint8), (width, height), interpolation=cv2.INTER_CUBIC
+        )
         frame = array_to_image(pixels, args.encoding, Header())
-        parameters = {"model_path": str(model), "cameras": ["bench"], "outputs": list(args.outputs), "input_reliability": "reliable",
-                      "runtime_threads": args.threads, "diagnostics_period_s": 0.2, "latency_budget_ms": 1e5,
-                      "output_resolution": args.output_resolution}
+        parameters = {
+            "model_path": str(model),
+            "cameras": ["bench"],
+            "outputs": list(args.outputs),
+            "input_reliability": "reliable",
+            "runtime_threads": args.threads,
+            "diagnostics_period_s": 0.2,
+            "latency_budget_ms": 1e5,
+            "output_resolution": args.output_resolution,
+        }
         log_path = Path(tmp) / "node.log"
         node = start_logged(node_command(parameters), log_path)
         loop = None
@@ -143,7 +196,9 @@ def bench(args: argparse.Namespace, log=print) -> dict:
             wait_for_line(node, log_path, READY_LINE, 300, "segmentation_node")
             loop = Loop(list(args.outputs))
             deadline = time.monotonic() + 60
-            while loop.publisher.get_subscription_count() == 0 or any(loop.node.count_publishers(f"/bench/{n}") == 0 for n in args.outputs):
+            while loop.publisher.get_subscription_count() == 0 or any(
+                loop.node.count_publishers(f"/bench/{n}") == 0 for n in args.outputs
+            ):
                 if time.monotonic() > deadline:
                     raise AnomaskError("the node's topics did not appear within 60 s")
                 time.sleep(0.05)
@@ -161,9 +216,17 @@ def bench(args: argparse.Namespace, log=print) -> dict:
                 loop.close()
             stop(node)
     p50, p99 = (float(v) for v in np.percentile(latencies, (50, 99)))
-    result = {"size": args.size, "model": str(args.model or f"random {args.preset}, network {args.network_size}"), "frames": args.frames,
-              "outputs": list(args.outputs), "output_resolution": args.output_resolution, "end_to_end_ms": (p50, p99), "node_ms": stages,
-              "load_average": (load_before, load_after), "cpu_count": os.cpu_count()}
+    result = {
+        "size": args.size,
+        "model": str(args.model or f"random {args.preset}, network {args.network_size}"),
+        "frames": args.frames,
+        "outputs": list(args.outputs),
+        "output_resolution": args.output_resolution,
+        "end_to_end_ms": (p50, p99),
+        "node_ms": stages,
+        "load_average": (load_before, load_after),
+        "cpu_count": os.cpu_count(),
+    }
     return result
 
 
@@ -172,15 +235,23 @@ def run(args: argparse.Namespace) -> int:
     stages = result["node_ms"]
     inference, overhead, total = stages["inference"][0], stages["overhead"][0], stages["total"][0]
     e2e_p50, e2e_p99 = result["end_to_end_ms"]
-    print(f"frames {result['size'][0]}x{result['size'][1]}, {result['frames']} timed, outputs {', '.join(result['outputs'])} "
-          f"at the {result['output_resolution']} resolution; model {result['model']}")
-    print(f"load average {result['load_average'][0][0]:.1f} -> {result['load_average'][1][0]:.1f} on {result['cpu_count']} CPUs")
+    print(
+        f"frames {result['size'][0]}x{result['size'][1]}, {result['frames']} timed, outputs "
+        f"{', '.join(result['outputs'])} "
+        f"at the {result['output_resolution']} resolution; model {result['model']}"
+    )
+    print(
+        f"load average {result['load_average'][0][0]:.1f} -> {result['load_average'][1][0]:.1f} on "
+        f"{result['cpu_count']} CPUs"
+    )
     print(f"{'stage':<28} {'p50 ms':>9} {'p99 ms':>9}")
     print(f"{'end to end (pub -> sub)':<28} {e2e_p50:9.1f} {e2e_p99:9.1f}")
     for stage, (p50, p99) in stages.items():
         print(f"{'node ' + stage:<28} {p50:9.1f} {p99:9.1f}")
     print(f"{'transport (e2e - node total)':<28} {e2e_p50 - total:9.1f}")
-    print(f"node overhead: {overhead:.1f} ms = {100 * overhead / inference:.1f} % of inference (target <= 5 %), "
-          f"{100 * overhead / e2e_p50:.1f} % of the end-to-end frame; "
-          f"with transport: {e2e_p50 - inference:.1f} ms = {100 * (e2e_p50 - inference) / inference:.1f} % of inference")
+    print(
+        f"node overhead: {overhead:.1f} ms = {100 * overhead / inference:.1f} % of inference (target <= 5 %), "
+        f"{100 * overhead / e2e_p50:.1f} % of the end-to-end frame; "
+        f"with transport: {e2e_p50 - inference:.1f} ms = {100 * (e2e_p50 - inference) / inference:.1f} % of inference"
+    )
     return 0

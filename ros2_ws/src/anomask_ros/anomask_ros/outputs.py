@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-from std_msgs.msg import Header
 from sensor_msgs.msg import Image
+from std_msgs.msg import Header
 
 from anomask.export.frames import resize_map
 from anomask_ros.image_codec import allocate_image, array_to_image
@@ -75,7 +75,9 @@ class OutputBuilder:
         self.lut = lut
 
     def _labels(self, ids: np.ndarray, header: Header) -> Image:
-        return array_to_image(ids if self.label_encoding == "mono8" else ids.astype(np.uint16), self.label_encoding, header)
+        return array_to_image(
+            ids if self.label_encoding == "mono8" else ids.astype(np.uint16), self.label_encoding, header
+        )
 
     def messages(
         self,

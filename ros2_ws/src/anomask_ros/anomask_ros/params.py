@@ -24,7 +24,16 @@ PANOPTIC_METHODS = ("known", "eam", "components", "mining")
 """``known``: Mask2Former's closed-set panoptic; the others are the open-set methods of
 ``anomask.models.heads.panoptic_images`` (README, section heads)."""
 LABEL_ENCODINGS = ("mono8", "16UC1")
-OUTPUTS = ("semantic", "anomaly", "anomaly_mask", "open_set", "panoptic", "semantic_color", "panoptic_color", "anomaly_color")
+OUTPUTS = (
+    "semantic",
+    "anomaly",
+    "anomaly_mask",
+    "open_set",
+    "panoptic",
+    "semantic_color",
+    "panoptic_color",
+    "anomaly_color",
+)
 DEFAULT_OUTPUTS = ("semantic", "anomaly", "anomaly_mask", "open_set", "panoptic")
 
 
@@ -42,27 +51,98 @@ class Spec:
 SPECS: tuple[Spec, ...] = (
     Spec("model_path", "", "exported model (.onnx, .engine or checkpoint); required"),
     Spec("backend", "auto", "runtime backend; auto picks from the model file's extension", choices=BACKENDS),
-    Spec("score", "", "expected anomaly score method (eam, uno, msp, rba, ...); empty accepts the model's own, otherwise a mismatch is a start-up error"),
-    Spec("anomaly_threshold", 0.5, "anomaly score threshold for anomaly_mask and open-set unknowns", read_only=False, low=-1.0e6, high=1.0e6),
-    Spec("panoptic_method", "eam", "how panoptic finds unknown instances: known = closed-set only; eam, components, mining = open-set methods of anomask.models.heads", choices=PANOPTIC_METHODS),
-    Spec("calibrated_threshold", "", "key of a calibrated threshold in the model metadata (e.g. eam@tpr95); when set it replaces anomaly_threshold at start-up"),
-    Spec("cameras", ["camera"], "camera namespaces; each subscribes <camera>/image (or image/compressed) and publishes <camera>/<output>"),
-    Spec("input_transport", "raw", "raw: sensor_msgs/Image on <camera>/image; compressed: CompressedImage on <camera>/image/compressed", choices=TRANSPORTS),
-    Spec("input_encodings", list(COLOR_ENCODINGS), "accepted raw image encodings; others are dropped (reason encoding)"),
+    Spec(
+        "score",
+        "",
+        "expected anomaly score method (eam, uno, msp, rba, ...); empty accepts the model's own, otherwise a "
+        "mismatch is a start-up error",
+    ),
+    Spec(
+        "anomaly_threshold",
+        0.5,
+        "anomaly score threshold for anomaly_mask and open-set unknowns",
+        read_only=False,
+        low=-1.0e6,
+        high=1.0e6,
+    ),
+    Spec(
+        "panoptic_method",
+        "eam",
+        "how panoptic finds unknown instances: known = closed-set only; eam, components, mining = open-set "
+        "methods of anomask.models.heads",
+        choices=PANOPTIC_METHODS,
+    ),
+    Spec(
+        "calibrated_threshold",
+        "",
+        "key of a calibrated threshold in the model metadata (e.g. eam@tpr95); when set it replaces "
+        "anomaly_threshold at start-up",
+    ),
+    Spec(
+        "cameras",
+        ["camera"],
+        "camera namespaces; each subscribes <camera>/image (or image/compressed) and publishes <camera>/<output>",
+    ),
+    Spec(
+        "input_transport",
+        "raw",
+        "raw: sensor_msgs/Image on <camera>/image; compressed: CompressedImage on <camera>/image/compressed",
+        choices=TRANSPORTS,
+    ),
+    Spec(
+        "input_encodings", list(COLOR_ENCODINGS), "accepted raw image encodings; others are dropped (reason encoding)"
+    ),
     Spec("input_reliability", "best_effort", "input QoS reliability", choices=RELIABILITIES),
     Spec("input_depth", 1, "input QoS history depth", low=1, high=100),
     Spec("output_reliability", "reliable", "output QoS reliability", choices=RELIABILITIES),
     Spec("output_depth", 2, "output QoS history depth", low=1, high=100),
-    Spec("output_resolution", "input", "input: outputs resized to each frame's size; network: at the graph's output size (fixed at export)", choices=RESOLUTIONS),
-    Spec("outputs", list(DEFAULT_OUTPUTS), f"outputs to publish, any of: {', '.join(OUTPUTS)} (colour views off by default)"),
+    Spec(
+        "output_resolution",
+        "input",
+        "input: outputs resized to each frame's size; network: at the graph's output size (fixed at export)",
+        choices=RESOLUTIONS,
+    ),
+    Spec(
+        "outputs",
+        list(DEFAULT_OUTPUTS),
+        f"outputs to publish, any of: {', '.join(OUTPUTS)} (colour views off by default)",
+    ),
     Spec("label_encoding", "mono8", "encoding of semantic and open_set", choices=LABEL_ENCODINGS),
-    Spec("max_input_pixels", 4096 * 4096, "frames with more pixels are dropped (reason too_large)", low=1, high=2**31 - 1),
-    Spec("max_input_bytes", 64 * 1024 * 1024, "messages with more data bytes are dropped (reason too_large)", low=1, high=2**31 - 1),
-    Spec("runtime_threads", 0, "ONNX Runtime intra-op threads; 0 = one per core (other backends ignore it)", low=0, high=256),
+    Spec(
+        "max_input_pixels", 4096 * 4096, "frames with more pixels are dropped (reason too_large)", low=1, high=2**31 - 1
+    ),
+    Spec(
+        "max_input_bytes",
+        64 * 1024 * 1024,
+        "messages with more data bytes are dropped (reason too_large)",
+        low=1,
+        high=2**31 - 1,
+    ),
+    Spec(
+        "runtime_threads",
+        0,
+        "ONNX Runtime intra-op threads; 0 = one per core (other backends ignore it)",
+        low=0,
+        high=256,
+    ),
     Spec("max_batch", 0, "most frames per inference; 0 = the runtime's max_batch", low=0, high=64),
     Spec("latency_budget_ms", 100.0, "receive-to-publish budget per frame", read_only=False, low=0.0, high=1.0e5),
-    Spec("latency_budget_frames", 5, "diagnostics WARN after this many frames in a row over budget", read_only=False, low=1, high=10000),
-    Spec("anomaly_alarm_share", 0.5, "diagnostics WARN when a frame's share of anomalous pixels exceeds this", read_only=False, low=0.0, high=1.0),
+    Spec(
+        "latency_budget_frames",
+        5,
+        "diagnostics WARN after this many frames in a row over budget",
+        read_only=False,
+        low=1,
+        high=10000,
+    ),
+    Spec(
+        "anomaly_alarm_share",
+        0.5,
+        "diagnostics WARN when a frame's share of anomalous pixels exceeds this",
+        read_only=False,
+        low=0.0,
+        high=1.0,
+    ),
     Spec("anomaly_color_range", [0.0, 1.0], "score mapped to the ends of the anomaly_color heat map", read_only=False),
     Spec("diagnostics_period_s", 1.0, "period of /diagnostics", low=0.05, high=60.0),
 )
@@ -76,7 +156,9 @@ def _descriptor(spec: Spec) -> ParameterDescriptor:
     if spec.low is not None and isinstance(spec.default, int):
         descriptor.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high), step=0)]
     elif spec.low is not None:
-        descriptor.floating_point_range = [FloatingPointRange(from_value=float(spec.low), to_value=float(spec.high), step=0.0)]
+        descriptor.floating_point_range = [
+            FloatingPointRange(from_value=float(spec.low), to_value=float(spec.high), step=0.0)
+        ]
     return descriptor
 
 

@@ -8,10 +8,11 @@
 
 :func:`run_replay` starts the node and waits until it is ready, starts the recorder (typed
 topics: it subscribes at once) and waits until it is subscribed to the node's outputs, then
-starts the player (it waits for both the node and the recorder on every topic, and at the
-end for their acknowledgements, so no frame is missed); it counts the node's outputs itself, and once the player is done and every frame
-has its outputs (or none came for ``settle_s``), stops the recorder and the node with
-SIGINT. The node runs with ``use_sim_time``, so its output age is measured on the bag clock.
+starts the player (it waits for both the node and the recorder on every topic, and at the end
+for their acknowledgements, so no frame is missed); it counts the node's outputs itself, and
+once the player is done and every frame has its outputs (or none came for ``settle_s``), stops
+the recorder and the node with SIGINT. The node runs with ``use_sim_time``, so its output age is
+measured on the bag clock.
 """
 
 from __future__ import annotations
@@ -183,7 +184,9 @@ def run_replay(
         frames_in = {c: next(x.msgcount for x in reader.connections if x.topic == t.image) for c, t in topics.items()}
     transports = {t.compressed for t in topics.values()}
     if len(transports) > 1:
-        raise AnomaskError(f"bag {bag} mixes raw and compressed cameras; one node takes one input transport: pass --cameras")
+        raise AnomaskError(
+            f"bag {bag} mixes raw and compressed cameras; one node takes one input transport: pass --cameras"
+        )
     node_parameters: dict[str, object] = {
         "model_path": str(model),
         "cameras": list(topics),
@@ -209,29 +212,52 @@ def run_replay(
         image_topics = [t.image for t in topics.values()]
         image_types = {t.image: "sensor_msgs/msg/" + t.message_type.__name__ for t in topics.values()}
         # Typed topics: the recorder subscribes to everything before the player exists.
-        recorded = [*(f"{t}:sensor_msgs/msg/Image" for t in output_topics), *(f"{t}:{image_types[t]}" for t in image_topics),
-                    "/clock:rosgraph_msgs/msg/Clock", "/diagnostics:diagnostic_msgs/msg/DiagnosticArray"]
-        recorder = start_logged(bag_command("record", str(out), "--topics", *recorded, "--storage", storage), logs / "record.log")
+        recorded = [
+            *(f"{t}:sensor_msgs/msg/Image" for t in output_topics),
+            *(f"{t}:{image_types[t]}" for t in image_topics),
+            "/clock:rosgraph_msgs/msg/Clock",
+            "/diagnostics:diagnostic_msgs/msg/DiagnosticArray",
+        ]
+        recorder = start_logged(
+            bag_command("record", str(out), "--topics", *recorded, "--storage", storage), logs / "record.log"
+        )
         processes.append(recorder)
         wait_for_line(recorder, logs / "record.log", "recording ", start_timeout_s, "anomask bag record")
         deadline = time.monotonic() + start_timeout_s
         while any(counter.node.count_subscribers(t) < 2 for t in output_topics):  # the counter and the recorder
             if time.monotonic() > deadline or recorder.poll() is not None:
-                raise AnomaskError(f"the recorder did not subscribe to the node's outputs within {start_timeout_s:.0f} s:\n{_tail(logs / 'record.log')}")
+                raise AnomaskError(
+                    f"the recorder did not subscribe to the node's outputs within {start_timeout_s:.0f} "
+                    f"s:\n{_tail(logs / 'record.log')}"
+                )
             time.sleep(0.05)
         time.sleep(0.5)  # the node's side of the match
         # The player waits for two subscribers per topic (the node and the recorder; /clock: the
         # node under use_sim_time and the recorder) before its first message.
         player = start_logged(
-            bag_command("play", str(bag), "--topics", *image_topics, "--rate", str(rate), "--clock",
-                        "--wait-for-subscribers", str(start_timeout_s), "--min-subscribers", "2"),
+            bag_command(
+                "play",
+                str(bag),
+                "--topics",
+                *image_topics,
+                "--rate",
+                str(rate),
+                "--clock",
+                "--wait-for-subscribers",
+                str(start_timeout_s),
+                "--min-subscribers",
+                "2",
+            ),
             logs / "play.log",
         )
         processes.append(player)
         log(f"replay: playing {sum(frames_in.values())} frames of {bag} at rate {rate}")
         while player.poll() is None:
             if node.poll() is not None:
-                raise AnomaskError(f"segmentation_node exited with status {node.returncode} during the replay:\n{_tail(logs / 'node.log')}")
+                raise AnomaskError(
+                    f"segmentation_node exited with status {node.returncode} during the "
+                    f"replay:\n{_tail(logs / 'node.log')}"
+                )
             time.sleep(0.1)
         if player.returncode != 0:
             raise AnomaskError(f"anomask bag play failed (status {player.returncode}):\n{_tail(logs / 'play.log')}")
@@ -240,7 +266,9 @@ def run_replay(
             time.sleep(0.1)
         time.sleep(0.5)  # the recorder's copies of the last outputs
         if stop(recorder) != 0:
-            raise AnomaskError(f"anomask bag record failed (status {recorder.returncode}):\n{_tail(logs / 'record.log')}")
+            raise AnomaskError(
+                f"anomask bag record failed (status {recorder.returncode}):\n{_tail(logs / 'record.log')}"
+            )
         frames_out = {c: counter.frames(c, len(outputs)) for c in frames_in}
         node_status = stop(node)
         log(f"replay: {sum(frames_out.values())} of {sum(frames_in.values())} frames have outputs; recorded {out}")

@@ -4,11 +4,11 @@ latency, output age).
 
 Which metrics a bag gets depends on its ground truth:
 
-| ground truth | metrics | prediction used |
-| --- | --- | --- |
-| anomaly | pixel AP, AUROC, FPR95 (``PixelAnomalyAccumulator``); component sIoU, PPV, F1* (``ComponentAccumulator`` at the pixel-F1-optimal threshold, SMIYC) | ``anomaly`` score |
-| semantic | mIoU (``SemanticAccumulator``); open-IoU (``OpenSetAccumulator``) | ``semantic``; the published ``open_set`` map (254 = unknown at the node's threshold) |
-| semantic + instances | PQ/SQ/RQ (``PanopticAccumulator``) | ``panoptic`` |
+- anomaly: pixel AP, AUROC, FPR95 (``PixelAnomalyAccumulator``); component sIoU, PPV, F1* (``ComponentAccumulator``
+  at the pixel-F1-optimal threshold, SMIYC); prediction used: ``anomaly`` score
+- semantic: mIoU (``SemanticAccumulator``); open-IoU (``OpenSetAccumulator``); prediction used: ``semantic``; the
+  published ``open_set`` map (254 = unknown at the node's threshold)
+- semantic + instances: PQ/SQ/RQ (``PanopticAccumulator``); prediction used: ``panoptic``
 
 Component metrics need the pixel threshold first (a second pass): each frame's score and
 anomaly ground truth are spilled to a temporary folder, so memory stays bounded.
@@ -99,7 +99,9 @@ class QualityMetrics:
         if self.frames["panoptic"]:
             out["panoptic"] = self.panoptic.result().to_dict()
         else:
-            out["panoptic"] = _unavailable("no panoptic ground truth (/C/gt/semantic with /C/gt/instances) or no panoptic output")
+            out["panoptic"] = _unavailable(
+                "no panoptic ground truth (/C/gt/semantic with /C/gt/instances) or no panoptic output"
+            )
         for key, frames in self.frames.items():
             out.setdefault("frames_evaluated", {})[key] = frames
         return out
@@ -114,7 +116,13 @@ def summary(values: list[float]) -> dict[str, float] | None:
         return None
     array = np.asarray(values, dtype=np.float64)
     p50, p99 = np.percentile(array, (50, 99))
-    return {"p50": float(p50), "p99": float(p99), "mean": float(array.mean()), "max": float(array.max()), "frames": int(array.size)}
+    return {
+        "p50": float(p50),
+        "p99": float(p99),
+        "mean": float(array.mean()),
+        "max": float(array.max()),
+        "frames": int(array.size),
+    }
 
 
 @dataclass
@@ -153,7 +161,8 @@ class ReplayCounts:
             "frames_out": frames_out,
             "dropped": frames_in - frames_out,
             "per_camera": {
-                c: {"in": self.frames_in[c], "out": self.frames_out[c], "dropped": self.dropped.get(c, {})} for c in self.frames_in
+                c: {"in": self.frames_in[c], "out": self.frames_out[c], "dropped": self.dropped.get(c, {})}
+                for c in self.frames_in
             },
             "latency_ms": summary(self.latency_ms),
             "age_ms": summary(self.age_ms),

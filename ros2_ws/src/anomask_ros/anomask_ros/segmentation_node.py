@@ -63,9 +63,14 @@ class SegmentationNode(Node):
         self.segmenter = open_model(self.settings)
         metadata = self.segmenter.metadata
         if self.settings.score and self.settings.score != metadata.score:
-            raise AnomaskError(f"parameter score={self.settings.score!r} but {self.settings.model_path} was exported with score {metadata.score!r}")
+            raise AnomaskError(
+                f"parameter score={self.settings.score!r} but {self.settings.model_path} was exported with score "
+                f"{metadata.score!r}"
+            )
         self._apply_calibrated_threshold(metadata.thresholds)
-        self.info = ModelInfo(self.segmenter.backend, self.settings.model_path, metadata.score, tuple(self.segmenter.runtime.input_size))
+        self.info = ModelInfo(
+            self.segmenter.backend, self.settings.model_path, metadata.score, tuple(self.segmenter.runtime.input_size)
+        )
         self.limits = Thresholds(
             anomaly_threshold=self.get_parameter("anomaly_threshold").value,
             latency_budget_ms=self.get_parameter("latency_budget_ms").value,
@@ -81,17 +86,22 @@ class SegmentationNode(Node):
         self.builder = OutputBuilder(metadata, self.settings.outputs, self.settings.label_encoding)
         if self.builder.needs_panoptic() and not self.segmenter.has_panoptic:
             raise AnomaskError(
-                f"{self.settings.model_path} has no panoptic intermediates (a per-pixel model?): remove panoptic and panoptic_color from outputs"
+                f"{self.settings.model_path} has no panoptic intermediates (a per-pixel model?): remove panoptic "
+                f"and panoptic_color from outputs"
             )
         self.max_batch = min(self.settings.max_batch or self.segmenter.max_batch, self.segmenter.max_batch)
         self.publishers_ = {
-            camera: {name: self.create_publisher(Image, _topic(camera, name), self.settings.output_qos) for name in self.settings.outputs}
+            camera: {
+                name: self.create_publisher(Image, _topic(camera, name), self.settings.output_qos)
+                for name in self.settings.outputs
+            }
             for camera in cameras
         }
         compressed = self.settings.input_transport == "compressed"
         msg_type, suffix = (CompressedImage, "image/compressed") if compressed else (Image, "image")
         self.subscriptions_ = [
-            self.create_subscription(msg_type, _topic(camera, suffix), self._callback(camera), self.settings.input_qos) for camera in cameras
+            self.create_subscription(msg_type, _topic(camera, suffix), self._callback(camera), self.settings.input_qos)
+            for camera in cameras
         ]
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.diagnostics_timer = self.create_timer(
@@ -104,8 +114,10 @@ class SegmentationNode(Node):
     def describe(self) -> str:
         metadata = self.segmenter.metadata
         return (
-            f"model {self.settings.model_path} ({metadata.score}, {metadata.num_classes} classes) on {self.segmenter.backend}; "
-            f"cameras {', '.join(self.settings.cameras)} ({self.settings.input_transport}); outputs {', '.join(self.settings.outputs)}"
+            f"model {self.settings.model_path} ({metadata.score}, {metadata.num_classes} classes) on "
+            f"{self.segmenter.backend}; "
+            f"cameras {', '.join(self.settings.cameras)} ({self.settings.input_transport}); outputs "
+            f"{', '.join(self.settings.outputs)}"
         )
 
     def _apply_calibrated_threshold(self, thresholds: dict[str, float]) -> None:
@@ -114,7 +126,9 @@ class SegmentationNode(Node):
             return
         if key not in thresholds:
             known = ", ".join(sorted(thresholds)) or "none"
-            raise AnomaskError(f"parameter calibrated_threshold={key!r} is not in the model's thresholds (it has: {known})")
+            raise AnomaskError(
+                f"parameter calibrated_threshold={key!r} is not in the model's thresholds (it has: {known})"
+            )
         self.set_parameters([Parameter("anomaly_threshold", value=float(thresholds[key]))])
 
     def _on_set_parameters(self, changed: list[Parameter]) -> SetParametersResult:
@@ -149,7 +163,9 @@ class SegmentationNode(Node):
             except Exception as error:  # keep serving the next frames whatever one batch did
                 if self._stopping.is_set():
                     return
-                self.get_logger().error(f"frame processing failed: {type(error).__name__}: {error}", throttle_duration_sec=_LOG_THROTTLE_S)
+                self.get_logger().error(
+                    f"frame processing failed: {type(error).__name__}: {error}", throttle_duration_sec=_LOG_THROTTLE_S
+                )
 
     def _decode(self, waiting: list[Waiting]) -> tuple[list, list[Waiting]]:
         order = self.segmenter.runtime.input_format
@@ -160,7 +176,10 @@ class SegmentationNode(Node):
                 kept.append(item)
             except ImageError as error:
                 self.stats.dropped(item.camera, error.reason)
-                self.get_logger().warning(f"camera {item.camera}: frame dropped ({error.reason}): {error}", throttle_duration_sec=_LOG_THROTTLE_S)
+                self.get_logger().warning(
+                    f"camera {item.camera}: frame dropped ({error.reason}): {error}",
+                    throttle_duration_sec=_LOG_THROTTLE_S,
+                )
         return frames, kept
 
     def _process(self, waiting: list[Waiting]) -> None:
@@ -174,12 +193,18 @@ class SegmentationNode(Node):
             decoded = time.monotonic()
             outputs = self.segmenter.infer(batch, limits.anomaly_threshold)
             inferred = time.monotonic()
-            panoptic = self.segmenter.panoptic(outputs, self.settings.panoptic_method) if self.builder.needs_panoptic() else None
+            panoptic = (
+                self.segmenter.panoptic(outputs, self.settings.panoptic_method)
+                if self.builder.needs_panoptic()
+                else None
+            )
         except Exception as error:  # any backend failure: report, drop the batch, keep running
             self.stats.batch(len(frames), f"{type(error).__name__}: {error}")
             for item in kept:
                 self.stats.dropped(item.camera, "inference")
-            self.get_logger().error(f"inference failed: {type(error).__name__}: {error}", throttle_duration_sec=_LOG_THROTTLE_S)
+            self.get_logger().error(
+                f"inference failed: {type(error).__name__}: {error}", throttle_duration_sec=_LOG_THROTTLE_S
+            )
             return
         self.stats.batch(len(frames), None)
         self.stats.stage("decode", (decoded - start) * 1e3)
@@ -193,7 +218,9 @@ class SegmentationNode(Node):
                 panoptic=None if panoptic is None else panoptic[index],
             )
             size = frame.size if self.settings.output_resolution == "input" else maps.semantic.shape[:2]
-            messages, share = self.builder.messages(maps, size, item.item.header, limits.anomaly_threshold, self.color_range)
+            messages, share = self.builder.messages(
+                maps, size, item.item.header, limits.anomaly_threshold, self.color_range
+            )
             built = time.monotonic()
             publishers = self.publishers_[item.camera]
             for name, message in messages.items():
@@ -212,7 +239,9 @@ class SegmentationNode(Node):
 
     def publish_diagnostics(self) -> None:
         snapshot = self.stats.snapshot(time.monotonic())
-        self.diagnostics_pub.publish(diagnostic_array(snapshot, self.info, self.limits, self.get_clock().now().to_msg()))
+        self.diagnostics_pub.publish(
+            diagnostic_array(snapshot, self.info, self.limits, self.get_clock().now().to_msg())
+        )
 
     def close(self) -> None:
         """Stops and joins the worker, then releases the model."""

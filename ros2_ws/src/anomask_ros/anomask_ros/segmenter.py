@@ -44,7 +44,17 @@ PanopticFn = Callable[[dict[str, np.ndarray], "str | None"], np.ndarray]
 """(runtime outputs of a batch, open-set method or None) -> panoptic int32 ``[B, h, w]``
 (ARCHITECTURE.md encoding)."""
 
-PANOPTIC_INPUTS = ("mask_id", "mask_fg", "preferred_mask", "background", "mask_class", "mask_keep", "mask_area", "stuff_entropy", "thing_entropy")
+PANOPTIC_INPUTS = (
+    "mask_id",
+    "mask_fg",
+    "preferred_mask",
+    "background",
+    "mask_class",
+    "mask_keep",
+    "mask_area",
+    "stuff_entropy",
+    "thing_entropy",
+)
 """The ``FusedHeads`` intermediates ``panoptic_images`` reads; per-pixel models have none."""
 
 
@@ -109,7 +119,9 @@ class Segmenter:
         if buffer is None:
             buffer = self._buffers[len(frames)] = np.empty((len(frames), height, width, 3), np.uint8)
         for index, frame in enumerate(frames):
-            convert_channels(fit_frame(frame.pixels, (height, width)), frame.encoding, self.runtime.input_format, out=buffer[index])
+            convert_channels(
+                fit_frame(frame.pixels, (height, width)), frame.encoding, self.runtime.input_format, out=buffer[index]
+            )
         return buffer
 
     def infer(self, batch: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
@@ -162,7 +174,9 @@ def open_segmenter(model_path: str, backend: str, threads: int = 0) -> Segmenter
     except AnomaskError as error:
         raise AnomaskError(f"cannot open {model_path} with backend {chosen}: {error}") from error
     except Exception as error:  # a backend that is not installed or has no device: ImportError, RuntimeError, ...
-        raise AnomaskError(f"cannot open {model_path} with backend {chosen}: {type(error).__name__}: {error}") from error
+        raise AnomaskError(
+            f"cannot open {model_path} with backend {chosen}: {type(error).__name__}: {error}"
+        ) from error
     segmenter = Segmenter(runtime)
     segmenter.warm_up()
     return segmenter
