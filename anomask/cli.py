@@ -31,17 +31,17 @@ COMMANDS: tuple[Command, ...] = (
     Command("train", "anomask.training.train_cli", "train or fine-tune with a recipe"),
     Command("eval", "anomask.evaluation.eval_cli", "evaluate a checkpoint or exported model, write a report"),
     Command("export", "anomask.export.export_cli", "export ONNX with fused heads, build TensorRT engines"),
-    Command("bag", "anomask_ros.bag_cli", "write, play, record and evaluate rosbag2 files"),
-    Command("demo", "anomask.demo", "the whole journey on the embedded synthetic default"),
+    Command("bag", "anomask_ros.bag.cli", "write, play, record and evaluate rosbag2 files"),
+    Command("demo", "anomask.demo.cli", "the whole journey on the embedded synthetic default"),
 )
 
 BENCHMARKS: tuple[Command, ...] = (
-    Command("model", "anomask.models.model_bench", "network forward latency and peak memory"),
-    Command("heads", "anomask.models.heads_bench", "cost of the fused heads relative to the forward"),
-    Command("runtime", "anomask.export.runtime_bench", "per-stage latency of every runtime backend"),
-    Command("node", "anomask_ros.node_bench", "publisher -> node -> subscriber latency and overhead"),
-    Command("eval", "anomask.evaluation.eval_bench", "streaming metric memory and speed"),
-    Command("quality", "anomask.evaluation.quality_bench", "the papers' findings on the synthetic default"),
+    Command("model", "anomask.bench.model", "network forward latency and peak memory"),
+    Command("heads", "anomask.bench.heads", "cost of the fused heads relative to the forward"),
+    Command("runtime", "anomask.bench.runtime", "per-stage latency of every runtime backend"),
+    Command("node", "anomask.bench.node", "publisher -> node -> subscriber latency and overhead"),
+    Command("eval", "anomask.bench.eval", "streaming metric memory and speed"),
+    Command("quality", "anomask.bench.quality.cli", "the papers' findings on the synthetic default"),
 )
 
 

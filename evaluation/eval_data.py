@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from anomask.errors import AnomaskError
-from anomask.evaluation.components import ANOMALY_TRACK, OBSTACLE_TRACK, ComponentSettings
+from anomask.evaluation.metrics.components import ANOMALY_TRACK, OBSTACLE_TRACK, ComponentSettings
 from anomask.evaluation.readers import BENCHMARKS, open_benchmark
 from anomask.models.metadata import ModelMetadata
 
@@ -89,10 +89,9 @@ def synthetic_datasets(root: str | Path) -> list[EvalDataset]:
 def default_synthetic_root() -> Path:
     """The synthetic default ``anomask train`` uses, generated with the default settings if
     it is not there yet (``ensure_generated``)."""
-    from anomask.training.data.synthetic import ensure_generated
-    from anomask.training.data_pipeline import synthetic_root
+    from anomask.training.data.synthetic import default_root, ensure_generated
 
-    root = synthetic_root()
+    root = default_root()
     ensure_generated(root)
     return root
 

@@ -35,7 +35,6 @@ import torch
 from tqdm import tqdm
 
 from anomask.errors import AnomaskError
-from anomask.evaluation.components import ComponentAccumulator, ComponentResult
 from anomask.evaluation.eval_data import (
     TASKS,
     EvalDataset,
@@ -46,13 +45,19 @@ from anomask.evaluation.eval_data import (
     same_images,
     synthetic_datasets,
 )
-from anomask.evaluation.goss import GossAccumulator, GossResult
 from anomask.evaluation.image_store import ImageStore
-from anomask.evaluation.inputs import where
-from anomask.evaluation.panoptic import PanopticAccumulator, PanopticResult
-from anomask.evaluation.pixel_anomaly import PixelAnomalyAccumulator, PixelAnomalyResult, ScoreCurves, ScoreHistogram
+from anomask.evaluation.metrics.components import ComponentAccumulator, ComponentResult
+from anomask.evaluation.metrics.goss import GossAccumulator, GossResult
+from anomask.evaluation.metrics.inputs import where
+from anomask.evaluation.metrics.panoptic import PanopticAccumulator, PanopticResult
+from anomask.evaluation.metrics.pixel_anomaly import (
+    PixelAnomalyAccumulator,
+    PixelAnomalyResult,
+    ScoreCurves,
+    ScoreHistogram,
+)
+from anomask.evaluation.metrics.semantic import OpenSetAccumulator, OpenSetResult, SemanticAccumulator, SemanticResult
 from anomask.evaluation.predictors import PANOPTIC_OUTPUTS, ImageOutputs, Predictor, open_predictor
-from anomask.evaluation.semantic import OpenSetAccumulator, OpenSetResult, SemanticAccumulator, SemanticResult
 from anomask.evaluation.thresholds import (
     ALL,
     AUTO,

@@ -1,4 +1,4 @@
-"""Report files written atomically (``anomask.training.data.imageio.write_bytes_atomic``: a
+"""Report files written atomically (``anomask.files.write_bytes_atomic``: a
 temporary file in the same folder, then ``os.replace``), so a report is complete or absent."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from anomask.training.data.imageio import write_bytes_atomic
+from anomask.files import write_bytes_atomic
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -18,9 +18,9 @@ import matplotlib.pyplot as plt  # noqa: E402  (backend first)
 import numpy as np  # noqa: E402
 
 from anomask.errors import AnomaskError  # noqa: E402
-from anomask.evaluation.pixel_anomaly import ScoreCurves, ScoreHistogram  # noqa: E402
+from anomask.evaluation.metrics.pixel_anomaly import ScoreCurves, ScoreHistogram  # noqa: E402
+from anomask.files import write_bytes_atomic  # noqa: E402
 from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID, ClassInfo  # noqa: E402
-from anomask.training.data.imageio import write_bytes_atomic  # noqa: E402
 
 if TYPE_CHECKING:
     from anomask.models.heads import PanopticLabels

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from anomask.errors import AnomaskError
-from anomask.evaluation.inputs import check_anomaly_labels, distinct_values
+from anomask.evaluation.metrics.inputs import check_anomaly_labels, distinct_values
 from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID, ClassInfo
 from anomask.training.data import imageio
 from anomask.training.data.cityscapes import CityscapesDataset

@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from anomask.evaluation.components import ComponentResult
-from anomask.evaluation.goss import GossResult
-from anomask.evaluation.panoptic import PanopticResult
-from anomask.evaluation.pixel_anomaly import PixelAnomalyResult
+from anomask.evaluation.metrics.components import ComponentResult
+from anomask.evaluation.metrics.goss import GossResult
+from anomask.evaluation.metrics.panoptic import PanopticResult
+from anomask.evaluation.metrics.pixel_anomaly import PixelAnomalyResult
 
 UP, DOWN = "↑", "↓"
 

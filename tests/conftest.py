@@ -1,13 +1,34 @@
-"""Suite-wide settings: every test process gets its own ROS domain, on loopback only.
+"""Suite-wide settings and the small models several test folders share.
 
-Several pytest runs (and developers) may share a machine; a private ``ROS_DOMAIN_ID``
-per pytest process keeps their nodes from hearing each other. Subprocesses inherit it.
+Every test process gets its own ROS domain, on loopback only: several pytest runs (and
+developers) may share a machine; a private ``ROS_DOMAIN_ID`` per pytest process keeps their
+nodes from hearing each other. Subprocesses inherit it.
+
+The dynamo exporter is slow (seconds per graph, tens of seconds for a real network), so the
+graphs that the export, ROS and benchmark tests all use are exported ONCE per session here:
+
+- ``standin_onnx``: a one-convolution stand-in network (model output contract) + the real
+  ``FusedHeads``; static batch 2, RGB: a fast graph for runtime behaviour tests.
+- ``small_model``: a randomly initialised tiny Mask2Former (``tiny_metadata``: road, sky,
+  car; 4 queries) saved as a checkpoint and exported with the export package's API: frames
+  64x128 RGB, network 128x256, outputs 32x64, EAM, batch 1.
 """
 
+from __future__ import annotations
+
+import logging
 import os
 import random
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+import torch
+from torch import nn
+
+from anomask.export.export_info import ExportSettings
+from anomask.models.config import ModelConfig
+from anomask.models.metadata import ClassInfo, ModelMetadata
 
 if "ANOMASK_TEST_DOMAIN_SET" not in os.environ:
     # Domains 1..101 map to DDS ports that stay clear of Linux ephemeral ports.
@@ -15,14 +36,104 @@ if "ANOMASK_TEST_DOMAIN_SET" not in os.environ:
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     os.environ["ANOMASK_TEST_DOMAIN_SET"] = "1"
 
+# pytest's log capture listens at DEBUG, which makes torch.export build its structured trace
+# payloads for every node (slow); the export tests do not need them.
+logging.getLogger("torch.__trace").setLevel(logging.WARNING)
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """GPU tests run only where CUDA is; elsewhere they are skipped with the reason."""
-    import torch
-
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs an NVIDIA GPU (torch.cuda.is_available() is False)")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+CLASSES = tuple(
+    ClassInfo(name, name == "car", color)
+    for name, color in (("road", (128, 64, 128)), ("sky", (70, 130, 180)), ("car", (0, 0, 142)))
+)
+TINY = dict(
+    num_classes=3,
+    num_queries=4,
+    hidden_dim=32,
+    mask_dim=32,
+    num_heads=4,
+    dim_feedforward=64,
+    dec_layers=2,
+    enc_layers=1,
+    enc_dim_feedforward=64,
+)
+"""A Mask2Former small enough to export in seconds (3 classes, 4 queries, dim 32)."""
+
+
+def tiny_metadata(**overrides) -> ModelMetadata:
+    return ModelMetadata(classes=CLASSES, architecture=ModelConfig.small(**{**TINY, **overrides}))
+
+
+class StandInNetwork(nn.Module):
+    """Model output contract with one convolution: pred_logits [B,N,C], pred_masks [B,N,H/4,W/4]."""
+
+    def __init__(self, num_outputs: int = 4, queries: int = 5) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 4, stride=4)
+        self.mask_embed = nn.Conv2d(8, queries, 1)
+        self.cls = nn.Linear(8, queries * num_outputs)
+        self.queries, self.num_outputs = queries, num_outputs
+
+    def forward(self, images):
+        feats = torch.relu(self.stem(images))
+        logits = self.cls(feats.mean(dim=(2, 3))).view(-1, self.queries, self.num_outputs)
+        return {"pred_logits": logits, "pred_masks": self.mask_embed(feats)}
+
+
+def export_standin(folder: Path, settings: ExportSettings) -> tuple[Path, nn.Module, ModelMetadata, ExportSettings]:
+    from anomask.export.graph import build_heads
+    from anomask.export.onnx_export import export_onnx
+
+    torch.manual_seed(1)
+    network, metadata = StandInNetwork().eval(), tiny_metadata()
+    path = folder / "standin.onnx"
+    export_onnx(network, build_heads(metadata, settings), metadata, settings, path)
+    return path, network, metadata, settings
+
+
+@pytest.fixture(scope="session")
+def standin_onnx(tmp_path_factory):
+    settings = ExportSettings(input_size=(32, 48), network_size=(32, 48), output_size=(16, 24), batch=2)
+    return export_standin(tmp_path_factory.mktemp("standin"), settings)
+
+
+SMALL_INPUT = (64, 128)
+"""Camera frames of the small model (H, W)."""
+SMALL_NETWORK = (128, 256)
+"""Its network resolution: large enough that inference runs at a few Hz (the load test)."""
+SMALL_OUTPUT = (32, 64)
+"""Its output resolution: neither the frame's nor the network's, so resizing is exercised."""
+
+
+@dataclass(frozen=True)
+class SmallModel:
+    onnx: Path
+    checkpoint: Path
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory) -> SmallModel:
+    from anomask.export.graph import build_heads
+    from anomask.export.onnx_export import export_onnx
+    from anomask.models import build_model, save_checkpoint
+
+    folder = tmp_path_factory.mktemp("small_model")
+    torch.manual_seed(0)
+    metadata = tiny_metadata()
+    network = build_model(metadata.architecture).eval()
+    checkpoint = save_checkpoint(folder / "small.safetensors", network, metadata)
+    settings = ExportSettings(
+        input_size=SMALL_INPUT, network_size=SMALL_NETWORK, output_size=SMALL_OUTPUT, score="eam", batch=1
+    )
+    onnx = folder / "small.onnx"
+    export_onnx(network, build_heads(metadata, settings), metadata, settings, onnx)
+    return SmallModel(onnx, checkpoint)

@@ -8,7 +8,6 @@ The datasets, pools and transforms themselves are the data package's
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from anomask.training.data.sample import Dataset, Sample, Transform, Transformed
 from anomask.training.data.synthetic import (
     ANOMALY_TEST,
     SyntheticAnomalyDataset,
+    default_root,
     ensure_generated,
     seen_negatives,
 )
@@ -132,21 +132,13 @@ class BatchLoader:
             yield self.sampler.local_batch(iteration), samples
 
 
-def synthetic_root() -> Path:
-    """Where ``dataset: synthetic`` lives: ``$ANOMASK_SYNTHETIC`` or the user cache."""
-    if os.environ.get("ANOMASK_SYNTHETIC"):
-        return Path(os.environ["ANOMASK_SYNTHETIC"])
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "anomask" / "synthetic"
-
-
 def resolve_dataset(name: str, dist: distributed.DistInfo) -> str:
     """``synthetic`` -> its folder, generated once (``anomask data synth`` defaults) on
     first use by rank 0 (an older one without the anomaly validation split gets it added);
     anything else is returned unchanged."""
     if name != SYNTHETIC:
         return name
-    root = synthetic_root()
+    root = default_root()
     if dist.is_main:
         ensure_generated(root)
     distributed.barrier()

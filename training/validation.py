@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from anomask.errors import AnomaskError
-from anomask.evaluation.pixel_anomaly import PixelAnomalyAccumulator
-from anomask.evaluation.semantic import SemanticAccumulator
+from anomask.evaluation.metrics.pixel_anomaly import PixelAnomalyAccumulator
+from anomask.evaluation.metrics.semantic import SemanticAccumulator
 from anomask.models import ModelMetadata
 from anomask.models.heads import FusedHeads, PerPixelHeads, TprCalibrator
 from anomask.training.config import ValidationConfig

@@ -1,7 +1,7 @@
 """Class names, thing flags and colours for imported weights, which rarely carry all three.
 
 ``--classes`` takes ``cityscapes``, ``streethazards``, a class-list JSON file (the format of
-``anomask.training.data.classes``) or comma-separated names; without it the source's own
+``anomask.models.classes``) or comma-separated names; without it the source's own
 names (Hugging Face ``id2label``) are used, or the Cityscapes list when the weights have 19
 classes or fix no count (backbone-only weights). Names that are Cityscapes classes get that
 dataset's colour and thing flag; others a distinct generated colour and "stuff".
@@ -15,12 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from anomask.errors import AnomaskError
+from anomask.models.classes import CITYSCAPES, STREETHAZARDS, load_class_list
 from anomask.models.metadata import ClassInfo
 
 
 def _named_lists() -> dict[str, tuple[ClassInfo, ...]]:
-    from anomask.training.data.classes import CITYSCAPES, STREETHAZARDS
-
     return {"cityscapes": CITYSCAPES.classes, "streethazards": STREETHAZARDS.classes}
 
 
@@ -49,8 +48,6 @@ def resolve_classes(
     if spec is not None and spec in named:
         classes = named[spec]
     elif spec is not None and (spec.endswith(".json") or Path(spec).is_file()):
-        from anomask.training.data.classes import load_class_list
-
         classes = load_class_list(Path(spec)).classes
     elif spec is not None:
         classes = infos_for_names([n.strip() for n in spec.split(",") if n.strip()])

@@ -10,8 +10,8 @@ import shutil
 import pytest
 
 from anomask.cli import main
-from anomask.demo import STAGE_NAMES, TRAIN_SETTINGS, DemoSettings, add_arguments, replay_rate, settings_from_args
-from anomask.demo_stages import MARKER, read_marker
+from anomask.demo.cli import STAGE_NAMES, TRAIN_SETTINGS, DemoSettings, add_arguments, replay_rate, settings_from_args
+from anomask.demo.stages import MARKER, read_marker
 
 TINY_MODEL = [
     "data.crop=[64,128]",

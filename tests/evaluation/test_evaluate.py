@@ -14,13 +14,13 @@ import torch
 
 from anomask.cli import main
 from anomask.errors import AnomaskError
-from anomask.evaluation.components import ANOMALY_TRACK, ComponentAccumulator
 from anomask.evaluation.eval_data import EvalDataset
 from anomask.evaluation.evaluate import EvalSettings, evaluate
-from anomask.evaluation.goss import GossAccumulator
-from anomask.evaluation.panoptic import PanopticAccumulator
-from anomask.evaluation.pixel_anomaly import pixel_anomaly_metrics
-from anomask.evaluation.semantic import OpenSetAccumulator, SemanticAccumulator
+from anomask.evaluation.metrics.components import ANOMALY_TRACK, ComponentAccumulator
+from anomask.evaluation.metrics.goss import GossAccumulator
+from anomask.evaluation.metrics.panoptic import PanopticAccumulator
+from anomask.evaluation.metrics.pixel_anomaly import pixel_anomaly_metrics
+from anomask.evaluation.metrics.semantic import OpenSetAccumulator, SemanticAccumulator
 from anomask.models import load_checkpoint, save_checkpoint
 from anomask.models.heads import (
     FusedHeads,

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from anomask.errors import AnomaskError
-from anomask.evaluation.pixel_anomaly import PixelAnomalyAccumulator
+from anomask.evaluation.metrics.pixel_anomaly import PixelAnomalyAccumulator
 from anomask.evaluation.plots import colorize_panoptic, plot_curves, plot_histograms, plot_panel
 from anomask.models.heads import PanopticLabels
 from anomask.models.metadata import ClassInfo

@@ -1,9 +1,9 @@
 import numpy as np
 
-from anomask.evaluation.components import NO_SIZE_LIMITS, ComponentAccumulator
-from anomask.evaluation.goss import GossAccumulator
-from anomask.evaluation.panoptic import PanopticAccumulator
-from anomask.evaluation.pixel_anomaly import pixel_anomaly_metrics
+from anomask.evaluation.metrics.components import NO_SIZE_LIMITS, ComponentAccumulator
+from anomask.evaluation.metrics.goss import GossAccumulator
+from anomask.evaluation.metrics.panoptic import PanopticAccumulator
+from anomask.evaluation.metrics.pixel_anomaly import pixel_anomaly_metrics
 from anomask.evaluation.report import (
     OpenSetRow,
     anomaly_table,

@@ -25,7 +25,7 @@ from anomask.export.onnx_export import set_export_info
 from anomask.export.runtime_tensorrt import open_engine_info
 from anomask.export.tensorrt_builder import EngineOptions, ensure_engine, plan_build
 
-from .conftest import tiny_metadata
+from ..conftest import tiny_metadata
 
 ORIN = BuildTarget("Orin", (8, 7), "10.3.0")
 H100 = BuildTarget("NVIDIA H100 80GB HBM3", (9, 0), "11.4.0.106")

@@ -15,7 +15,7 @@ from anomask.export.graph import order_outputs
 from anomask.export.parity import compare_outputs
 from anomask.models.heads import FusedHeads, panoptic_images
 
-from .conftest import tiny_metadata
+from ..conftest import tiny_metadata
 
 CASES = (
     ("eam", False, False),

@@ -24,9 +24,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from anomask_ros.bag.replay import READY_LINE, SpinningNode, node_command, start_logged, stop, wait_for_line
 from anomask_ros.image_codec import image_view
 from anomask_ros.params import OUTPUTS
-from anomask_ros.replay import READY_LINE, SpinningNode, node_command, start_logged, stop, wait_for_line
 
 QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 HEIGHT, WIDTH = 64, 128  # conftest.SMALL_INPUT

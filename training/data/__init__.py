@@ -8,7 +8,6 @@ optional ``instances`` / ``anomaly``, ``name``) and has ``classes``. Transforms 
 
 from anomask.training.data.augment import Augment, AugmentConfig
 from anomask.training.data.cityscapes import CityscapesDataset
-from anomask.training.data.classes import CITYSCAPES, STREETHAZARDS, ClassList, load_class_list
 from anomask.training.data.coco_panoptic import OPEN_SET_SPLITS, CocoPanopticDataset
 from anomask.training.data.folder import FolderDataset
 from anomask.training.data.negatives import (
@@ -24,9 +23,7 @@ from anomask.training.data.sample import Sample, Transform, TransformedDataset, 
 from anomask.training.data.streethazards import StreetHazardsDataset
 
 __all__ = [
-    "CITYSCAPES",
     "OPEN_SET_SPLITS",
-    "STREETHAZARDS",
     "AdeNegatives",
     "AnomalyMix",
     "ArrayNegatives",
@@ -34,7 +31,6 @@ __all__ = [
     "AugmentConfig",
     "BoxNegatives",
     "CityscapesDataset",
-    "ClassList",
     "CocoInstanceNegatives",
     "CocoPanopticDataset",
     "FolderDataset",
@@ -47,6 +43,5 @@ __all__ = [
     "StreetHazardsDataset",
     "Transform",
     "TransformedDataset",
-    "load_class_list",
     "sample_rng",
 ]

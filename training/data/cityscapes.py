@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from anomask.errors import AnomaskError
+from anomask.models.classes import CITYSCAPES, ClassList, load_class_list
 from anomask.models.metadata import ClassInfo
-from anomask.training.data.classes import CITYSCAPES, ClassList, load_class_list
 from anomask.training.data.imageio import check_label_values, check_same_size, read_label, read_rgb
 
 IMAGE_SUFFIX = "_leftImg8bit.png"

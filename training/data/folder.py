@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from anomask.errors import AnomaskError
+from anomask.models.classes import load_class_list
 from anomask.models.metadata import ClassInfo
 from anomask.training.data.cityscapes import require_dir
-from anomask.training.data.classes import load_class_list
 from anomask.training.data.imageio import check_label_values, check_same_size, read_label, read_rgb
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")

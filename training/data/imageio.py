@@ -1,13 +1,11 @@
 """Reading and writing images and label maps; every failure names the file.
 
-Writes are atomic (temporary file in the same folder, then ``os.replace``), so a failed
-run never leaves a half-written PNG behind.
+Writes are atomic (``anomask.files.write_bytes_atomic``: temporary file in the same folder,
+then ``os.replace``), so a failed run never leaves a half-written PNG behind.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import cv2
 import numpy as np
 
 from anomask.errors import AnomaskError
+from anomask.files import write_bytes_atomic
 
 PNG_COMPRESSION = 1
 """zlib level for written PNGs: nearly the size of level 3 at two thirds of the time."""
@@ -54,20 +53,6 @@ def encode_png(array: np.ndarray, path: Path) -> bytes:
     if not ok:
         raise AnomaskError(f"{path}: could not encode PNG from a {array.dtype} array of shape {array.shape}")
     return buffer.tobytes()
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder (created with the umask's
-    permissions, unlike ``mkstemp``'s 0600), then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary, "xb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def write_png(path: Path, array: np.ndarray) -> None:

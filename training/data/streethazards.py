@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from anomask.errors import AnomaskError
+from anomask.models.classes import STREETHAZARDS
 from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID, ClassInfo
 from anomask.training.data.cityscapes import require_dir
-from anomask.training.data.classes import STREETHAZARDS
 from anomask.training.data.imageio import check_label_values, check_same_size, read_label, read_rgb
 
 _LAYOUT = {

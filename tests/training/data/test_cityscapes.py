@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from anomask.errors import AnomaskError
-from anomask.training.data import CITYSCAPES, CityscapesDataset
+from anomask.models.classes import CITYSCAPES
+from anomask.training.data import CityscapesDataset
 from anomask.training.data.imageio import write_png
 
 

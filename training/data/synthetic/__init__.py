@@ -5,13 +5,21 @@ with :class:`anomask.training.data.CityscapesDataset`, which picks up ``DIR/clas
 an anomaly test split and an anomaly validation split of seen objects (read them with
 :class:`SyntheticAnomalyDataset`, ``split="anomaly"`` or ``"anomaly_val"``).
 :func:`seen_negatives` is the training negative pool; unseen objects only appear in tests.
+:func:`default_root` is where ``dataset: synthetic`` lives (``$ANOMASK_SYNTHETIC`` or the user cache).
 """
 
 from anomask.training.data.synthetic.labels import SYNTH_CLASSES
 from anomask.training.data.synthetic.objects import GROUPS, SOURCES, cutouts, seen_negatives
 from anomask.training.data.synthetic.reader import SyntheticAnomalyDataset
 from anomask.training.data.synthetic.scene import render_frame
-from anomask.training.data.synthetic.writer import ANOMALY_TEST, ANOMALY_VAL, SynthConfig, ensure_generated, generate
+from anomask.training.data.synthetic.writer import (
+    ANOMALY_TEST,
+    ANOMALY_VAL,
+    SynthConfig,
+    default_root,
+    ensure_generated,
+    generate,
+)
 
 __all__ = [
     "ANOMALY_TEST",
@@ -22,6 +30,7 @@ __all__ = [
     "SynthConfig",
     "SyntheticAnomalyDataset",
     "cutouts",
+    "default_root",
     "ensure_generated",
     "generate",
     "render_frame",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from anomask.models.classes import ClassList
 from anomask.models.metadata import UNKNOWN_ID, ClassInfo
-from anomask.training.data.classes import ClassList
 
 ROAD, SIDEWALK, BUILDING, POLE, SIGN, VEGETATION, TERRAIN, SKY, PERSON, CAR = range(10)
 SYNTH_CLASSES = ClassList(

@@ -26,6 +26,7 @@ appear in the test split and nowhere else.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -34,8 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from anomask.errors import AnomaskError
+from anomask.files import write_bytes_atomic
 from anomask.models.metadata import IGNORE_ID
-from anomask.training.data.imageio import write_bytes_atomic, write_png
+from anomask.training.data.imageio import write_png
 from anomask.training.data.synthetic.labels import ANOMALY, SYNTH_CLASSES
 from anomask.training.data.synthetic.objects import GROUPS, cutouts
 from anomask.training.data.synthetic.scene import Frame, render_frame
@@ -190,6 +192,14 @@ def generate(root: Path, config: SynthConfig, progress: Callable[[str, int, int]
     for split, count in splits:
         _write_split(root, config, split, count, progress)
     _write_settings(root, config)
+
+
+def default_root() -> Path:
+    """Where ``dataset: synthetic`` lives: ``$ANOMASK_SYNTHETIC`` or the user cache."""
+    if os.environ.get("ANOMASK_SYNTHETIC"):
+        return Path(os.environ["ANOMASK_SYNTHETIC"])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "anomask" / "synthetic"
 
 
 def ensure_generated(root: Path, config: SynthConfig = SynthConfig()) -> None:
