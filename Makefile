@@ -17,10 +17,16 @@ $(STAMP): pyproject.toml setup.py requirements.lock
 	$(PY) -m pip install --quiet --constraint requirements.lock --editable '.[test]'
 	touch $(STAMP)
 
-# Lint and format check (ruff, configured in pyproject.toml).
+# Lint and format check (ruff), then the layer contracts (import-linter), both configured in
+# pyproject.toml. lint-imports runs inside build/import-graph, a tree of links laid out as
+# the modules are imported (tests/lint/import_graph.py says why it needs one).
+IMPORT_GRAPH := build/import-graph
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) tests/lint/import_graph.py $(IMPORT_GRAPH)
+	cd $(IMPORT_GRAPH) && $(CURDIR)/$(VENV)/bin/lint-imports $(CURDIR)/pyproject.toml --no-cache --no-logo
 
 # pytest exits 5 when it collected no test: that is a failure too, said plainly.
 test: install lint
