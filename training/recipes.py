@@ -35,12 +35,6 @@ class Recipe:
     text: str
     """The resolved recipe as JSON (written into checkpoint metadata)."""
 
-    def stage_index(self, name: str) -> int:
-        names = [s.name for s in self.stages]
-        if name not in names:
-            raise AnomaskError(f"recipe {self.name!r} has no stage {name!r}; stages: {', '.join(names)}")
-        return names.index(name)
-
 
 def _recipe_dir() -> Path:
     return Path(str(resources.files("anomask.training") / "recipes"))

@@ -102,17 +102,6 @@ MODELS: tuple[Model, ...] = (
 )
 
 
-def run_of(model: Model) -> Run:
-    return next(run for run in RUNS if run.name == model.run)
-
-
-def model_named(name: str) -> Model:
-    for model in MODELS:
-        if model.name == name:
-            return model
-    raise AnomaskError(f"no model {name!r} in the quality plan; models: {', '.join(m.name for m in MODELS)}")
-
-
 def models_of(run: Run) -> list[Model]:
     return [model for model in MODELS if model.run == run.name]
 
