@@ -1,7 +1,7 @@
 """``anomask demo``: the whole journey on the embedded synthetic default, on the CPU.
 
 ```
-anomask demo [--out demo_out] [--force | --from STAGE] [--size 256x512] [--closed-set-iterations 300] ...
+anomask demo [--out demo_out] [--force | --from STAGE] [--size 256x512] [--closed-set-iterations N] ...
 ```
 
 Stages, each in ``OUT/<stage>/`` with a completion marker (``anomask.demo.stages``), so a
@@ -21,8 +21,8 @@ rerun skips what finished:
 - bag_eval: recorded outputs against the bag's ground truth; API: ``anomask_ros.bag.eval_cli.evaluate_bag``
 - report: ``OUT/report.md``: metrics, latency, frames; API: ``anomask.demo.report``
 
-The training settings are explicit constants below (``CLOSED_SET_ITERATIONS``,
-``UNO_ITERATIONS``, ``TRAIN_SETTINGS``); options override them.
+The training runs as long as the recipe's small preset says (``preset_iterations``), with
+the settings of ``TRAIN_SETTINGS``; options override both.
 """
 
 from __future__ import annotations
@@ -46,10 +46,8 @@ from anomask.evaluation.output_files import write_json
 
 RECIPE = "uno"
 PRESET = "small"
-CLOSED_SET_ITERATIONS = 300
-"""Closed-set stage length: the small preset's (training section: mIoU 0.46 after 300)."""
-UNO_ITERATIONS = 150
-"""UNO fine-tune length: the small preset's (training section: unseen AP 0.042 after 150)."""
+CLOSED_SET, FINETUNE = "closed-set", "finetune"
+"""The recipe's two stages."""
 TRAIN_SETTINGS: tuple[str, ...] = ("validation.every=0",)
 """``--set`` overrides of the demo's training: validate once, at the end of each stage (the
 final model is what the demo uses; the end-of-fine-tune validation calibrates the
@@ -62,8 +60,6 @@ CAMERA_RATE_HZ = 10.0
 REPLAY_SAFETY = 3.0
 """The replay leaves the node this many times its offline time per frame (p99), since the
 node shares the CPU with the player and the recorder."""
-SECONDS_PER_ITERATION = 0.65
-"""Small preset, batch 2, idle 2-core CPU (training section); for the progress estimate."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +70,9 @@ class DemoSettings:
     val_frames: int = 50
     test_frames: int = 50
     anomaly_val_frames: int = 30
-    closed_set_iterations: int = CLOSED_SET_ITERATIONS
-    uno_iterations: int = UNO_ITERATIONS
+    closed_set_iterations: int | None = None
+    """None: the small preset's (``preset_iterations``); likewise ``uno_iterations``."""
+    uno_iterations: int | None = None
     train_settings: tuple[str, ...] = TRAIN_SETTINGS
     """``[STAGE:]KEY=VALUE`` training overrides (``anomask train --set``)."""
     eval_scores: tuple[str, ...] | None = None
@@ -107,10 +104,17 @@ class Demo:
     device: str = field(init=False)
     threads: int = field(init=False)
     """Resolved ``settings.threads`` (0: the libraries' defaults)."""
+    closed_set_iterations: int = field(init=False)
+    uno_iterations: int = field(init=False)
+    """Resolved ``settings.closed_set_iterations`` / ``uno_iterations``."""
 
     def __post_init__(self) -> None:
         self.device = resolve_device(self.settings.device)
         self.threads = self.settings.threads or auto_threads()
+        preset = preset_iterations()
+        s = self.settings
+        self.closed_set_iterations = preset[CLOSED_SET] if s.closed_set_iterations is None else s.closed_set_iterations
+        self.uno_iterations = preset[FINETUNE] if s.uno_iterations is None else s.uno_iterations
 
     def path(self, relative: str) -> Path:
         return self.out / relative
@@ -146,8 +150,8 @@ class Demo:
         s = self.settings
         base = {
             "*": {"seed": s.seed, "data": {"dataset": str(self.data_root.resolve())}},
-            "closed-set": {"solver": {"iterations": s.closed_set_iterations}},
-            "finetune": {"solver": {"iterations": s.uno_iterations}},
+            CLOSED_SET: {"solver": {"iterations": self.closed_set_iterations}},
+            FINETUNE: {"solver": {"iterations": self.uno_iterations}},
         }
         extra = parse_overrides(list(s.train_settings))
         return {key: deep_update(base.get(key, {}), extra.get(key, {})) for key in {**base, **extra}}
@@ -169,9 +173,9 @@ class Demo:
             "--set",
             f"data.dataset={self.data_root.resolve()}",
             "--set",
-            f"closed-set:solver.iterations={s.closed_set_iterations}",
+            f"{CLOSED_SET}:solver.iterations={self.closed_set_iterations}",
             "--set",
-            f"finetune:solver.iterations={s.uno_iterations}",
+            f"{FINETUNE}:solver.iterations={self.uno_iterations}",
             "--device",
             self.device,
         ]
@@ -429,12 +433,13 @@ class Demo:
     # the list --------------------------------------------------------------------------
     def stages(self) -> list[Stage]:
         from anomask.training.data.synthetic.writer import FORMAT_VERSION
+        from anomask.training.recipes import SMALL_PRESET_ITERATION_S
 
         s = self.settings
         frames = s.train_frames + s.val_frames + s.test_frames + s.anomaly_val_frames
         pixels = s.size[0] * s.size[1] / (256 * 512)
         unseen = s.test_frames // 2 if s.bag_frames is None else min(s.bag_frames, s.test_frames // 2)
-        iterations = s.closed_set_iterations + s.uno_iterations
+        iterations = self.closed_set_iterations + self.uno_iterations
         return [
             Stage(
                 "data",
@@ -450,16 +455,16 @@ class Demo:
             ),
             Stage(
                 "train",
-                f"train the {PRESET} preset with the {RECIPE} recipe ({s.closed_set_iterations} closed-set + "
-                f"{s.uno_iterations} fine-tune iterations)",
+                f"train the {PRESET} preset with the {RECIPE} recipe ({self.closed_set_iterations} closed-set + "
+                f"{self.uno_iterations} fine-tune iterations)",
                 self.train,
                 {
-                    "iterations": [s.closed_set_iterations, s.uno_iterations],
+                    "iterations": [self.closed_set_iterations, self.uno_iterations],
                     "settings": s.train_settings,
                     "device": self.device,
                 },
                 estimate_s=20
-                + SECONDS_PER_ITERATION * iterations
+                + SMALL_PRESET_ITERATION_S * iterations
                 + 0.3 * (s.val_frames + s.anomaly_val_frames) * pixels,
                 resumable=True,
             ),
@@ -513,6 +518,14 @@ STAGE_NAMES = ("data", "train", "evaluate", "export", "bag", "offline", "replay"
 
 
 # -- helpers -------------------------------------------------------------------------------
+def preset_iterations() -> dict[str, int]:
+    """Iterations of each stage of the demo's recipe under its preset (``training/recipes``):
+    the demo's default training length, so the presets stay its one source."""
+    from anomask.training.recipes import load_recipe
+
+    return {stage.name: stage.solver.iterations for stage in load_recipe(RECIPE, PRESET).stages}
+
+
 def resolve_device(name: str) -> str:
     if name != "auto":
         return name
@@ -647,6 +660,7 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = DemoSettings()
+    preset = preset_iterations()
     parser.add_argument(
         "--out",
         type=Path,
@@ -677,10 +691,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--closed-set-iterations",
         type=int,
         default=d.closed_set_iterations,
-        help="closed-set stage (default %(default)s)",
+        help=f"closed-set stage (default: the {PRESET} preset's, {preset[CLOSED_SET]})",
     )
     parser.add_argument(
-        "--uno-iterations", type=int, default=d.uno_iterations, help="UNO fine-tune (default %(default)s)"
+        "--uno-iterations",
+        type=int,
+        default=d.uno_iterations,
+        help=f"UNO fine-tune (default: the {PRESET} preset's, {preset[FINETUNE]})",
     )
     parser.add_argument(
         "--set",

@@ -10,8 +10,17 @@ import shutil
 import pytest
 
 from anomask.cli import main
-from anomask.demo.cli import STAGE_NAMES, TRAIN_SETTINGS, DemoSettings, add_arguments, replay_rate, settings_from_args
+from anomask.demo.cli import (
+    STAGE_NAMES,
+    TRAIN_SETTINGS,
+    Demo,
+    DemoSettings,
+    add_arguments,
+    replay_rate,
+    settings_from_args,
+)
 from anomask.demo.stages import MARKER, read_marker
+from anomask.training.recipes import load_recipe
 
 TINY_MODEL = [
     "data.crop=[64,128]",
@@ -160,6 +169,15 @@ def test_command_line_maps_to_settings():
     default = settings_from_args(parser.parse_args([]))
     assert default == DemoSettings()
     assert default.network_size == (128, 256)
+
+
+def test_training_length_is_the_small_presets_unless_an_option_sets_it(tmp_path):
+    preset = {stage.name: stage.solver.iterations for stage in load_recipe("uno", "small").stages}
+    demo = Demo(tmp_path, DemoSettings(device="cpu"))
+    assert (demo.closed_set_iterations, demo.uno_iterations) == (preset["closed-set"], preset["finetune"])
+    demo = Demo(tmp_path, DemoSettings(device="cpu", uno_iterations=7))
+    assert demo.closed_set_iterations == preset["closed-set"] and demo.uno_iterations == 7
+    assert "finetune:solver.iterations=7" in demo.train_command(tmp_path)
 
 
 def test_replay_rate_leaves_the_node_its_time_per_frame():

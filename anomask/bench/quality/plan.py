@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from anomask.errors import AnomaskError
+from anomask.training.recipes import SMALL_PRESET_ITERATION_S
 
 BASE = "base"
 FINETUNE = "finetune"
@@ -124,9 +125,8 @@ class CostModel:
     """Nominal cost: CPU seconds with one torch thread, i.e. the wall time on an idle core
     (README ``quality``: how they were measured)."""
 
-    base_iteration_s: float = 0.6
-    """One base-stage iteration of the small preset: process CPU time with one torch thread,
-    0.58-0.62 s measured for the three base stages (Mask2Former, GMA, per-pixel)."""
+    base_iteration_s: float = SMALL_PRESET_ITERATION_S
+    """One base-stage iteration of the small preset: process CPU time with one torch thread."""
     finetune_iteration_s: float = 0.5
     """One fine-tune iteration, the mean of the five fine-tune stages (UNO 0.65, EAM 0.73,
     the two frozen-backbone contrastive stages 0.31, per-pixel 0.55 s)."""
