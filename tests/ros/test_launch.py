@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from anomask_ros.params import SPECS
+from anomask_ros.params import BACKENDS, SPECS
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH = ROOT / "launch" / "anomask.launch.py"
@@ -53,6 +53,22 @@ def test_yaml_lists_every_declared_parameter_with_its_default() -> None:
         if is_parameter[index]:  # the first line above that is no parameter is its comment
             above = next(i for i in range(index - 1, -1, -1) if not is_parameter[i])
             assert lines[above].strip().startswith("#"), f"no comment for: {line}"
+
+
+def test_launch_file_and_yaml_offer_the_runtimes_backends() -> None:
+    """The launch file and the YAML cannot import the list: they are checked against it."""
+    tree = ast.parse(LAUNCH.read_text(), filename=str(LAUNCH))
+    backend = next(
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "DeclareLaunchArgument"
+        and node.args[0].value == "backend"
+    )
+    keywords = {kw.arg: ast.literal_eval(kw.value) for kw in backend.keywords if kw.arg in ("choices", "default_value")}
+    assert tuple(keywords["choices"]) == BACKENDS and keywords["default_value"] == BACKENDS[0]
+    comment = next(line for line in PARAMS.read_text().splitlines() if "Runtime backend:" in line)
+    assert " | ".join(BACKENDS) in comment
 
 
 def _node(args: list[str], fake: bool = False, **popen) -> subprocess.Popen:

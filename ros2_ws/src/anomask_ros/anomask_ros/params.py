@@ -2,7 +2,8 @@
 description) and the validated settings read from them.
 
 ``launch/anomask.yaml`` lists every parameter here with its default; a test keeps the two
-in step, and the README's parameter table is written from the same facts.
+in step (and the launch file's ``backend`` choices with ``BACKENDS``), and the README's
+parameter table is written from the same facts.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from anomask.errors import AnomaskError
+from anomask.export import runtime
 from anomask_ros.image_codec import COLOR_ENCODINGS, ImageLimits
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "pytorch")
+BACKENDS = ("auto", *runtime.BACKENDS)
+"""``auto`` picks the backend from the model file's extension (``anomask.export.runtime``)."""
 TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("reliable", "best_effort")
 RESOLUTIONS = ("input", "network")
