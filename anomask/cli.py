@@ -42,6 +42,7 @@ BENCHMARKS: tuple[Command, ...] = (
     Command("node", "anomask.bench.node", "publisher -> node -> subscriber latency and overhead"),
     Command("eval", "anomask.bench.eval", "streaming metric memory and speed"),
     Command("quality", "anomask.bench.quality.cli", "the papers' findings on the synthetic default"),
+    Command("tables", "anomask.bench.tables", "rewrite the docs' benchmark tables from docs/results/*.json"),
 )
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from anomask.bench.results import add_out_argument, write_result
 from anomask.errors import AnomaskError
 from anomask.evaluation.metrics.components import ANOMALY_TRACK, ComponentAccumulator
 from anomask.evaluation.metrics.goss import GossAccumulator
@@ -51,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--metrics", nargs="+", choices=METRICS, default=list(METRICS), help="metrics to run (default: all)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default %(default)s)")
+    add_out_argument(parser)
 
 
 @dataclass(frozen=True)
@@ -165,9 +167,11 @@ def run(args: argparse.Namespace) -> int:
         header += f" {'table rows':>10} {'mantissa':>8}"
     print(header, flush=True)
     context = multiprocessing.get_context(START_METHOD)
+    rows = []
     for images in args.images:
         with context.Pool(1) as pool:
             report = pool.apply(measure, (images, args.height, args.width, metrics, args.seed))
+        rows.append(report)
         pooled_gb = images * args.height * args.width * 5 / 1e9
         line = (
             f"{images:>7} {pooled_gb:>9.2f} {report['imports_rss_mb']:>10.0f} "
@@ -184,4 +188,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{report['fpr95_interpolated']:.8f}  gap {gap:.2e}",
                 flush=True,
             )
+    if args.out:
+        results = {"height": args.height, "width": args.width, "metrics": list(metrics), "rows": rows}
+        write_result(args.out, "eval", args, results)
     return 0

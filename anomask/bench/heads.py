@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import torch
 
+from anomask.bench.results import add_out_argument, write_result
 from anomask.errors import AnomaskError
 from anomask.models import ModelConfig, build_model, load_checkpoint
 from anomask.models.heads import (
@@ -88,6 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=sorted(set(ANOMALY_SCORES) - {"aem"}),
         help="anomaly scores to time one by one (default: all)",
     )
+    add_out_argument(parser)
 
 
 def _metadata(config: ModelConfig) -> ModelMetadata:
@@ -248,24 +250,26 @@ def run(args: argparse.Namespace) -> int:
         logits, masks = outputs["pred_logits"], outputs["pred_masks"]
         print(f"network forward: {forward_ms:.1f} ms (pred_masks {list(masks.shape)})")
         print(f"{'head':28s} {'mode':7s} {'ms':>10s} {'% forward':>10s}")
+        rows: list[dict[str, object]] = []
+
+        def timed(name: str, mode: str, ms: float) -> None:
+            rows.append({"head": name, "mode": mode, "ms": ms, "percent_of_forward": 100 * ms / forward_ms})
+            print(f"{name:28s} {mode:7s} {ms:10.1f} {100 * ms / forward_ms:10.2f}")
+
         fused_ratio: dict[str, float] = {}
         for mode in args.modes:
             for name, fn in _head_closures(metadata, logits, masks, size, mode, scores).items():
-                ms = measure(fn)
-                print(f"{name:28s} {mode:7s} {ms:10.1f} {100 * ms / forward_ms:10.2f}")
+                timed(name, mode, measure(fn))
             heads = FusedHeads(metadata, score="eam", refine=True, output_size=size, upsample=mode).to(device)
             threshold = torch.tensor(-0.5, device=device)
             ms = measure(lambda: heads(logits, masks, threshold))
             fused_ratio[mode] = ms / forward_ms
-            print(f"{'ALL fused heads (eam+refine)':28s} {mode:7s} {ms:10.1f} {100 * ms / forward_ms:10.2f}")
+            timed("ALL fused heads (eam+refine)", mode, ms)
         arrays = {name: value.cpu().numpy() for name, value in heads(logits, masks, threshold).items()}
         for method in (None, *OPEN_SET_METHODS):
             ms = measure_cpu(lambda: panoptic_images(arrays, metadata, method))
-            print(
-                f"{'CPU panoptic: ' + (method or 'known only'):28s} {'cpu':7s} {ms:10.1f} {100 * ms / forward_ms:10.2f}"
-            )
-        ms = measure_cpu(lambda: goss_images(arrays))
-        print(f"{'CPU GOSS':28s} {'cpu':7s} {ms:10.1f} {100 * ms / forward_ms:10.2f}")
+            timed("CPU panoptic: " + (method or "known only"), "cpu", ms)
+        timed("CPU GOSS", "cpu", measure_cpu(lambda: goss_images(arrays)))
         if set(UPSAMPLE_MODES) <= set(args.modes):
             print("network masks: " + _agreement(metadata, logits, masks, size))
             sharp = _voronoi_outputs(
@@ -280,4 +284,16 @@ def run(args: argparse.Namespace) -> int:
             f"target all fused heads <= {100 * TARGET:.0f} % of the forward, {mode} mode: {verdict} "
             f"({100 * ratio:.2f} %)"
         )
+    if args.out:
+        results = {
+            "model": args.checkpoint or f"preset {args.preset}",
+            "device": str(device),
+            "size": list(size),
+            "clock": clock,
+            "forward_ms": forward_ms,
+            "rows": rows,
+            "target_percent": 100 * TARGET,
+            "skipped": skipped,
+        }
+        write_result(args.out, "heads", args, results)
     return 0

@@ -22,6 +22,7 @@ from pathlib import Path
 import psutil
 import torch
 
+from anomask.bench.results import add_out_argument, write_result
 from anomask.errors import AnomaskError
 from anomask.models.config import ModelConfig
 from anomask.models.network import build_model
@@ -58,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="time forward + backward in training mode (loss: the mean of every output) instead",
     )
+    add_out_argument(parser)
 
 
 def _reset_hwm() -> bool:
@@ -173,19 +175,34 @@ def run(args: argparse.Namespace) -> int:
     )
     print(header)
     print("-" * len(header))
+    rows = []
     for name, config in configs.items():
         for height, width in args.resolutions:
             result = measure_isolated(
                 config, (height, width), args.batch, device, args.iterations, args.warmup, args.train_step, threads
             )
-            peak = "n/a" if result["peak"] is None else f"{result['peak'] / 2**20:.0f}"
+            row = {
+                "preset": name,
+                "backbone": config.backbone,
+                "input": f"{height}x{width}",
+                "params_m": result["params"] / 1e6,
+                "median_ms": result["median"] * 1e3,
+                "min_ms": result["min"] * 1e3,
+                "cpu_ms": result["cpu"] * 1e3,
+                "peak_mib": None if result["peak"] is None else result["peak"] / 2**20,
+            }
+            rows.append(row)
+            peak = "n/a" if row["peak_mib"] is None else f"{row['peak_mib']:.0f}"
             print(
-                f"{name:<9} {config.backbone:<9} {f'{height}x{width}':>10} {result['params'] / 1e6:>7.1f}M "
-                f"{result['median'] * 1e3:>10.1f} {result['min'] * 1e3:>9.1f} {result['cpu'] * 1e3:>9.1f} {peak:>9}",
+                f"{name:<9} {config.backbone:<9} {row['input']:>10} {row['params_m']:>7.1f}M "
+                f"{row['median_ms']:>10.1f} {row['min_ms']:>9.1f} {row['cpu_ms']:>9.1f} {peak:>9}",
                 flush=True,
             )
     print(
         f"peak memory: {memory} over the forwards, above the model and input; "
         "cpu ms: process CPU time per iteration, all threads (robust to other load on the machine)"
     )
+    if args.out:
+        results = {"mode": what, "device": where, "batch": args.batch, "iterations": args.iterations, "rows": rows}
+        write_result(args.out, "model", args, results, torch_threads=threads)
     return 0

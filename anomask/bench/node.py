@@ -33,6 +33,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from anomask.bench.results import add_out_argument, write_result
 from anomask.errors import AnomaskError
 from anomask_ros.bag.replay import READY_LINE, SpinningNode, node_command, start_logged, stop, wait_for_line
 from anomask_ros.image_codec import array_to_image
@@ -87,6 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("input", "network"),
         help="the node's output_resolution (default %(default)s)",
     )
+    add_out_argument(parser)
 
 
 def export_bench_model(
@@ -254,4 +256,6 @@ def run(args: argparse.Namespace) -> int:
         f"{100 * overhead / e2e_p50:.1f} % of the end-to-end frame; "
         f"with transport: {e2e_p50 - inference:.1f} ms = {100 * (e2e_p50 - inference) / inference:.1f} % of inference"
     )
+    if args.out:
+        write_result(args.out, "node", args, result)
     return 0

@@ -15,7 +15,6 @@ the heads start (``split_graph``); a TensorRT engine is one piece (heads: nan).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -28,6 +27,7 @@ import onnx
 import psutil
 import torch
 
+from anomask.bench.results import add_out_argument, write_result
 from anomask.errors import AnomaskError
 from anomask.export.export_info import INPUT_FRAMES, INPUT_THRESHOLD, ExportSettings
 from anomask.export.graph import build_heads
@@ -70,8 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--score", default="eam")
-    parser.add_argument("--json", help="write the results as JSON here")
     parser.add_argument("--workdir", help="folder for the exported ONNX files (default: a temporary folder)")
+    add_out_argument(parser)
 
 
 def available_backends() -> list[str]:
@@ -303,24 +303,16 @@ def run(args: argparse.Namespace) -> int:
     rows = bench(args)
     for line in summary(rows):
         print(line)
-    if args.json:
-        data = {
+    if args.out:
+        results = {
             "conditions": {"start": before, "end": conditions()},
             "rows": [asdict(r) for r in rows],
             "summary": summary(rows),
         }
-        Path(args.json).write_text(json.dumps(data, indent=2))
-        print(f"wrote {args.json}")
+        write_result(args.out, "runtime", args, results)
     return 0
 
 
 def conditions() -> dict[str, object]:
-    info = {
-        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "cpu_count": os.cpu_count(),
-        "load_average": os.getloadavg(),
-        "torch_threads": torch.get_num_threads(),
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
+    """The load at the start and the end (the machine itself is in the result file's ``machine``)."""
+    return {"time": time.strftime("%Y-%m-%d %H:%M:%S"), "load_average": os.getloadavg()}

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 
 from anomask.cli import main
 
 
-def test_bench_node_prints_latency_stages_and_overhead(small_model) -> None:
+def test_bench_node_prints_latency_stages_and_overhead(small_model, tmp_path) -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         status = main(
@@ -28,6 +29,8 @@ def test_bench_node_prints_latency_stages_and_overhead(small_model) -> None:
                 "1",
                 "--encoding",
                 "rgb8",
+                "--out",
+                str(tmp_path / "node.json"),
             ]
         )
     text = out.getvalue()
@@ -40,3 +43,5 @@ def test_bench_node_prints_latency_stages_and_overhead(small_model) -> None:
         "% of inference (target <= 5 %)",
     ):
         assert line in text, text
+    record = json.loads((tmp_path / "node.json").read_text())
+    assert record["benchmark"] == "node" and set(record["results"]["node_ms"]) >= {"inference", "overhead"}

@@ -95,6 +95,8 @@ def test_smoke_run_writes_the_report_and_resume_skips_finished_models(tiny_data,
         for method in PANOPTIC_METHODS:
             assert method in results["models"]["gma-cl"]["metrics"]["datasets"][TEST]["panoptic"]
         assert set(results["models"]["pp-noisy"]["terms"][TEST]) == {"op", "msm", "op_msm"}
+        record = json.loads((out / "quality.json").read_text())  # the benchmark result file
+        assert record["benchmark"] == "quality" and record["results"]["claims"] == results["claims"]
 
         finals = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("final/model.safetensors")}
         assert len(finals) == len(MODELS)

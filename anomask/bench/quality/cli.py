@@ -7,8 +7,10 @@
 Trains every model of the plan (``anomask.bench.quality.plan``) with the small preset, the same seed and
 the same iteration counts per stage kind, evaluates each on the synthetic test split (seen
 and unseen anomaly groups) with thresholds calibrated on ``anomaly_val``, and writes
-``report.md`` (tables laid out like the papers', each claim with its verdict) and
-``results.json``. With ``--compare`` the other run's numbers give the seed-to-seed noise,
+``report.md`` (tables laid out like the papers', each claim with its verdict),
+``results.json`` and its benchmark result file ``quality.json`` (``anomask.bench.results``:
+the same numbers with date, commit, machine and command; the docs' copy is
+``docs/results/quality.json``). With ``--compare`` the other run's numbers give the seed-to-seed noise,
 which the verdicts then take into account.
 """
 
@@ -27,7 +29,8 @@ from anomask.bench.quality.claims import judge_all
 from anomask.bench.quality.metrics import PIXEL, Results, value
 from anomask.bench.quality.plan import MODELS, CostModel, Iterations
 from anomask.bench.quality.report import report, row_scores
-from anomask.bench.quality.runner import PLAN_FILE, REPORT_FILE, RESULTS_FILE, QualityRun, QualitySettings
+from anomask.bench.quality.runner import PLAN_FILE, REPORT_FILE, RESULT_FILE, RESULTS_FILE, QualityRun, QualitySettings
+from anomask.bench.results import write_result
 from anomask.errors import AnomaskError
 from anomask.evaluation.output_files import write_json, write_text
 from anomask.threads import set_torch_threads
@@ -50,7 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="iterations of every base and fine-tune stage (instead of deriving them from the budget)",
     )
     parser.add_argument("--seed", type=int, help="training seed of every model (default 0)")
-    parser.add_argument("--out", type=Path, help="output folder (default runs/quality-seed<SEED>)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"output folder (default runs/quality-seed<SEED>); its {RESULT_FILE} is the benchmark result file",
+    )
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --out; finished models are not redone"
     )
@@ -262,6 +269,7 @@ def run(args: argparse.Namespace) -> int:
     )
     results = quality.execute(resume=args.resume)
     data = finish(quality, results, started, load_start, args.compare)
+    write_result(settings.out / RESULT_FILE, "quality", args, data)
     done = sum(c["verdict"] == "reproduced" for c in data["claims"])
     print(
         f"wrote {settings.out / REPORT_FILE} and {RESULTS_FILE}: {done} of {len(data['claims'])} claims reproduced, "

@@ -41,6 +41,8 @@ from anomask.training.recipes import load_recipe
 
 PLAN_FILE = "plan.json"
 RESULTS_FILE = "results.json"
+RESULT_FILE = "quality.json"
+"""The benchmark result file (``anomask.bench.results``): ``results.json`` with date, commit, machine and command."""
 REPORT_FILE = "report.md"
 PRESET = "small"
 CALIBRATION_SPLIT = "anomaly_val"
