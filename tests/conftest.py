@@ -89,6 +89,17 @@ class StandInNetwork(nn.Module):
         return {"pred_logits": logits, "pred_masks": self.mask_embed(feats)}
 
 
+def save_tiny_model(folder: Path) -> tuple[nn.Module, ModelMetadata, Path]:
+    """A randomly initialised (seed 0) tiny Mask2Former of ``tiny_metadata``, saved as
+    ``folder/small.safetensors``: network (eval mode), metadata, checkpoint path."""
+    from anomask.models import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    metadata = tiny_metadata()
+    network = build_model(metadata.architecture).eval()
+    return network, metadata, save_checkpoint(folder / "small.safetensors", network, metadata)
+
+
 def export_standin(folder: Path, settings: ExportSettings) -> tuple[Path, nn.Module, ModelMetadata, ExportSettings]:
     from anomask.export.graph import build_heads
     from anomask.export.onnx_export import export_onnx
@@ -124,13 +135,9 @@ class SmallModel:
 def small_model(tmp_path_factory) -> SmallModel:
     from anomask.export.graph import build_heads
     from anomask.export.onnx_export import export_onnx
-    from anomask.models import build_model, save_checkpoint
 
     folder = tmp_path_factory.mktemp("small_model")
-    torch.manual_seed(0)
-    metadata = tiny_metadata()
-    network = build_model(metadata.architecture).eval()
-    checkpoint = save_checkpoint(folder / "small.safetensors", network, metadata)
+    network, metadata, checkpoint = save_tiny_model(folder)
     settings = ExportSettings(
         input_size=SMALL_INPUT, network_size=SMALL_NETWORK, output_size=SMALL_OUTPUT, score="eam", batch=1
     )

@@ -17,16 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
 from torch import nn
 
 from anomask.cli import main
 from anomask.export.export_info import ExportSettings
-from anomask.models.checkpoint import save_checkpoint
 from anomask.models.metadata import ModelMetadata
-from anomask.models.network import build_model
 
-from ..conftest import export_standin, tiny_metadata
+from ..conftest import export_standin, save_tiny_model
 
 
 @dataclass(frozen=True)
@@ -42,10 +39,7 @@ class Exported:
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory) -> Exported:
     folder = tmp_path_factory.mktemp("exported")
-    torch.manual_seed(0)
-    metadata = tiny_metadata()
-    network = build_model(metadata.architecture).eval()
-    checkpoint = save_checkpoint(folder / "small.safetensors", network, metadata)
+    network, metadata, checkpoint = save_tiny_model(folder)
     onnx_path = folder / "small.onnx"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

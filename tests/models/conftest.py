@@ -4,29 +4,14 @@ import pytest
 import torch
 
 from anomask.models.config import ModelConfig
-from anomask.models.metadata import ClassInfo, ModelMetadata
+from anomask.models.metadata import ModelMetadata
 
-CLASSES = (
-    ClassInfo("road", False, (128, 64, 128)),
-    ClassInfo("sky", False, (70, 130, 180)),
-    ClassInfo("car", True, (0, 0, 142)),
-)
+from ..conftest import CLASSES, TINY
 
 
 def tiny_config(**overrides) -> ModelConfig:
-    base = dict(
-        num_classes=3,
-        num_queries=4,
-        hidden_dim=32,
-        mask_dim=32,
-        num_heads=4,
-        dim_feedforward=64,
-        dec_layers=3,
-        enc_layers=1,
-        enc_dim_feedforward=64,
-    )
-    base.update(overrides)
-    return ModelConfig.small(**base)
+    """tests/conftest.py's tiny Mask2Former with three decoder layers (deep supervision)."""
+    return ModelConfig.small(**{**TINY, "dec_layers": 3, **overrides})
 
 
 def tiny_metadata(config: ModelConfig) -> ModelMetadata:
