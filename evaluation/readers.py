@@ -9,7 +9,7 @@ sample per ``__getitem__``; a missing or unreadable file, a label/image size mis
 label value outside the benchmark's convention raises AnomaskError naming the file.
 
 Layouts (as distributed by the benchmarks' authors, or -- Fishyscapes, whose official
-validation data ships through TFDS -- as in the evaluation bundle of Mask2Anomaly, paper 001):
+validation data ships through TFDS -- as in the evaluation bundle of Mask2Anomaly (Rai et al., 2024)):
 
 - ``fishyscapes-lostandfound``, ``fishyscapes-static``: ``images/<id>.<png|jpg|webp>``, ``labels_masks/<id>.png``;
   label values -> anomaly: 0, 1, 255 as is
