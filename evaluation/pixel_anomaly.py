@@ -1,5 +1,6 @@
-"""Pixel-level anomaly metrics: AP (AuPRC), AUROC and FPR at 95 % TPR (Mask2Anomaly (Rai
-et al., 2024), §7.2, eq. 18-21), streamed over a dataset in bounded memory.
+"""Pixel-level anomaly metrics: AP (AuPRC), AUROC and FPR at 95 % TPR
+(Mask2Anomaly (Rai et al., 2024), §7.2, eq. 18-21), streamed over a dataset in bounded
+memory.
 
 How the stream stays exact
 --------------------------

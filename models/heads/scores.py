@@ -41,9 +41,9 @@ def _mask_energy(logits: Tensor, num_classes: int) -> Tensor:
     """Energy of the K known raw class logits, ``-logsumexp_{k<K} l_i(k)``
     (EAM (Grcić et al., 2023), Table 5).
 
-    The paper names the variant only "energy score (log-sum-exp)"; the energy score of
-    Liu et al. (its ref. [42]) is defined on logits, so we apply it to the mask's known-class
-    logits (no-object and negative logits excluded)."""
+    The paper names the variant only "energy score (log-sum-exp)"; the energy score
+    (Liu et al., 2020; EAM's ref. [42]) is defined on logits, so we apply it to the mask's
+    known-class logits (no-object and negative logits excluded)."""
     return -torch.logsumexp(logits[..., :num_classes], dim=-1)
 
 
@@ -166,7 +166,7 @@ ANOMALY_SCORES: dict[str, AnomalyScore] = {
         needs_negative=True,
     ),
     "rba": AnomalyScore(
-        "rba", "-sum_{k<K} tanh(sum_i m_i P_i(k))  (RbA, Nayal et al. 2023)", _rba, floor=lambda n, k: -float(k)
+        "rba", "-sum_{k<K} tanh(sum_i m_i P_i(k))  (RbA (Nayal et al., 2023))", _rba, floor=lambda n, k: -float(k)
     ),
     "am": AnomalyScore("am", "-max_i m_i  (EAM (Grcić et al., 2023), eq. 4)", _am, floor=lambda n, k: -1.0),
     "ahm": AnomalyScore(

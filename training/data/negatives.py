@@ -195,7 +195,7 @@ class AdeNegatives(NegativePool):
 
 
 class BoxNegatives(NegativePool):
-    """Images with PASCAL-VOC XML boxes (ImageNet's format); the first box is the negative."""
+    """Images with PASCAL VOC XML boxes (ImageNet's format); the first box is the negative."""
 
     def __init__(self, image_dir: Path, annotation_dir: Path) -> None:
         self.image_dir = require_dir(Path(image_dir), "negative image")
