@@ -5,7 +5,8 @@ scores; columns: AuPRC / FPR95 / AUROC per dataset and anomaly group), SMIYC com
 (sIoU / PPV / F1*), closed-set mIoU, open-set semantic (AuPRC, FPR95, mIoU, open-IoU per
 threshold split and overall), open-set panoptic (rows: methods; PQ/SQ/RQ of known things,
 known stuff, known, unknown) and GOSS. Figures: PR + ROC curves of every score per dataset
-and group, inlier/outlier histograms per score (paper 000 Fig. 3), qualitative panels.
+and group, inlier/outlier histograms per score (EAM (Grcić et al., 2023), Fig. 3), qualitative
+panels.
 """
 
 from __future__ import annotations
@@ -125,8 +126,8 @@ def _open_set_section(evaluation: EvalResults) -> list[str]:
         lines += [
             f"## Open-set semantic segmentation: {dataset.name}",
             "",
-            "AuPRC and FPR95 over the whole split, closed-set mIoU, open-IoU (paper 001 eq. 25-26) per threshold "
-            "split and their image-weighted mean.",
+            "AuPRC and FPR95 over the whole split, closed-set mIoU, "
+            "open-IoU (Mask2Anomaly (Rai et al., 2024), eq. 25-26) per threshold split and their image-weighted mean.",
             "",
             open_set_table(rows),
         ]
@@ -162,7 +163,7 @@ def _panoptic_section(evaluation: EvalResults) -> list[str]:
             lines += [
                 f"## GOSS: {dataset.name}",
                 "",
-                "GQ in % (paper 003 eq. 1-2, λ = 0.5).",
+                "GQ in % (GOSS (Hong et al., 2022), eq. 1-2, λ = 0.5).",
                 "",
                 goss_table({f"GOSS ({primary})": dataset.goss}),
                 "",

@@ -172,7 +172,7 @@ class DatasetResults:
 
 
 def overall_open_miou(per_split: dict[str, OpenSetResult], images: dict[str, int]) -> float:
-    """Image-weighted mean of the splits' open-mIoU (paper 001 §8)."""
+    """Image-weighted mean of the splits' open-mIoU (Mask2Anomaly (Rai et al., 2024), §7.4)."""
     total = sum(images[split] for split in per_split)
     return sum(result.open_miou * images[split] for split, result in per_split.items()) / total
 

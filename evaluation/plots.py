@@ -1,6 +1,6 @@
-"""Report figures: PR and ROC curves per score, inlier/outlier score histograms (paper 000
-Fig. 3: relative pixel frequency per score bin, one bar series per class) and qualitative
-panels (image, ground truth, anomaly map, open-set panoptic). Every figure is written
+"""Report figures: PR and ROC curves per score, inlier/outlier score histograms (EAM
+(Grcić et al., 2023), Fig. 3: relative pixel frequency per score bin, one bar series per
+class) and qualitative panels (image, ground truth, anomaly map, open-set panoptic). Every figure is written
 atomically (PNG); matplotlib runs headless (Agg).
 """
 
@@ -84,7 +84,7 @@ def plot_curves(curves: Mapping[str, ScoreCurves], path: str | Path, title: str 
 
 def plot_histograms(histograms: Mapping[str, ScoreHistogram], path: str | Path, title: str = "") -> Path:
     """Relative frequency of inlier and outlier pixels per score bin, one panel per score side
-    by side (paper 000 Fig. 3); filled step outlines, one patch per series."""
+    by side (EAM (Grcić et al., 2023), Fig. 3); filled step outlines, one patch per series."""
     if not histograms:
         raise AnomaskError("no score histograms to plot")
     columns = min(4, len(histograms))

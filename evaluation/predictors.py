@@ -5,9 +5,9 @@ Two kinds of model:
 
 * a **checkpoint** (``.safetensors``, ``CheckpointPredictor``): PyTorch; the network runs
   once per image and each requested score is one ``FusedHeads`` call on the same
-  ``pred_logits`` / ``pred_masks`` (``PerPixelHeads`` and its single OP x MSM score for paper
-  002's per-pixel model). The first score's full heads output (semantic, panoptic
-  intermediates) is kept; the other scores keep their anomaly map.
+  ``pred_logits`` / ``pred_masks`` (``PerPixelHeads`` and its single OP x MSM score for the
+  per-pixel model of noisy negatives (Bevandić et al., 2022)). The first score's full heads
+  output (semantic, panoptic intermediates) is kept; the other scores keep their anomaly map.
 * an **exported model** (``.onnx``, ``.engine``, ``.plan``; ``ExportedPredictor``) through
   ``anomask.export.runtime.open_runtime``: the graph carries ONE fused score (the one chosen
   at export), so only that score is available.
@@ -48,7 +48,7 @@ from anomask.models.metadata import ModelMetadata
 
 REFINED = "+refined"
 PER_PIXEL_SCORE = "op_msm"
-"""The per-pixel model's only score (paper 002 eq. 2, ``PerPixelHeads``)."""
+"""The per-pixel model's only score (noisy negatives (Bevandić et al., 2022), eq. 2, ``PerPixelHeads``)."""
 STRIDE = 32
 CHECKPOINT_SUFFIXES = (".safetensors",)
 EXPORTED_SUFFIXES = (".onnx", ".engine", ".plan")
@@ -101,7 +101,7 @@ def check_scores(labels: Sequence[str], metadata: ModelMetadata, source: str) ->
         if metadata.architecture.meta_arch == "per_pixel":
             if label != PER_PIXEL_SCORE:
                 raise AnomaskError(
-                    f"{source}: a per-pixel (paper 002) model has one score, {PER_PIXEL_SCORE!r}; got {label!r}"
+                    f"{source}: a per-pixel (noisy negatives) model has one score, {PER_PIXEL_SCORE!r}; got {label!r}"
                 )
         else:
             get_score(name, metadata)

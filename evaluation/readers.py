@@ -9,7 +9,7 @@ sample per ``__getitem__``; a missing or unreadable file, a label/image size mis
 label value outside the benchmark's convention raises AnomaskError naming the file.
 
 Layouts (as distributed by the benchmarks' authors, or -- Fishyscapes, whose official
-validation data ships through TFDS -- as in the evaluation bundle of Mask2Anomaly, paper 001):
+validation data ships through TFDS -- as in the evaluation bundle of Mask2Anomaly (Rai et al., 2024)):
 
 - ``fishyscapes-lostandfound``, ``fishyscapes-static``: ``images/<id>.<png|jpg|webp>``, ``labels_masks/<id>.png``;
   label values -> anomaly: 0, 1, 255 as is
@@ -147,18 +147,19 @@ def _images_and_masks(benchmark: str, root: str | Path, label_suffix: str) -> An
 
 
 def fishyscapes(root: str | Path, benchmark: str = "fishyscapes-lostandfound") -> AnomalyBenchmark:
-    """Fishyscapes Lost&Found or Static validation: ``images/`` + ``labels_masks/<id>.png``."""
+    """Fishyscapes (Blum et al., 2021) Lost&Found or Static validation: ``images/`` + ``labels_masks/<id>.png``."""
     return _images_and_masks(benchmark, root, ".png")
 
 
 def smiyc(root: str | Path, benchmark: str = "smiyc-roadanomaly21") -> AnomalyBenchmark:
-    """SMIYC RoadAnomaly21 / RoadObstacle21: ``images/`` + ``labels_masks/<id>_labels_semantic.png``.
-    On the obstacle track 255 marks everything off the road, so only the road is evaluated."""
+    """SMIYC (Chan et al., 2021) RoadAnomaly21 / RoadObstacle21: ``images/`` +
+    ``labels_masks/<id>_labels_semantic.png``. On the obstacle track 255 marks everything
+    off the road, so only the road is evaluated."""
     return _images_and_masks(benchmark, root, "_labels_semantic.png")
 
 
 def road_anomaly(root: str | Path) -> AnomalyBenchmark:
-    """Road Anomaly (Lis et al. 2019) in its original layout, driven by ``frame_list.json``."""
+    """Road Anomaly (Lis et al., 2019) in its original layout, driven by ``frame_list.json``."""
     benchmark = "road-anomaly"
     base = _existing_root(root, benchmark)
     listing = base / "frame_list.json"
@@ -184,7 +185,7 @@ def road_anomaly(root: str | Path) -> AnomalyBenchmark:
 
 
 def lost_and_found(root: str | Path, split: str = "test") -> AnomalyBenchmark:
-    """Lost&Found (Pinggera et al. 2016), Cityscapes-style layout, ``split`` train or test."""
+    """Lost&Found (Pinggera et al., 2016), Cityscapes-style layout, ``split`` train or test."""
     benchmark = "lostandfound"
     base = _existing_root(root, benchmark)
     image_root = base / "leftImg8bit" / split

@@ -4,11 +4,14 @@ One row per method (anomaly score), values in percent with two decimals, ``-`` w
 result is missing, the best value of each column in bold (highest for ``↑``, lowest for
 ``↓``), as the papers print them:
 
-* ``anomaly_table``: AuPRC / FPR95 (optionally AUROC) per dataset (paper 001 Table 1, paper 000 Tables 1-3);
-* ``component_table``: sIoU / PPV / F1* per dataset (paper 001 Table 2);
-* ``open_set_table``: AuPRC, FPR95, mIoU, open-IoU per split and overall (paper 001 Table 3);
-* ``panoptic_table``: PQ/SQ/RQ of known things, known stuff, all known, unknown (001 Table 4);
-* ``goss_table``: GQ_kn, GQ_uk, GQ (paper 003 Table 3).
+* ``anomaly_table``: AuPRC / FPR95 (optionally AUROC) per dataset (Mask2Anomaly (Rai et al., 2024), Table 1;
+  EAM (Grcić et al., 2023), Tables 1-3);
+* ``component_table``: sIoU / PPV / F1* per dataset (Mask2Anomaly (Rai et al., 2024), Table 2);
+* ``open_set_table``: AuPRC, FPR95, mIoU, open-IoU per split and overall
+  (Mask2Anomaly (Rai et al., 2024), Table 3);
+* ``panoptic_table``: PQ/SQ/RQ of known things, known stuff, all known, unknown
+  (Mask2Anomaly (Rai et al., 2024), Table 4);
+* ``goss_table``: GQ_kn, GQ_uk, GQ (GOSS (Hong et al., 2022), Table 3).
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ def component_table(results: Mapping[str, Mapping[str, ComponentResult]]) -> str
 class OpenSetRow:
     """One method's open-set semantic numbers: pixel metrics and mIoU on the whole test set,
     open-mIoU per split with the split's image count (the overall open-IoU is the
-    image-weighted mean, paper 001 §8)."""
+    image-weighted mean, Mask2Anomaly (Rai et al., 2024), §7.4)."""
 
     pixel: PixelAnomalyResult
     miou: float

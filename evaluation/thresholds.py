@@ -1,5 +1,6 @@
 """Open-set thresholds at 95 % TPR, always taken on images other than those they are applied
-to (paper 001 §8: StreetHazards t5 is scored with t6's threshold and vice versa).
+to (Mask2Anomaly (Rai et al., 2024), §7.4: StreetHazards t5 is scored with t6's threshold and vice
+versa).
 
 Sources (``anomask eval --thresholds``):
 

@@ -48,8 +48,9 @@ HEAD_INPUTS = {"mask2former": ("pred_logits", "pred_masks"), "per_pixel": ("sem_
 
 
 def build_heads(metadata: ModelMetadata, settings: ExportSettings) -> nn.Module:
-    """``FusedHeads`` (mask classification) or ``PerPixelHeads`` (paper 002's two-head model,
-    whose only score is OP x MSM) for the exported score, refinement and output size."""
+    """``FusedHeads`` (mask classification) or ``PerPixelHeads`` (the two-head model of
+    noisy negatives (Bevandić et al., 2022), whose only score is OP x MSM) for the exported
+    score, refinement and output size."""
     from anomask.models.heads import FusedHeads, PerPixelHeads
 
     if metadata.architecture.meta_arch == "per_pixel":

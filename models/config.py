@@ -21,14 +21,15 @@ class ModelConfig:
     """Everything needed to build the network; stored in every checkpoint's metadata."""
 
     meta_arch: MetaArch = "mask2former"
-    """``mask2former`` (mask classification) or ``per_pixel`` (paper 002's two-head
-    baseline: per-pixel classifier + binary outlier head on the same pixel decoder)."""
+    """``mask2former`` (mask classification) or ``per_pixel`` (the two-head baseline of
+    noisy negatives (Bevandić et al., 2022): per-pixel classifier + binary outlier head on
+    the same pixel decoder)."""
     backbone: BackboneName = "resnet50"
     freeze_backbone: bool = False
     num_classes: int = 19
     """K, the number of known classes."""
     negative_class: bool = False
-    """UNO (paper 004 §4): a negative-objectness class at index K, before no-object."""
+    """UNO (Delić et al., 2024), §4: a negative-objectness class at index K, before no-object."""
     num_queries: int = 100
     hidden_dim: int = 256
     mask_dim: int = 256
@@ -40,7 +41,8 @@ class ModelConfig:
     enc_dim_feedforward: int = 1024
     enc_num_points: int = 4
     global_masked_attention: bool = False
-    """Mask2Anomaly GMA (paper 001 §4.2, eq. 10-11) instead of masked attention."""
+    """Global masked attention (GMA; Mask2Anomaly (Rai et al., 2024), §4.2, eq. 10-11)
+    instead of masked attention."""
     window_size: int = 7
     """Swin attention window (7 for ImageNet-224 weights, 12 for 384); ignored by ResNets."""
 

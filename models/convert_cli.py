@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--negative-class",
         action="store_true",
-        help="add a zero-initialised negative class: K+1 -> K+2 (UNO, paper 004)",
+        help="add a zero-initialised negative class: K+1 -> K+2 (UNO (Delić et al., 2024))",
     )
     parser.add_argument("--num-heads", type=int, default=8, help="detectron2: attention heads (not stored in the file)")
     parser.add_argument(
@@ -54,7 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--strip-prefix", help="torchvision: remove this key prefix first (module. is removed by itself)"
     )
     parser.add_argument(
-        "--global-masked-attention", action="store_true", help="torchvision: build with GMA (paper 001)"
+        "--global-masked-attention",
+        action="store_true",
+        help="torchvision: build with GMA (Mask2Anomaly (Rai et al., 2024))",
     )
     parser.add_argument("--seed", type=int, default=0, help="torchvision: seed for the freshly initialised parts")
 

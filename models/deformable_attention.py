@@ -1,4 +1,4 @@
-"""Multi-scale deformable attention (Deformable DETR, Zhu et al. 2021) in pure PyTorch.
+"""Multi-scale deformable attention (Deformable DETR (Zhu et al., 2021)) in pure PyTorch.
 
 Sampling uses ``grid_sample`` (bilinear, zero padding, ``align_corners=False``), the same
 arithmetic as the authors' CUDA kernel's PyTorch reference, with no custom op, so the

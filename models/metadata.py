@@ -40,8 +40,9 @@ class ModelMetadata:
     thresholds: dict[str, float] = field(default_factory=dict)
     """Calibrated anomaly thresholds, e.g. ``{"eam@tpr95": 0.42}``."""
     refinement_classes: tuple[int, ...] | None = None
-    """Classes whose confident masks zero the anomaly score (Mask2Anomaly refinement,
-    paper 001 eq. 15: stuff except road). ``None``: every stuff class not named road."""
+    """Classes whose confident masks zero the anomaly score (the refinement of
+    Mask2Anomaly (Rai et al., 2024), eq. 15: stuff except road). ``None``: every stuff class
+    not named road."""
     recipe: str | None = None
     command: str | None = None
     """The command line that produced this checkpoint."""

@@ -1,6 +1,6 @@
-"""K+1 -> K+2: add UNO's negative-objectness class to a trained Mask2Former (paper 004 §4,
-§6.1: the closed-set model's mask-wide classifier is extended to K+2 classes, then
-fine-tuned on pasted negatives)."""
+"""K+1 -> K+2: add UNO's negative-objectness class to a trained Mask2Former
+(UNO (Delić et al., 2024), §4, §6.1: the closed-set model's mask-wide classifier is extended
+to K+2 classes, then fine-tuned on pasted negatives)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from anomask.models.network import Mask2Former
 
 
 def add_negative_class(model: Mask2Former, metadata: ModelMetadata) -> tuple[Mask2Former, ModelMetadata]:
-    """Insert a zero-initialised row at index K (before no-object, paper 004 §4) into the
-    class head, in place; returns the model and metadata with ``negative_class=True``.
+    """Insert a zero-initialised row at index K (before no-object, UNO (Delić et al., 2024),
+    §4) into the class head, in place; returns the model and metadata with
+    ``negative_class=True``.
 
     The K known logits and the no-object logit keep their weights, so they are unchanged at
     initialisation; the new logit starts at exactly 0 for every query."""

@@ -1,5 +1,6 @@
-"""The networks: Mask2Former (mask classification) and paper 002's per-pixel two-head
-baseline, both on backbone + deformable pixel decoder, built from a :class:`ModelConfig`."""
+"""The networks: Mask2Former (mask classification) and the per-pixel two-head baseline of
+noisy negatives (Bevandić et al., 2022), both on backbone + deformable pixel decoder, built
+from a :class:`ModelConfig`."""
 
 from __future__ import annotations
 
@@ -80,8 +81,9 @@ def _pixel_head(dim: int, out_channels: int) -> nn.Sequential:
 
 
 class PerPixelTwoHead(SegmentationNetwork):
-    """Paper 002 §3.2 (Fig. 3): two heads on shared stride-4 features, a K-way per-pixel
-    classifier and a binary outlier detector (logit of P(outlier)).
+    """Noisy negatives (Bevandić et al., 2022), §3.2 (Fig. 3): two heads on shared stride-4
+    features, a K-way per-pixel classifier and a binary outlier detector (logit of
+    P(outlier)).
 
     The paper's features come from a ladder-style DenseNet; here they are the same mask
     features Mask2Former uses, so the two paradigms differ only after the pixel decoder.

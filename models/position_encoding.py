@@ -1,4 +1,5 @@
-"""Sine position encoding of DETR/Mask2Former (normalised, scale 2*pi, temperature 1e4)."""
+"""Sine position encoding of DETR (Carion et al., 2020) and Mask2Former (normalised, scale 2*pi,
+temperature 1e4)."""
 
 from __future__ import annotations
 

@@ -9,9 +9,10 @@ masks, bilinearly resized to the next layer's scale and thresholded at sigmoid 0
 next layer's attention masks. A query whose mask is empty at that scale attends everywhere
 (Mask2Former's rule for fully masked rows).
 
-Global masked attention (Mask2Anomaly, paper 001 §4.2, eq. 10-11) adds a second cross
-attention restricted to the *background* of each query's mask (sigmoid < 0.5) and sums the
-two updates before the residual and norm. Where paper and official code differ we follow:
+Global masked attention (Mask2Anomaly (Rai et al., 2024), §4.2, eq. 10-11) adds a second
+cross attention restricted to the *background* of each query's mask (sigmoid < 0.5) and sums
+the two updates before the residual and norm. Where paper and official code differ we
+follow:
 
 - **the official code** in giving the background attention its own projection weights (a
   second attention module, ``multihead_attn_background`` in the Mask2Anomaly repository);
@@ -94,9 +95,9 @@ def attention_masks(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Boolean "may attend" masks ``[B, 1, N, h*w]`` from mask logits at ``size``.
 
-    Foreground: sigmoid >= 0.5 (paper 001 eq. 9); background: its complement (eq. 11). A
-    row with no allowed key is opened to every key (Mask2Former); done with ``any`` rather
-    than indexing so it exports."""
+    Foreground: sigmoid >= 0.5 (Mask2Anomaly (Rai et al., 2024), eq. 9); background: its
+    complement (eq. 11). A row with no allowed key is opened to every key (Mask2Former);
+    done with ``any`` rather than indexing so it exports."""
     probs = F.interpolate(mask_logits.detach(), size=size, mode="bilinear", align_corners=False).sigmoid().flatten(2)
     inside = probs >= MASK_THRESHOLD
     foreground = (inside | ~inside.any(-1, keepdim=True))[:, None]

@@ -61,18 +61,21 @@ class DataConfig:
     """Negative pool: ``synthetic`` (the synthetic default's *seen* objects),
     ``ade:IMAGES:ANNOTATIONS``, ``coco:INSTANCES_JSON:IMAGES`` or ``boxes:IMAGES:XML_DIR``."""
     paste: Paste = "none"
-    """Pasting transform of the data package: ``eam`` (labelled void, paper 000 §3.4), ``uno``
-    (labelled K, paper 004 §4), ``anomaly_mix`` (void + outlier map, paper 001 §4.3),
-    ``noisy`` (boxes at a random area share, outlier map, paper 002 §3.3) or ``none``."""
+    """Pasting transform of the data package: ``eam`` (labelled void;
+    EAM (Grcić et al., 2023), §3.4), ``uno`` (labelled K; UNO (Delić et al., 2024), §4),
+    ``anomaly_mix`` (void + outlier map; Mask2Anomaly (Rai et al., 2024), §4.3), ``noisy``
+    (boxes at a random area share, outlier map; noisy negatives (Bevandić et al., 2022), §3.3)
+    or ``none``."""
     paste_probability: float = 1.0
     """Chance that a training image gets pasted negatives."""
     paste_count: int = 3
     """Objects per image (``eam``/``uno``)."""
     paste_share: tuple[float, float] = (0.001, 0.1)
-    """Area share of a pasted box (``noisy``; paper 002 §4.1: 0.1 %-10 %)."""
+    """Area share of a pasted box (``noisy``; noisy negatives (Bevandić et al., 2022), §4.1: 0.1 %-10 %)."""
     open_set: str | None = None
-    """Open-set split of the dataset (COCO: ``5``/``10``/``20``, paper 001 §7.1): its
-    classes are void in training and unknown (254, anomaly 1) in validation."""
+    """Open-set split of the dataset (COCO: ``5``/``10``/``20``;
+    Mask2Anomaly (Rai et al., 2024), §7.1): its classes are void in training and unknown
+    (254, anomaly 1) in validation."""
     num_workers: int = 0
 
 

@@ -1,4 +1,4 @@
-"""Mask contrastive loss (Mask2Anomaly, paper 001 §4.3, eq. 12-14).
+"""Mask contrastive loss (Mask2Anomaly (Rai et al., 2024), §4.3, eq. 12-14).
 
 Sign convention — paper and official code disagree with the paper's own intent, so we
 follow the intent:
@@ -12,12 +12,12 @@ follow the intent:
   the separation it gets comes only from the outlier gradient being the larger one while
   the mask/class losses hold inliers up.
 
-anomask uses the anomaly score ``s = 1 + l_N = 1 - max_k S_k`` (the MSP score of paper
-001 eq. 6-7), which is 0 on an ideal inlier and 1 on an ideal outlier, and applies eq. 13
-to it: ``0.5 * s^2`` on inliers and ``0.5 * max(0, m - s)^2`` on outliers. Both terms now
-vanish exactly at the targets the paper states (inliers scored 0, outliers at least ``m``
-above them), so it is a true margin loss; with ``m = 0.75`` an outlier pixel stops being
-pushed once its best known-class score is below 0.25. The test
+anomask uses the anomaly score ``s = 1 + l_N = 1 - max_k S_k`` (the MSP score of
+Mask2Anomaly, eq. 6-7), which is 0 on an ideal inlier and 1 on an ideal outlier, and applies
+eq. 13 to it: ``0.5 * s^2`` on inliers and ``0.5 * max(0, m - s)^2`` on outliers. Both terms
+now vanish exactly at the targets the paper states (inliers scored 0, outliers at least
+``m`` above them), so it is a true margin loss; with ``m = 0.75`` an outlier pixel stops
+being pushed once its best known-class score is below 0.25. The test
 ``test_contrastive_steps_widen_the_gap`` shows a few steps widen the outlier-inlier gap.
 
 Reduction follows the official code: the mean over inlier pixels plus the mean over
@@ -36,9 +36,10 @@ from anomask.training.targets import ImageTargets, outlier_target
 
 
 def known_class_scores(class_logits: torch.Tensor, mask_logits: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Per-pixel known-class scores ``S = softmax(C)[:K]^T sigmoid(M)`` (paper 001 eq. 3):
-    ``[B, N, C], [B, N, h, w] -> [B, K, h, w]``. The softmax runs over all outputs (K known,
-    the UNO negative if any, no-object); only the K known columns are kept."""
+    """Per-pixel known-class scores ``S = softmax(C)[:K]^T sigmoid(M)``
+    (Mask2Anomaly (Rai et al., 2024), eq. 3): ``[B, N, C], [B, N, h, w] -> [B, K, h, w]``.
+    The softmax runs over all outputs (K known, the UNO negative if any, no-object); only
+    the K known columns are kept."""
     probs = class_logits.float().softmax(-1)[..., :num_classes]
     return torch.einsum("bnk,bnhw->bkhw", probs, mask_logits.float().sigmoid())
 

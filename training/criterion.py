@@ -1,13 +1,15 @@
-"""The mask-classification training loss (Mask2Former §3.3; paper 001 eq. 1-2, 14).
+"""The mask-classification training loss (Mask2Former (Cheng et al., 2022), §3.3;
+Mask2Anomaly (Rai et al., 2024), eq. 1-2, 14).
 
 Per decoder layer (the final prediction and every entry of ``aux_outputs``, deep
 supervision): Hungarian-match queries to segments, then
 
 * class cross-entropy over all ``C`` outputs, the no-object class weighted 0.1 — with a
-  UNO model (K+2 outputs) the negative class K is a class like the others (paper 004 §4);
+  UNO model (K+2 outputs) the negative class K is a class like the others
+  (UNO (Delić et al., 2024), §4);
 * sigmoid BCE and dice on uncertainty-sampled points of the matched masks, each summed
   over masks and divided by the number of segments in the global batch;
-* optionally the mask contrastive loss (paper 001 eq. 13), which the official code also
+* optionally the mask contrastive loss (Mask2Anomaly, eq. 13), which the official code also
   applies to every layer.
 
 Weights: class 2.0, mask 5.0, dice 5.0, contrastive 1.0 (the official ``OOD_WEIGHT``).

@@ -1,4 +1,5 @@
-"""Hungarian matching of predicted masks to ground-truth segments (Mask2Former §3.3).
+"""Hungarian matching of predicted masks to ground-truth segments, as in
+DETR (Carion et al., 2020) and Mask2Former (Cheng et al., 2022), §3.3.
 
 The cost of assigning query ``i`` to segment ``j`` is
 ``w_class * (-p_i(label_j)) + w_mask * BCE(m_i, t_j) + w_dice * dice(m_i, t_j)``, with the

@@ -1,9 +1,10 @@
-"""Loss of the per-pixel two-head baseline (paper 002 §3.2 eq. 1, §5 weights).
+"""Loss of the per-pixel two-head baseline of noisy negatives (Bevandić et al., 2022):
+§3.2, eq. 1, with the loss weights of §4.4.
 
 ``L_cls``: K-way cross-entropy of the semantic head on inlier pixels only (``o = 0``;
 outlier and ignore pixels are excluded, so negatives never train the classifier).
 ``L_od``: binary cross-entropy of the outlier head against ``o`` (0 inlier, 1 outlier,
-255 ignore). Paper 002 trains with ``0.6 L_cls + 0.6 * 0.2 L_od + 0.4 L_aux``; the
+255 ignore). The paper trains with ``0.6 L_cls + 0.6 * 0.2 L_od + 0.4 L_aux``; the
 auxiliary term belongs to its DenseNet ladder decoder, which anomask's shared pixel
 decoder has no counterpart for, so it is dropped and the two remaining weights kept.
 Both terms are means over their valid pixels (the paper writes sums; a mean keeps the

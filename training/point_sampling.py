@@ -1,4 +1,5 @@
-"""Point-sampled mask supervision (Mask2Former §3.3, after PointRend).
+"""Point-sampled mask supervision (Mask2Former (Cheng et al., 2022), §3.3,
+after PointRend (Kirillov et al., 2020)).
 
 Mask losses and matching costs are computed on a few thousand points per mask instead of
 on every pixel: uniform random points for matching, and uncertainty-biased points for the

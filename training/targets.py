@@ -3,10 +3,10 @@
 Each image becomes a set of segments ``(label, binary mask)``: one per thing instance
 (when the sample has ``instances``), one per stuff class present, and one per thing class
 for its pixels without an instance id. Pixels labelled 255 (void) or 254 (unknown) belong
-to no segment, so every mask is trained to stay off them — this is also how EAM's void
-negatives work (paper 000 §3.4). Pixels labelled K (the UNO negative class, paper 004 §4)
-form segments of label K, matched like any other class; K counts as a thing, so pasted
-negatives with instance ids become one segment each.
+to no segment, so every mask is trained to stay off them — this is also how the void
+negatives of EAM (Grcić et al., 2023), §3.4, work. Pixels labelled K (the negative class of
+UNO (Delić et al., 2024), §4) form segments of label K, matched like any other class; K
+counts as a thing, so pasted negatives with instance ids become one segment each.
 """
 
 from __future__ import annotations

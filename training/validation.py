@@ -128,7 +128,8 @@ def _anomaly_metrics(
 
 
 def score_name(metadata: ModelMetadata, config: ValidationConfig) -> str:
-    """The score validated: OP x MSM for per-pixel models (paper 002 eq. 2), else the config's."""
+    """The score validated: OP x MSM for per-pixel models
+    (noisy negatives (Bevandić et al., 2022), eq. 2), else the config's."""
     return "op_msm" if metadata.architecture.meta_arch == "per_pixel" else config.score
 
 

@@ -1,4 +1,5 @@
-"""Component-level anomaly metrics of SMIYC: sIoU, PPV and F1* (paper 001 §7.2, eq. 22-24).
+"""Component-level anomaly metrics of SMIYC (Chan et al., 2021): sIoU, PPV and F1* as
+Mask2Anomaly (Rai et al., 2024), §7.2, eq. 22-24, writes them.
 
 Definitions (K: ground-truth anomaly components, K^: predicted components)
 -----------------------------------------------------------------------------
@@ -16,7 +17,7 @@ Definitions (K: ground-truth anomaly components, K^: predicted components)
 Which details follow the official SMIYC code (``road_anomaly_benchmark``,
 ``metrics/instance_segmentation.py``) rather than the paper text
 --------------------------------------------------------------------
-* TP is ``sIoU >= tau`` and FP is ``PPV < tau`` (paper 001: ``> tau`` and ``<= tau``); the
+* TP is ``sIoU >= tau`` and FP is ``PPV < tau`` (Mask2Anomaly: ``> tau`` and ``<= tau``); the
   published SMIYC numbers come from the code.
 * PPV is |k^ ∩ K(k^)| / |k^| (the code's ``prec_pred``); an older version of the code
   counted FPs with a symmetric sIoU of the prediction instead.

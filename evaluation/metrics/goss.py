@@ -1,4 +1,4 @@
-"""GOSS quality GQ, GQ_kn, GQ_uk (paper 003 §3.2, eq. 1-2).
+"""GOSS quality GQ, GQ_kn, GQ_uk (GOSS (Hong et al., 2022), §3.2, eq. 1-2).
 
 GOSS output is semantic for the known classes (one segment per class and image, no
 instances) and clustered for the unknown class. GQ reuses the panoptic matching of
@@ -7,7 +7,7 @@ instances) and clustered for the unknown class. GQ reuses the panoptic matching 
 * known classes: every pixel of class k is one segment, in the prediction and the ground
   truth; instance ids are dropped and nothing is crowd.
 * unknown (254): the ground-truth clusters are the connected components (8-connected) of the
-  ground-truth unknown pixels (paper 003 §1: "connectivity labeling" of the unknown classes'
+  ground-truth unknown pixels (GOSS §1: "connectivity labeling" of the unknown classes'
   annotations); the predicted clusters are the prediction's unknown instance ids as given
   (``254 * 1000 + i``; 254 alone is one cluster).
 * GQ_kn = (1/N) sum over **all** N known classes of sum IoU / (TP + FP/2 + FN/2), a class with

@@ -1,5 +1,6 @@
-"""Panoptic quality PQ = SQ x RQ (paper 001 eq. 27) with the COCO panoptic rules, split into
-known things / known stuff / known / unknown as in paper 001 Table 4.
+"""Panoptic quality PQ = SQ x RQ (Kirillov et al., 2019; Mask2Anomaly (Rai et al., 2024), eq. 27) with the
+COCO panoptic rules, split into known things / known stuff / known / unknown as in
+Mask2Anomaly, Table 4.
 
 Rules (those of ``panopticapi.evaluation.pq_compute``, which EOPSN and Mask2Anomaly use)
 -----------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Pixel-level anomaly metrics: AP (AuPRC), AUROC and FPR at 95 % TPR (paper 001 §7.2,
-eq. 18-21), streamed over a dataset in bounded memory.
+"""Pixel-level anomaly metrics: AP (AuPRC), AUROC and FPR at 95 % TPR
+(Mask2Anomaly (Rai et al., 2024), §7.2, eq. 18-21), streamed over a dataset in bounded
+memory.
 
 How the stream stays exact
 --------------------------
@@ -35,7 +36,7 @@ Conventions (ties, crossing) -- and the sklearn ones the papers' code uses
 * ``fpr95`` = FPR at gamma*, the highest threshold whose TPR >= 0.95 (checked in integers:
   100 * TP >= 95 * P). It is an operating point a deployed threshold can reach, it equals a
   brute-force sweep over thresholds, and ``threshold95`` = gamma* is returned (open-IoU
-  takes it, paper 001 eq. 25-26). SMIYC's code picks the same point on its binned curve.
+  takes it, Mask2Anomaly, eq. 25-26). SMIYC's code picks the same point on its binned curve.
 * ``fpr95_interpolated`` = the papers' code convention: Mask2Anomaly calls
   ``ood_metrics.fpr_at_95_tpr``, which linearly interpolates FPR between the ROC points
   around TPR = 0.95 (``np.interp(0.95, tpr, fpr)`` on ``sklearn.metrics.roc_curve``). Where
@@ -143,7 +144,7 @@ class ScoreCurves:
 
 @dataclass(frozen=True)
 class ScoreHistogram:
-    """Relative frequency of inlier and outlier pixels per score bin (paper 000 Fig. 3)."""
+    """Relative frequency of inlier and outlier pixels per score bin (EAM (Grcić et al., 2023), Fig. 3)."""
 
     edges: np.ndarray
     inlier: np.ndarray

@@ -1,9 +1,9 @@
-"""Closed-set mIoU and open-set open-IoU (paper 001 §7.2, eq. 25-26), streamed through
+"""Closed-set mIoU and open-set open-IoU (Mask2Anomaly (Rai et al., 2024), §7.2, eq. 25-26), streamed through
 confusion matrices (memory: (K+1)^2 integers, whatever the dataset size).
 
 * Closed-set mIoU: K x K confusion over pixels whose ground truth is a known class
   (0..K-1); ignore (255) and unknown (254) pixels are left out, as in the closed-set column
-  of paper 001 Table 3. IoU_c = TP / (TP + FP + FN); the mean skips classes that neither
+  of Mask2Anomaly, Table 3. IoU_c = TP / (TP + FP + FN); the mean skips classes that neither
   occur nor are predicted (0/0), the Cityscapes convention.
 * Open-IoU: pixels whose anomaly score is >= ``threshold`` are re-labelled "unknown" (index
   K), ground-truth 254 is "unknown" too, and the (K+1) x (K+1) confusion gives, for each known
@@ -12,9 +12,9 @@ confusion matrices (memory: (K+1)^2 integers, whatever the dataset size).
   TP_a / (TP_a + FP_a^OOD + FN_a^OOD) (eq. 26); the mean runs over the known classes only, so
   an ideal open-set model has open-mIoU = mIoU.
 * The threshold is the anomaly score's threshold at 95 % TPR taken on a *different* split
-  (paper 001 §8: StreetHazards t5 uses t6's threshold and vice versa; the overall number is
-  the image-weighted mean of the two): pass ``PixelAnomalyResult.threshold95`` of the other
-  split.
+  (Mask2Anomaly, §7.4: StreetHazards t5 uses t6's threshold and vice versa; the overall
+  number is the image-weighted mean of the two): pass ``PixelAnomalyResult.threshold95`` of
+  the other split.
 """
 
 from __future__ import annotations

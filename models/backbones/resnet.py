@@ -1,8 +1,8 @@
-"""ResNet-18/50 in torchvision's exact module and key layout.
+"""ResNet-18/50 (He et al., 2016) in torchvision's exact module and key layout.
 
 The backbone *is* a ``torchvision.models.resnet.ResNet`` without its classifier, so an
-ImageNet or Barlow-Twins ResNet-50 state dict in torchvision format loads as it is (after
-dropping the classifier ``fc.*``). Stride sits in the 3x3 convolution
+ImageNet or Barlow Twins (Zbontar et al., 2021) ResNet-50 state dict in torchvision format
+loads as it is (after dropping the classifier ``fc.*``). Stride sits in the 3x3 convolution
 (ResNet v1.5, torchvision's and Mask2Former's ``STRIDE_IN_1X1: False``).
 """
 

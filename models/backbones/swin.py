@@ -1,4 +1,4 @@
-"""Swin-T/S/B (Liu et al. 2021) in the original Microsoft module and key layout.
+"""Swin-T/S/B (Swin, Liu et al., 2021) in the original Microsoft module and key layout.
 
 The layout (``patch_embed``, ``layers.i.blocks.j.attn.qkv``, ``layers.i.downsample``, one
 output LayerNorm ``norm0..norm3`` per stage) is the one Mask2Former's detectron2 backbone

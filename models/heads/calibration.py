@@ -1,4 +1,5 @@
-"""Threshold calibration for open-set semantic segmentation (paper 001 §5) — CPU, numpy.
+"""Threshold calibration for open-set semantic segmentation
+(Mask2Anomaly (Rai et al., 2024), §5) — CPU, numpy.
 
 Given validation anomaly scores and anomaly labels (0 inlier, 1 anomaly, 255 ignored), the
 threshold at a target true-positive rate is the largest ``t`` such that

@@ -1,7 +1,7 @@
 """What every mask-classification head reads: class posteriors, mask assignments and the
-closed-set ensemble of paper 000 eq. 2-3 (GPU part, exportable).
+closed-set ensemble of EAM (Grcić et al., 2023), eq. 2-3 (GPU part, exportable).
 
-Notation (paper 000 §3.1): ``m_i = sigmoid(mask logits of mask i)`` and
+Notation (EAM, §3.1): ``m_i = sigmoid(mask logits of mask i)`` and
 ``P_i = softmax(class logits of mask i)`` over **all** C outputs (K known, the negative class
 at index K for K+2 models, no-object last), as in Mask2Former, EAM's and UNO's code.
 """
@@ -36,7 +36,8 @@ def resize_fields(fields: Tensor, output_size: tuple[int, int], discrete: bool =
 
 def mask_ensemble(per_mask: Tensor, masks: Tensor) -> Tensor:
     """``sum_i m_i[r, c] * w_i[j]``: ``per_mask [B, N, J]`` x ``masks [B, N, H, W]`` ->
-    ``[B, J, H, W]``, one batched matmul over the mask axis (paper 000 eq. 2)."""
+    ``[B, J, H, W]``, one batched matmul over the mask axis (EAM (Grcić et al., 2023),
+    eq. 2)."""
     batch, num_masks, height, width = masks.shape
     flat = torch.matmul(per_mask.transpose(1, 2), masks.reshape(batch, num_masks, height * width))
     return flat.reshape(batch, per_mask.shape[-1], height, width)
@@ -54,13 +55,14 @@ class MaskEvidence:
     """``[B, N, H, W]`` mask assignments ``m_i = sigmoid(mask logit)``."""
     class_scores: Tensor
     """``[B, K, H, W]`` closed-set scores ``sum_i m_i P_i(k)`` over the K known classes
-    (paper 000 eq. 2; negative and no-object columns dropped after the softmax)."""
+    (EAM (Grcić et al., 2023), eq. 2; negative and no-object columns dropped after the
+    softmax)."""
     ensemble: Tensor | None
     """``[B, H, W]`` ``sum_i m_i a_i`` for a per-mask score ``a_i`` (EAM, UNO), else None."""
     max_mask_logit: Tensor
     """``[B, H, W]`` ``max_i`` mask logit; ``sigmoid`` of it is ``max_i m_i``."""
     preferred_mask: Tensor
-    """``[B, H, W]`` int64 ``argmax_i m_i`` over all N masks (paper 000 eq. 5)."""
+    """``[B, H, W]`` int64 ``argmax_i m_i`` over all N masks (EAM (Grcić et al., 2023), eq. 5)."""
     num_classes: int
 
 
@@ -89,5 +91,6 @@ def gather_evidence(
 
 
 def closed_set_semantic(class_scores: Tensor) -> Tensor:
-    """``argmax_k sum_i m_i P_i(k)`` over the K known classes (paper 000 eq. 3), uint8."""
+    """``argmax_k sum_i m_i P_i(k)`` over the K known classes (EAM (Grcić et al., 2023), eq. 3),
+    uint8."""
     return class_scores.argmax(1).to(torch.uint8)

@@ -57,13 +57,13 @@ OUTPUT_NAMES = (
 
 | name | dtype, shape | meaning |
 | --- | --- | --- |
-| semantic | uint8 [B,H,W] | closed-set class id, argmax over the K known classes (000 eq. 3) |
+| semantic | uint8 [B,H,W] | closed-set class id, argmax over the K known classes (EAM (Grcić et al., 2023), eq. 3) |
 | anomaly | float32 [B,H,W] | the selected score, higher = more anomalous (refined if asked) |
-| open_set | uint8 [B,H,W] | ``semantic`` with 254 where anomaly > threshold (001 eq. 16) |
+| open_set | uint8 [B,H,W] | ``semantic`` with 254 where anomaly > threshold (Mask2Anomaly (Rai et al., 2024), eq. 16) |
 | mask_id | uint8 [B,H,W] | panoptic winner ``argmax_i score_i m_i`` over the kept masks |
 | mask_fg | bool [B,H,W] | the winning mask has m >= 0.5 |
 | preferred_mask | uint8 [B,H,W] | ``argmax_i m_i`` over all masks |
-| background | bool [B,H,W] | 001 eq. 17 background above ``background_threshold`` |
+| background | bool [B,H,W] | the background map of Mask2Anomaly, eq. 17, above ``background_threshold`` |
 | mask_class | int32 [B,N] | top class of each mask over all C outputs |
 | mask_score | float32 [B,N] | its probability |
 | mask_keep | bool [B,N] | known class and score > object_mask_threshold |
@@ -79,12 +79,12 @@ class FusedHeads(nn.Module):
     Args:
         metadata: the model's metadata (class count, thing flags, refinement classes).
         score: an ``ANOMALY_SCORES`` name.
-        refine: apply the Mask2Anomaly refinement mask (001 eq. 15) to the score.
+        refine: apply the refinement mask (Mask2Anomaly (Rai et al., 2024), eq. 15) to the score.
         output_size: ``(H, W)`` of every per-pixel output; None keeps the mask resolution.
         upsample: ``"scores"`` (fast, default) or ``"masks"`` (Mask2Former-exact), see above.
         object_mask_threshold: Mask2Former's panoptic keep threshold (0.8).
-        refine_confidence: class probability a refinement mask needs (001: 0.95).
-        background_threshold: binarises 001 eq. 17's background map (0.5).
+        refine_confidence: class probability a refinement mask needs (Mask2Anomaly, §4.4: 0.95).
+        background_threshold: binarises Mask2Anomaly's background map, eq. 17 (0.5).
     """
 
     def __init__(

@@ -10,23 +10,23 @@ Every function has a ``*_labels`` form returning ``PanopticLabels`` (class map, 
 map: unambiguous for any label set) and a form returning the published int32 image, encoded
 from that pair (``PanopticLabels.encode``). Unknown instances are class 254 with instances
 1..n (largest first; ``254*1000 + i`` encoded) over the known panoptic of
-``panoptic.known_panoptic_labels``; they never take pixels of a known *thing* segment (paper
-001 §6.2 assumption 2).
+``panoptic.known_panoptic_labels``; they never take pixels of a known *thing* segment
+(assumption 2 of Mask2Anomaly (Rai et al., 2024), §6.2).
 
 Methods:
-- ``mining`` (paper 001 §6.2-6.3, eq. 17): background B = ``1 - max_i score_i m_i`` over the
-  kept known masks, thresholded on the GPU (``background``); connected components of B; the
-  ``mining_components`` largest (001 Table 7: 3) are tested: IoU with every mask, and for
-  the masks that overlap significantly (IoU > ``mining_iou``) the mean stuff-class entropy
-  must exceed the mean thing-class entropy for the component to become an unknown instance.
-  The paper leaves the IoU threshold, the binarisation of B and the entropy normalisation
-  open; we use 0.5, 0.5 and entropies divided by log(set size) so stuff and thing sets of
-  different sizes compare fairly. Without the mask stack on the CPU, a component's
-  intersection with mask i is counted over the component pixels whose preferred mask
-  (``argmax_i m_i``) is i.
-- ``eam`` (paper 000 §4.2): thresholded anomaly score (the ``open_set`` map's 254 pixels);
-  each anomalous pixel goes to its preferred mask; every mask with at least ``min_area``
-  (200) such pixels is one unknown instance.
+- ``mining`` (Mask2Anomaly (Rai et al., 2024), §6.2-6.3, eq. 17): background B =
+  ``1 - max_i score_i m_i`` over the kept known masks, thresholded on the GPU
+  (``background``); connected components of B; the ``mining_components`` largest
+  (Mask2Anomaly, Table 7: 3) are tested: IoU with every mask, and for the masks that overlap
+  significantly (IoU > ``mining_iou``) the mean stuff-class entropy must exceed the mean
+  thing-class entropy for the component to become an unknown instance. The paper leaves the
+  IoU threshold, the binarisation of B and the entropy normalisation open; we use 0.5, 0.5
+  and entropies divided by log(set size) so stuff and thing sets of different sizes compare
+  fairly. Without the mask stack on the CPU, a component's intersection with mask i is
+  counted over the component pixels whose preferred mask (``argmax_i m_i``) is i.
+- ``eam`` (EAM (Grcić et al., 2023), §4.2): thresholded anomaly score (the ``open_set``
+  map's 254 pixels); each anomalous pixel goes to its preferred mask; every mask with at
+  least ``min_area`` (200) such pixels is one unknown instance.
 - ``components`` (RbA's open-panoptic code): thresholded score, 3x3 morphological open then
   close, 4-connected components restricted to pixels the known panoptic left void, each with
   at least ``min_area`` pixels an unknown instance.
@@ -67,9 +67,11 @@ class OpenPanopticConfig:
     overlap_threshold: float = 0.8
     """Mask2Former's segment overlap rule for the known classes."""
     min_area: int = 200
-    """Unknown instances with fewer pixels are dropped (000 §4.2; RbA's pixel_min)."""
+    """Unknown instances with fewer pixels are dropped (EAM (Grcić et al., 2023), §4.2;
+    RbA's pixel_min)."""
     mining_components: int = 3
-    """Largest background components examined by ``mining`` (001 Table 7)."""
+    """Largest background components examined by ``mining``
+    (Mask2Anomaly (Rai et al., 2024), Table 7)."""
     mining_iou: float = 0.5
     """IoU above which a component and a mask overlap significantly (``mining``)."""
 
@@ -194,10 +196,10 @@ def goss_image(open_set: np.ndarray, preferred_mask: np.ndarray) -> np.ndarray:
 
 
 def goss_labels(open_set: np.ndarray, preferred_mask: np.ndarray) -> PanopticLabels:
-    """GOSS output (paper 003 §3.1) for one image: known pixels keep their class id and no
-    instance (GOSS does not split known classes into instances); unknown pixels are grouped
-    into segments, one per (4-connected component of the unknown region, preferred mask)
-    pair, instances 1.. largest first (segments beyond 999 share 999)."""
+    """GOSS output (GOSS (Hong et al., 2022), §3.1) for one image: known pixels keep their
+    class id and no instance (GOSS does not split known classes into instances); unknown
+    pixels are grouped into segments, one per (4-connected component of the unknown region,
+    preferred mask) pair, instances 1.. largest first (segments beyond 999 share 999)."""
     unknown = open_set == UNKNOWN_ID
     classes = open_set.astype(np.int32)
     instances = np.zeros(classes.shape, dtype=np.int32)

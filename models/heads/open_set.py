@@ -1,8 +1,9 @@
-"""Open-set semantic segmentation (paper 001 §5, eq. 16) — GPU part, exportable.
+"""Open-set semantic segmentation (Mask2Anomaly (Rai et al., 2024), §5, eq. 16) — GPU part,
+exportable.
 
 ``argmax(concat(g(x), f(x_hat)))`` with a thresholded score amounts to: the closed-set class,
 replaced by the unknown id 254 where the anomaly score exceeds the threshold. Pixels claimed
-by the refinement mask (001 eq. 15) are never unknown.
+by the refinement mask (Mask2Anomaly, eq. 15) are never unknown.
 """
 
 from __future__ import annotations

@@ -59,8 +59,8 @@ class PanopticFields:
     mask_id: Tensor
     """``[B, H, W]`` int64 ``argmax_i score_i * m_i`` over the kept masks."""
     best: Tensor
-    """``[B, H, W]`` that maximum (-1 where no mask is kept); ``1 - best`` is paper 001
-    eq. 17's background map B."""
+    """``[B, H, W]`` that maximum (-1 where no mask is kept); ``1 - best`` is the
+    background map B of Mask2Anomaly (Rai et al., 2024), eq. 17."""
     winner_logit: Tensor
     """``[B, H, W]`` mask logit of the winner; ``>= 0`` means ``m >= 0.5`` (segment pixel)."""
     mask_class: Tensor

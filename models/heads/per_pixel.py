@@ -1,7 +1,8 @@
-"""Heads of paper 002's per-pixel two-head model — GPU part, exportable.
+"""Heads of the per-pixel two-head model of noisy negatives (Bevandić et al., 2022) — GPU part,
+exportable.
 
 Its outputs are ``{"sem_logits": [B, K, h, w], "outlier_logits": [B, 1, h, w]}``: a K-way
-per-pixel classifier (no no-object class) and a binary outlier head. Paper 002 eq. 2 fuses
+per-pixel classifier (no no-object class) and a binary outlier head. The paper's eq. 2 fuses
 them: ``P(outlier) = sigmoid(outlier logit) * (1 - max_c softmax(sem_logits)_c)`` (OP x MSM),
 the max running over the K known classes.
 """
@@ -19,7 +20,7 @@ from anomask.models.metadata import ModelMetadata
 
 
 def op_msm(sem_logits: Tensor, outlier_logits: Tensor) -> Tensor:
-    """Paper 002 eq. 2, ``[B, H, W]``; higher = more anomalous."""
+    """Noisy negatives (Bevandić et al., 2022), eq. 2, ``[B, H, W]``; higher = more anomalous."""
     max_softmax = sem_logits.softmax(1).amax(1)
     return torch.sigmoid(outlier_logits[:, 0]) * (1.0 - max_softmax)
 

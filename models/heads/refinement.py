@@ -1,4 +1,4 @@
-"""Mask2Anomaly refinement mask (paper 001 §4.4, eq. 15) — GPU part, exportable.
+"""The refinement mask of Mask2Anomaly (Rai et al., 2024), §4.4, eq. 15 — GPU part, exportable.
 
 A pixel is *claimed* when a confident mask of a refinement class covers it:
 ``C_i = 1`` when mask i's top class (softmax over all C outputs) is in the refinement set and
@@ -13,9 +13,10 @@ rather than ``m_i > 0.5``; we follow the paper (the two differ only for m_i in
 (default: stuff except road; the official Cityscapes code also spares sidewalk — set
 ``refinement_classes`` to reproduce it).
 
-Multiplying by zero is the floor only for a non-negative score such as 001's ``1 - max``;
-our scores may be negative, so claimed pixels take the score's lower bound instead
-(``AnomalyScore.floor``), which ranks them below every unclaimed pixel as the paper intends.
+Multiplying by zero is the floor only for a non-negative score such as Mask2Anomaly's
+``1 - max``; our scores may be negative, so claimed pixels take the score's lower bound
+instead (``AnomalyScore.floor``), which ranks them below every unclaimed pixel as the paper
+intends.
 """
 
 from __future__ import annotations

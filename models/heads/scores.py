@@ -1,11 +1,11 @@
 """Dense anomaly scores by name, higher = more anomalous (GPU part, exportable).
 
 Every score is a per-pixel function of the mask-classification outputs. Classes: K known
-(indices 0..K-1), the negative-objectness class at index K for K+2 models (paper 004 §4),
-no-object last. Every softmax runs over **all** C outputs; each max below says which classes
-it covers.
+(indices 0..K-1), the negative-objectness class at index K for K+2 models
+(UNO (Delić et al., 2024), §4), no-object last. Every softmax runs over **all** C outputs;
+each max below says which classes it covers.
 
-Sign convention and paper 000 eq. 7: with ``a(x) = -max`` the EAM score is
+Sign convention and EAM (Grcić et al., 2023), eq. 7: with ``a(x) = -max`` the EAM score is
 ``sum_i m_i (-max_k P_i(k)) <= -max_k sum_i m_i P_i(k)`` = AEM (``msp``), because a max of a
 sum of non-negative terms is at most the sum of the maxima. Our scores keep the paper's
 signs, so ``eam <= msp`` holds pixel-wise as written (tested on random inputs).
@@ -32,26 +32,30 @@ def known_max_prob(probs: Tensor, num_classes: int) -> Tensor:
 
 
 def _mask_uncertainty(logits: Tensor, num_classes: int) -> Tensor:
-    """EAM's / UNO's per-mask ``-max_{k<K} P_i(k)`` (000 eq. 7, 004 eq. 2)."""
+    """EAM's / UNO's per-mask ``-max_{k<K} P_i(k)`` (EAM (Grcić et al., 2023), eq. 7;
+    UNO (Delić et al., 2024), eq. 2)."""
     return -known_max_prob(logits.softmax(-1), num_classes)
 
 
 def _mask_energy(logits: Tensor, num_classes: int) -> Tensor:
-    """Energy of the K known raw class logits, ``-logsumexp_{k<K} l_i(k)`` (000 Table 5).
+    """Energy of the K known raw class logits, ``-logsumexp_{k<K} l_i(k)``
+    (EAM (Grcić et al., 2023), Table 5).
 
-    The paper names the variant only "energy score (log-sum-exp)"; the energy score of
-    Liu et al. (its ref. [42]) is defined on logits, so we apply it to the mask's known-class
-    logits (no-object and negative logits excluded)."""
+    The paper names the variant only "energy score (log-sum-exp)"; the energy score
+    (Liu et al., 2020; EAM's ref. [42]) is defined on logits, so we apply it to the mask's
+    known-class logits (no-object and negative logits excluded)."""
     return -torch.logsumexp(logits[..., :num_classes], dim=-1)
 
 
 def _negative_objectness(logits: Tensor, num_classes: int) -> Tensor:
-    """UNO's ``P_i(K+1)`` (004 eq. 3): the negative class sits at index K here."""
+    """UNO's ``P_i(K+1)`` (UNO (Delić et al., 2024), eq. 3): the negative class sits at
+    index K here."""
     return logits.softmax(-1)[..., num_classes]
 
 
 def _mask_uno(logits: Tensor, num_classes: int) -> Tensor:
-    """UNO per mask (004 eq. 1): uncertainty + negative objectness, softmax over all K+2."""
+    """UNO per mask (UNO (Delić et al., 2024), eq. 1): uncertainty + negative objectness,
+    softmax over all K+2."""
     return _mask_uncertainty(logits, num_classes) + _negative_objectness(logits, num_classes)
 
 
@@ -98,8 +102,8 @@ class AnomalyScore:
     needs_negative: bool = False
     floor: Callable[[int, int], float] | None = None
     """Lower bound of the score given (N masks, K classes): the value refined pixels take
-    (paper 001 eq. 15 zeroes a non-negative score; ours may be negative). None: unbounded,
-    refined pixels take the image's minimum instead."""
+    (Mask2Anomaly (Rai et al., 2024), eq. 15, zeroes a non-negative score; ours may be
+    negative). None: unbounded, refined pixels take the image's minimum instead."""
 
 
 def _ensemble_score(
@@ -113,7 +117,10 @@ def _ensemble_score(
 
 
 _AEM = AnomalyScore(
-    "msp", "-max_{k<K} sum_i m_i P_i(k)  (000 eq. 6 AEM; 001 eq. 7 minus 1)", _aem, floor=lambda n, k: -float(n)
+    "msp",
+    "-max_{k<K} sum_i m_i P_i(k)  (AEM: EAM (Grcić et al., 2023), eq. 6; Mask2Anomaly, eq. 7, minus 1)",
+    _aem,
+    floor=lambda n, k: -float(n),
 )
 
 ANOMALY_SCORES: dict[str, AnomalyScore] = {
@@ -121,38 +128,50 @@ ANOMALY_SCORES: dict[str, AnomalyScore] = {
     "aem": _AEM,
     "aem_energy": AnomalyScore(
         "aem_energy",
-        "-logsumexp_{k<K} sum_i m_i P_i(k)  (000 Table 5)",
+        "-logsumexp_{k<K} sum_i m_i P_i(k)  (EAM (Grcić et al., 2023), Table 5)",
         _aem_energy,
         floor=lambda n, k: -(n + math.log(k)),
     ),
     "eam": _ensemble_score(
-        "eam", "sum_i m_i (-max_{k<K} P_i(k))  (000 eq. 7)", _mask_uncertainty, lambda n, k: -float(n)
+        "eam",
+        "sum_i m_i (-max_{k<K} P_i(k))  (EAM (Grcić et al., 2023), eq. 7)",
+        _mask_uncertainty,
+        lambda n, k: -float(n),
     ),
     "eam_energy": AnomalyScore(
-        "eam_energy", "sum_i m_i (-logsumexp_{k<K} l_i(k))  (000 Table 5)", _ensemble, _mask_energy
+        "eam_energy",
+        "sum_i m_i (-logsumexp_{k<K} l_i(k))  (EAM (Grcić et al., 2023), Table 5)",
+        _ensemble,
+        _mask_energy,
     ),
     "uno": _ensemble_score(
         "uno",
-        "sum_i m_i (-max_{k<K} P_i(k) + P_i(K))  (004 eq. 1-3, 8)",
+        "sum_i m_i (-max_{k<K} P_i(k) + P_i(K))  (UNO (Delić et al., 2024), eq. 1-3, 8)",
         _mask_uno,
         lambda n, k: -float(n),
         needs_negative=True,
     ),
     "uno_unc": _ensemble_score(
         "uno_unc",
-        "sum_i m_i (-max_{k<K} P_i(k))  (004 eq. 2, 8)",
+        "sum_i m_i (-max_{k<K} P_i(k))  (UNO (Delić et al., 2024), eq. 2, 8)",
         _mask_uncertainty,
         lambda n, k: -float(n),
         needs_negative=True,
     ),
     "uno_no": _ensemble_score(
-        "uno_no", "sum_i m_i P_i(K)  (004 eq. 3, 8)", _negative_objectness, lambda n, k: 0.0, needs_negative=True
+        "uno_no",
+        "sum_i m_i P_i(K)  (UNO (Delić et al., 2024), eq. 3, 8)",
+        _negative_objectness,
+        lambda n, k: 0.0,
+        needs_negative=True,
     ),
     "rba": AnomalyScore(
-        "rba", "-sum_{k<K} tanh(sum_i m_i P_i(k))  (RbA, Nayal et al. 2023)", _rba, floor=lambda n, k: -float(k)
+        "rba", "-sum_{k<K} tanh(sum_i m_i P_i(k))  (RbA (Nayal et al., 2023))", _rba, floor=lambda n, k: -float(k)
     ),
-    "am": AnomalyScore("am", "-max_i m_i  (000 eq. 4)", _am, floor=lambda n, k: -1.0),
-    "ahm": AnomalyScore("ahm", "-max_{k<K} P_{argmax_i m_i}(k)  (000 eq. 5)", _ahm, floor=lambda n, k: -1.0),
+    "am": AnomalyScore("am", "-max_i m_i  (EAM (Grcić et al., 2023), eq. 4)", _am, floor=lambda n, k: -1.0),
+    "ahm": AnomalyScore(
+        "ahm", "-max_{k<K} P_{argmax_i m_i}(k)  (EAM (Grcić et al., 2023), eq. 5)", _ahm, floor=lambda n, k: -1.0
+    ),
 }
 """``aem`` is another name for ``msp``. ``uno_unc`` equals ``eam`` on the same K+2 model."""
 
@@ -164,7 +183,7 @@ def get_score(name: str, metadata: ModelMetadata) -> AnomalyScore:
     score = ANOMALY_SCORES[name]
     if score.needs_negative and not metadata.architecture.negative_class:
         raise AnomaskError(
-            f"score {name!r} needs a negative-objectness class (K+2 model, paper 004); this "
+            f"score {name!r} needs a negative-objectness class (K+2 model, UNO (Delić et al., 2024)); this "
             "model has K+1 outputs (architecture.negative_class is false)"
         )
     return score

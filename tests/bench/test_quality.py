@@ -29,15 +29,15 @@ TINY_MODEL = [
 ]
 SECTIONS = (
     "### All models",
-    "### Paper 000 Table 5",
-    "### Paper 000 §3.4",
-    "### Paper 004 Table 8",
-    "### Paper 004 Table 5",
-    "### Paper 001 Table 5a",
-    "### Paper 001 Table 5c",
-    "### Paper 002 Table 3",
-    "### Paper 001 Tables 4 and 8",
-    "### Paper 003",
+    "### EAM (Grcić et al., 2023), Table 5",
+    "### EAM (Grcić et al., 2023), §3.4",
+    "### UNO (Delić et al., 2024), Table 8",
+    "### UNO (Delić et al., 2024), Table 5",
+    "### Mask2Anomaly (Rai et al., 2024), Table 5(a)",
+    "### Mask2Anomaly (Rai et al., 2024), Table 5(c)",
+    "### Noisy negatives (Bevandić et al., 2022), Table 3",
+    "### Mask2Anomaly (Rai et al., 2024), Tables 4 and 8",
+    "### GOSS (Hong et al., 2022)",
     "### Claims",
 )
 

@@ -1,4 +1,4 @@
-"""Masked vs global masked attention (paper 001 §4.2, eq. 8-11)."""
+"""Masked vs global masked attention (Mask2Anomaly (Rai et al., 2024), §4.2, eq. 8-11)."""
 
 import pytest
 import torch

@@ -1,15 +1,16 @@
-"""COCO panoptic reader with the open-set splits of paper 001 §7.1.
+"""COCO panoptic reader with the open-set splits of Mask2Anomaly (Rai et al., 2024), §7.1.
 
 Layout: ``panoptic_<split>.json`` (images, annotations with ``segments_info``,
 categories), a folder of panoptic PNGs (segment id = R + 256 G + 256^2 B, 0 = unlabelled)
 and the image folder. Category ids map to contiguous train ids in id order.
 
-Open-set splits (paper 001 §7.1, after EOPSN): 5 %, 10 % and 20 % of the 80 thing classes
-are removed *cumulatively*, so the 20 % split removes all 16 classes listed there. Paper
-000 §4.2 names only the last eight for its "20 %" setting; eight of 80 would be 10 %, so we
-follow 001's cumulative reading. Removed classes are not among the known classes: in
-``mode="train"`` their pixels are void (255) with no instance; in ``mode="eval"`` they
-are the unknown class (254) with their instance ids and ``anomaly`` = 1.
+Open-set splits (Mask2Anomaly, §7.1, after EOPSN (Hwang et al., 2021)): 5 %, 10 % and 20 %
+of the 80 thing classes are removed *cumulatively*, so the 20 % split removes all 16 classes
+listed there. EAM (Grcić et al., 2023), §4.2, names only the last eight for its "20 %"
+setting; eight of 80 would be 10 %, so we follow Mask2Anomaly's cumulative reading. Removed
+classes are not among the known classes: in ``mode="train"`` their pixels are void (255)
+with no instance; in ``mode="eval"`` they are the unknown class (254) with their instance
+ids and ``anomaly`` = 1.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ _SPLIT_5 = ("car", "cow", "pizza", "toilet")
 _SPLIT_10 = _SPLIT_5 + ("boat", "tie", "zebra", "stop sign")
 _SPLIT_20 = _SPLIT_10 + ("dining table", "banana", "bicycle", "cake", "sink", "cat", "keyboard", "bear")
 OPEN_SET_SPLITS: dict[str, tuple[str, ...]] = {"5": _SPLIT_5, "10": _SPLIT_10, "20": _SPLIT_20}
-"""Thing classes removed (treated as unknown) in each open-set split, paper 001 §7.1."""
+"""Thing classes removed (treated as unknown) in each open-set split, Mask2Anomaly (Rai et al., 2024), §7.1."""
 
 
 def rgb_to_segment_id(rgb: np.ndarray) -> np.ndarray:

@@ -3,12 +3,14 @@
 A pool draws :class:`Negative` cut-outs (RGB crop + binary mask, cropped to the mask's
 box) with an explicit ``numpy.random.Generator``, so pasting is reproducible. Sources:
 
-- :class:`CocoInstanceNegatives`: instances of a COCO instances JSON (Mask2Anomaly's
-  AnomalyMix source, paper 001 §7.3), classes that overlap the road ontology excluded;
+- :class:`CocoInstanceNegatives`: instances of a COCO instances JSON (the AnomalyMix source
+  of Mask2Anomaly (Rai et al., 2024), §7.3), classes that overlap the road ontology
+  excluded;
 - :class:`AdeNegatives`: ADE20K class PNGs (one class region per draw, as UNO's and EAM's
   official code) or instance PNGs (R = class, G = instance id);
-- :class:`BoxNegatives`: whole images with one bounding box (ImageNet-1k-bb, paper 002
-  §4.1: the first box of each PASCAL-VOC XML); the mask is the whole box;
+- :class:`BoxNegatives`: whole images with one bounding box (ImageNet-1k-bb, noisy
+  negatives (Bevandić et al., 2022), §4.1: the first box of each PASCAL VOC XML); the mask
+  is the whole box;
 - :class:`ArrayNegatives`: cut-outs in memory (the synthetic default's "seen" objects).
 """
 
@@ -193,7 +195,7 @@ class AdeNegatives(NegativePool):
 
 
 class BoxNegatives(NegativePool):
-    """Images with PASCAL-VOC XML boxes (ImageNet's format); the first box is the negative."""
+    """Images with PASCAL VOC XML boxes (ImageNet's format); the first box is the negative."""
 
     def __init__(self, image_dir: Path, annotation_dir: Path) -> None:
         self.image_dir = require_dir(Path(image_dir), "negative image")

@@ -8,10 +8,10 @@ instance id per pasted object; the recipe-specific part is the semantic label:
 
 | transform | semantic label of pasted pixels | paper |
 | --- | --- | --- |
-| :class:`AnomalyMix` | 255 void (the outlier mask carries them) | 001 §4.3, §7.3 |
-| :meth:`InstancePaste.eam` | 255 void | 000 §3.4 |
-| :meth:`InstancePaste.uno` | K, the negative class | 004 §4, §6.1 |
-| :class:`NoisyNegativePaste` | 255 (outlier head only) | 002 §3.2-3.3, eq. 1 |
+| :class:`AnomalyMix` | 255 void (the outlier mask carries them) | Mask2Anomaly (Rai et al., 2024), §4.3, §7.3 |
+| :meth:`InstancePaste.eam` | 255 void | EAM (Grcić et al., 2023), §3.4 |
+| :meth:`InstancePaste.uno` | K, the negative class | UNO (Delić et al., 2024), §4, §6.1 |
+| :class:`NoisyNegativePaste` | 255 (outlier head only) | noisy negatives (Bevandić et al., 2022), §3.2-3.3, eq. 1 |
 
 Pixel sizes of the official code are for full-resolution Cityscapes (2048 px wide), where
 pasting happens before resizing; we scale them by ``image width / reference_width`` so
@@ -91,13 +91,14 @@ def _scaled_range(pixels: tuple[int, int], width: int, reference_width: int) -> 
 
 @dataclass
 class AnomalyMix:
-    """Mask2Anomaly's outlier images (paper 001 §4.3 and §7.3, after AnomalyMix/PEBAL): with
-    probability 0.2 one cut-out object is pasted at its own size at a random place, and
-    the binary outlier mask ``anomaly`` (1 on the object, 0 elsewhere) feeds the mask
-    contrastive loss (eq. 13). The official code writes 254 into the semantic map there and
-    drops 254 from the class list, so no ground-truth mask covers the object; 255 does
-    the same for the mask and class losses and keeps 254 for open-set ground truth.
-    The object's size is scaled by ``width / reference_width`` (see the module note)."""
+    """The outlier images of Mask2Anomaly (Rai et al., 2024), §4.3 and §7.3 (AnomalyMix,
+    after PEBAL (Tian et al., 2022)): with probability 0.2 one cut-out object is pasted at
+    its own size at a random place, and the binary outlier mask ``anomaly`` (1 on the
+    object, 0 elsewhere) feeds the mask contrastive loss (eq. 13). The official code writes
+    254 into the semantic map there and drops 254 from the class list, so no ground-truth
+    mask covers the object; 255 does the same for the mask and class losses and keeps 254
+    for open-set ground truth. The object's size is scaled by ``width / reference_width``
+    (see the module note)."""
 
     pool: NegativePool
     probability: float = 0.2
@@ -139,16 +140,17 @@ class InstancePaste:
 
     @classmethod
     def eam(cls, pool: NegativePool, count: int = 3, max_side: tuple[int, int] = (96, 384)) -> InstancePaste:
-        """EAM (paper 000 §3.4): negatives labelled void, so every mask learns to avoid
-        them; 3 ADE20K regions, max side 96-384 px, every image (official code)."""
+        """EAM (Grcić et al., 2023), §3.4: negatives labelled void, so every mask learns to
+        avoid them; 3 ADE20K regions, max side 96-384 px, every image (official code)."""
         return cls(pool, IGNORE_ID, count, max_side)
 
     @classmethod
     def uno(
         cls, pool: NegativePool, negative_class: int, count: int = 3, max_side: tuple[int, int] = (96, 500)
     ) -> InstancePaste:
-        """UNO (paper 004 §4, §6.1): 3 ADE20K instances labelled as the negative class
-        K (0-based; the K+1-th class), max side 96-500 px (official code), every image."""
+        """UNO (Delić et al., 2024), §4, §6.1: 3 ADE20K instances labelled as the negative
+        class K (0-based; the K+1-th class), max side 96-500 px (official code), every
+        image."""
         return cls(pool, negative_class, count, max_side)
 
     def max_side_range(self, width: int) -> tuple[int, int]:
@@ -177,9 +179,9 @@ def box_size_for_share(aspect: float, share: float, height: int, width: int) -> 
 
 @dataclass
 class NoisyNegativePaste:
-    """Noisy negatives (paper 002 §3.3, §4.1, "RSP"): the negative's box, resized to a
-    share of the image area uniform in 0.1 %-10 %, pasted into every image. Outlier
-    ground truth 1 there; the classifier loss skips outlier pixels (eq. 1:
+    """Noisy negatives (Bevandić et al., 2022), §3.3, §4.1, "RSP": the negative's box,
+    resized to a share of the image area uniform in 0.1 %-10 %, pasted into every image.
+    Outlier ground truth 1 there; the classifier loss skips outlier pixels (eq. 1:
     ``[o_ij = 0]``), so their semantic label is 255."""
 
     pool: NegativePool
@@ -199,11 +201,11 @@ class NoisyNegativePaste:
 
 
 class NoisyNegativeImages:
-    """Whole negative images as samples (paper 002 §3.3: batches mix inlier and negative
-    images; Fig. 4d): resized to cover ``size`` and centre-cropped; ``semantic`` all 255
-    (ignored by the classifier), ``anomaly`` 1 inside the box. Outside the box we write
-    255: the paper labels outliers "only within the bounding box" and the background of
-    an ImageNet photo is no road-scene inlier either."""
+    """Whole negative images as samples (noisy negatives (Bevandić et al., 2022), §3.3:
+    batches mix inlier and negative images; Fig. 4d): resized to cover ``size`` and
+    centre-cropped; ``semantic`` all 255 (ignored by the classifier), ``anomaly`` 1 inside
+    the box. Outside the box we write 255: the paper labels outliers "only within the
+    bounding box" and the background of an ImageNet photo is no road-scene inlier either."""
 
     def __init__(self, pool: BoxNegatives, size: tuple[int, int], classes: tuple[ClassInfo, ...]) -> None:
         self.pool = pool

@@ -1,4 +1,5 @@
-"""StreetHazards reader (Hendrycks et al.; the open-set semantic benchmark of paper 001 §7.1).
+"""StreetHazards reader (Hendrycks et al., 2022; the open-set semantic benchmark of
+Mask2Anomaly (Rai et al., 2024), §7.1).
 
 Layout as distributed: ``train/images/training/t*/*.png`` with
 ``train/annotations/training/...`` (``validation`` for val) and

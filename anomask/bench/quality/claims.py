@@ -21,7 +21,7 @@ from anomask.bench.quality.metrics import Results, better, pct, prior, value
 NEAR_PRIOR = 2.0
 """APs below this multiple of the anomaly prior count as 'not learnt'."""
 COMPARABLE = 0.25
-"""Relative AP gap within which two scores 'perform comparably' (paper 000 Table 5)."""
+"""Relative AP gap within which two scores 'perform comparably' (EAM (Grcić et al., 2023), §5.1, Table 5)."""
 
 Ref = tuple[str, str]
 
@@ -92,23 +92,23 @@ def _beats(
 
 CLAIMS: tuple[Claim, ...] = (
     Claim(
-        "000-T5-eam",
-        "000 Table 5",
+        "eam-t5-eam",
+        "EAM (Grcić et al., 2023), Table 5",
         "M2F-EAM outperforms M2F-AEM (max-score), i.e. the ensemble of mask anomaly scores "
         "beats the anomaly score of the ensemble",
         _beats(("m2f", "eam"), ("m2f", "msp")),
         "with few, soft masks per pixel the mask-wise maxima are not sharper than the pixel-wise one",
     ),
     Claim(
-        "000-T5-masks",
-        "000 Table 5",
+        "eam-t5-masks",
+        "EAM (Grcić et al., 2023), Table 5",
         "both mask-level scores (AEM, EAM) outperform the per-pixel max-softmax baseline",
         _beats(("m2f", "eam"), ("pp", "msm")) + _beats(("m2f", "msp"), ("pp", "msm")),
         "the per-pixel network learns the small synthetic scenes faster than the mask transformer",
     ),
     Claim(
-        "000-T5-ensembles",
-        "000 Table 5",
+        "eam-t5-ensembles",
+        "EAM (Grcić et al., 2023), Table 5",
         "the ensembles (AEM, EAM) outperform M2F-AM and M2F-AHM",
         _beats(("m2f", "eam"), ("m2f", "am"))
         + _beats(("m2f", "eam"), ("m2f", "ahm"))
@@ -118,8 +118,8 @@ CLAIMS: tuple[Claim, ...] = (
         "are still weak",
     ),
     Claim(
-        "000-T5-energy",
-        "000 Table 5",
+        "eam-t5-energy",
+        "EAM (Grcić et al., 2023), Table 5",
         "the energy score (log-sum-exp) performs comparably to the hard maximum, for AEM and EAM",
         (
             Comparison(("m2f", "aem_energy"), ("m2f", "msp"), kind="comparable"),
@@ -129,15 +129,15 @@ CLAIMS: tuple[Claim, ...] = (
         "classes, not the winner",
     ),
     Claim(
-        "000-3.4-void",
-        "000 §3.4, Table 8",
+        "eam-3.4-void",
+        "EAM (Grcić et al., 2023), §3.4, Table 8",
         "fine-tuning with pasted negatives labelled void improves EAM (higher AP, lower FPR95)",
         _beats(("m2f-eam", "eam"), ("m2f", "eam"), ("ap", "fpr95")),
         "the void supervision reaches few mask cells per pasted object at this input size",
     ),
     Claim(
-        "002-T3-op",
-        "002 Table 3",
+        "noisy-t3-op",
+        "noisy negatives (Bevandić et al., 2022), Table 3",
         "the outlier head (OP) trained on noisy negatives beats the max-softmax (MSM) of a model "
         "trained without them (higher AP, lower FPR95)",
         _beats(("pp-noisy", "op"), ("pp", "msm"), ("ap", "fpr95")),
@@ -145,15 +145,15 @@ CLAIMS: tuple[Claim, ...] = (
         "box shape",
     ),
     Claim(
-        "002-T3-fusion",
-        "002 Table 3",
+        "noisy-t3-fusion",
+        "noisy negatives (Bevandić et al., 2022), Table 3",
         "multiplying OP by MSM (OP×MSM) raises AP over OP alone",
         _beats(("pp-noisy", "op_msm"), ("pp-noisy", "op")),
         "MSM is high on every class border of a briefly trained classifier, so the product adds border false positives",
     ),
     Claim(
-        "004-T8-negatives",
-        "004 Table 8",
+        "uno-t8-negatives",
+        "UNO (Delić et al., 2024), Table 8",
         "training with negatives improves the uncertainty score: s_Unc of the K+2 model beats "
         "the K+1 model, on seen (A) and unseen (B) anomalies",
         _beats(("m2f-uno", "uno_unc"), ("m2f", "eam"), subsets=("seen", "unseen")),
@@ -161,92 +161,92 @@ CLAIMS: tuple[Claim, ...] = (
         "pasted objects",
     ),
     Claim(
-        "004-T8-objectness",
-        "004 Table 8",
+        "uno-t8-objectness",
+        "UNO (Delić et al., 2024), Table 8",
         "s_NO outperforms s_Unc on seen (A) and unseen (B) anomalies",
         _beats(("m2f-uno", "uno_no"), ("m2f-uno", "uno_unc"), subsets=("seen", "unseen")),
         "negative objectness does not transfer from the pasted objects to these anomalies",
     ),
     Claim(
-        "004-T5-T8-uno",
-        "004 Tables 5, 8",
+        "uno-t5-t8-uno",
+        "UNO (Delić et al., 2024), Tables 5, 8",
         "s_UNO outperforms both its components on seen and unseen anomalies",
         _beats(("m2f-uno", "uno"), ("m2f-uno", "uno_no"), subsets=("seen", "unseen"))
         + _beats(("m2f-uno", "uno"), ("m2f-uno", "uno_unc"), subsets=("seen", "unseen")),
-        "one term is much weaker than the other here, and the sum inherits its false positives (004 Table 5's "
-        "synthetic-negative rows show the same when a term is weak)",
+        "one term is much weaker than the other here, and the sum inherits its false positives (the "
+        "synthetic-negative rows of UNO (Delić et al., 2024), Table 5, show the same when a term is weak)",
     ),
     Claim(
-        "004-T8-unseen",
-        "004 Table 8",
+        "uno-t8-unseen",
+        "UNO (Delić et al., 2024), Table 8",
         "s_Unc contributes most on unseen anomalies: UNO's gain over s_NO is larger on unseen (B) than on seen (A)",
         (Comparison(("m2f-uno", "uno"), ("m2f-uno", "uno_no"), "ap", "unseen", "gain", "seen"),),
         "negative objectness already covers the unseen objects about as well as the seen ones",
     ),
     Claim(
-        "001-T5c-gma",
-        "001 Table 5c",
+        "mask2anomaly-t5c-gma",
+        "Mask2Anomaly (Rai et al., 2024), Table 5(c)",
         "global masked attention beats masked attention without other components: higher mIoU and AuPRC, lower FPR95",
         _beats(("gma", "msp"), ("m2f", "msp"), ("ap", "fpr95", "miou")),
         "attending to each mask's complement helps only once masks are sharp; briefly trained from scratch they "
         "are not",
     ),
     Claim(
-        "001-T5a-all",
-        "001 Table 5a",
+        "mask2anomaly-t5a-all",
+        "Mask2Anomaly (Rai et al., 2024), Table 5(a)",
         "Mask2Anomaly (GMA + contrastive loss + refinement mask) far outperforms Mask2Former's MSP",
         _beats(("gma-cl", "msp+refined"), ("m2f", "msp"), ("ap", "fpr95")),
         "the components below did not help in this setting",
     ),
     Claim(
-        "001-T5a-cl",
-        "001 Table 5a",
+        "mask2anomaly-t5a-cl",
+        "Mask2Anomaly (Rai et al., 2024), Table 5(a)",
         "removing the contrastive loss hurts (mostly FPR95)",
         _beats(("gma-cl", "msp+refined"), ("gma", "msp+refined"), ("ap", "fpr95")),
         "AnomalyMix pastes few outlier pixels in a short fine-tune, and the backbone is frozen in that stage",
     ),
     Claim(
-        "001-T5a-gma",
-        "001 Table 5a",
+        "mask2anomaly-t5a-gma",
+        "Mask2Anomaly (Rai et al., 2024), Table 5(a)",
         "removing global masked attention hurts (mostly AuPRC)",
         _beats(("gma-cl", "msp+refined"), ("m2f-cl", "msp+refined"), ("ap", "fpr95")),
         "attending to each mask's complement helps only once masks are sharp; briefly trained from scratch they "
         "are not",
     ),
     Claim(
-        "001-T5a-rm",
-        "001 Table 5a",
+        "mask2anomaly-t5a-rm",
+        "Mask2Anomaly (Rai et al., 2024), Table 5(a)",
         "the refinement mask improves AuPRC and FPR95",
         _beats(("gma-cl", "msp+refined"), ("gma-cl", "msp"), ("ap", "fpr95")),
         "confident stuff masks also cover anomalies on the road border and sidewalk, which the refinement then hides",
     ),
     Claim(
-        "001-T3-openiou",
-        "001 Table 3",
+        "mask2anomaly-t3-openiou",
+        "Mask2Anomaly (Rai et al., 2024), Table 3",
         "Mask2Anomaly's open-set mIoU exceeds Mask2Former's (MSP)",
         _beats(("gma-cl", "msp+refined"), ("m2f", "msp"), ("open_miou",)),
         "at a 95 % TPR threshold the weaker scores mark many inlier pixels unknown, which costs more than the "
         "anomalies gain",
     ),
     Claim(
-        "001-T8-mining",
-        "001 Table 8",
+        "mask2anomaly-t8-mining",
+        "Mask2Anomaly (Rai et al., 2024), Table 8",
         "mining unknown instances beats plain connected components for unknown PQ",
         _beats(("gma-cl", "mining"), ("gma-cl", "components"), ("pq_unk",)),
         "the anomalies are single small objects, which connected components already separate",
     ),
     Claim(
-        "001-T8-gma",
-        "001 Table 8",
+        "mask2anomaly-t8-gma",
+        "Mask2Anomaly (Rai et al., 2024), Table 8",
         "without global masked attention, mining's unknown PQ drops",
         _beats(("gma-cl", "mining"), ("m2f-cl", "mining"), ("pq_unk",)),
         "attending to each mask's complement helps only once masks are sharp; briefly trained from scratch they "
         "are not",
     ),
     Claim(
-        "001-T4-eam",
-        "001 Table 4",
-        "Mask2Anomaly (mining) beats EAM-style open-set panoptic (000 §4.2) for unknown PQ",
+        "mask2anomaly-t4-eam",
+        "Mask2Anomaly (Rai et al., 2024), Table 4",
+        "Mask2Anomaly (mining) beats EAM-style open-set panoptic (EAM (Grcić et al., 2023), §4.2) for unknown PQ",
         _beats(("gma-cl", "mining"), ("m2f", "eam"), ("pq_unk",)),
         "the EAM rule (anomalous pixels to their preferred mask) suits small objects that one mask covers",
     ),

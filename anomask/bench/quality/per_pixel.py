@@ -1,7 +1,8 @@
-"""The two terms of paper 002's fused score, scored apart: the outlier head's probability
-(OP) and the classifier's max-softmax uncertainty (MSM = 1 - max_c softmax), next to their
-product OP x MSM (eq. 2, ``PerPixelHeads``). ``anomask eval`` gives a per-pixel model one
-score, OP x MSM; paper 002 Table 3 and paper 000 Table 5 also report the terms alone.
+"""The two terms of the fused score of noisy negatives (Bevandić et al., 2022), eq. 2, scored
+apart: the outlier head's probability (OP) and the classifier's max-softmax uncertainty
+(MSM = 1 - max_c softmax), next to their product OP x MSM (``PerPixelHeads``). ``anomask
+eval`` gives a per-pixel model one score, OP x MSM; noisy negatives, Table 3, and EAM
+(Grcić et al., 2023), Table 5, also report the terms alone.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class PerPixelTermsPredictor(CheckpointPredictor):
     def __init__(self, path: str | Path, size: tuple[int, int] | None = None) -> None:
         super().__init__(path, None, size)
         if self.metadata.architecture.meta_arch != "per_pixel":
-            raise AnomaskError(f"{path}: not a per-pixel (paper 002) model")
+            raise AnomaskError(f"{path}: not a per-pixel (noisy negatives) model")
         self.scores = PER_PIXEL_TERMS
 
     @torch.inference_mode()

@@ -51,7 +51,8 @@ class Model:
     scores: tuple[str, ...]
     """Scores for ``anomask.evaluation.evaluate`` (the first one feeds open-set panoptic/GOSS)."""
     per_pixel: bool = False
-    """Paper 002's two-head model: its outlier head (OP) and max-softmax (MSM) are scored apart too."""
+    """The two-head model of noisy negatives (Bevandić et al., 2022): its outlier head (OP) and
+    max-softmax (MSM) are scored apart too."""
 
 
 def _set(**stages: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -62,7 +63,8 @@ RUNS: tuple[Run, ...] = (
     Run("m2f", "closed-set", {"closed-set": BASE}),
     Run("m2f-eam", "eam", {"finetune": FINETUNE}, init="m2f"),
     Run("m2f-uno", "uno", {"finetune": FINETUNE}, init="m2f"),
-    # Table 5a's "CL + RM without GMA" row: the contrastive stage on the masked-attention model.
+    # Mask2Anomaly (Rai et al., 2024), Table 5(a), row "CL + RM without GMA": the contrastive
+    # stage on the masked-attention model.
     Run(
         "m2f-cl",
         "mask2anomaly",
@@ -71,7 +73,8 @@ RUNS: tuple[Run, ...] = (
         overrides=_set(contrastive={"model": {"global_masked_attention": False}}),
     ),
     Run("gma", "mask2anomaly", {"gma": BASE, "contrastive": FINETUNE}),
-    # Paper 002's max-softmax baseline is a per-pixel model trained without negatives ...
+    # The max-softmax baseline of noisy negatives (Bevandić et al., 2022) is a per-pixel model
+    # trained without negatives ...
     Run("pp", "per-pixel", {"per-pixel": BASE}, overrides=_set(all={"data": {"paste": "none"}})),
     # ... and its two-head model continues it on noisy negatives (the recipe's pasting).
     Run("pp-noisy", "per-pixel", {"per-pixel": FINETUNE}, init="pp", overrides=_set(all={"init": "previous"})),
@@ -85,12 +88,12 @@ MODELS: tuple[Model, ...] = (
         "Mask2Former, masked attention, closed set (K+1)",
         ("eam", "msp", "am", "ahm", "aem_energy", "eam_energy", "rba", "msp+refined"),
     ),
-    Model("m2f-eam", "m2f-eam", "finetune", "EAM fine-tuned on void negatives (000 §3.4)", ("eam", "msp")),
+    Model("m2f-eam", "m2f-eam", "finetune", "EAM (Grcić et al., 2023), §3.4: void negatives fine-tune", ("eam", "msp")),
     Model(
         "m2f-uno",
         "m2f-uno",
         "finetune",
-        "UNO K+2 fine-tuned on negatives labelled K (004 §4)",
+        "UNO (Delić et al., 2024), §4: K+2 fine-tuned on negatives labelled K",
         ("uno", "uno_unc", "uno_no", "msp"),
     ),
     Model("m2f-cl", "m2f-cl", "contrastive", "masked attention + contrastive fine-tune", ("msp", "msp+refined")),
@@ -98,7 +101,12 @@ MODELS: tuple[Model, ...] = (
     Model("gma-cl", "gma", "contrastive", "Mask2Anomaly: GMA + contrastive fine-tune", ("msp", "msp+refined")),
     Model("pp", "pp", "per-pixel", "per-pixel, closed set (no negatives)", ("op_msm",), per_pixel=True),
     Model(
-        "pp-noisy", "pp-noisy", "per-pixel", "per-pixel two-head, noisy negatives (002)", ("op_msm",), per_pixel=True
+        "pp-noisy",
+        "pp-noisy",
+        "per-pixel",
+        "two-head, noisy negatives (Bevandić et al., 2022)",
+        ("op_msm",),
+        per_pixel=True,
     ),
 )
 

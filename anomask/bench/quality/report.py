@@ -73,7 +73,7 @@ def _pixel_header(first: Sequence[str], paper: Sequence[str] = ()) -> list[str]:
     return list(first) + [f"{m} {s}" for s in SUBSETS for m in ("AP", "FPR95")] + list(paper)
 
 
-def table5_000(results: Results) -> str:
+def eam_table5(results: Results) -> str:
     rows = [
         (("PerPixel", "Max-softmax"), ("pp", "msm"), ("1.8",)),
         (("M2F-AM", "Max-score"), ("m2f", "am"), ("30.9",)),
@@ -84,24 +84,24 @@ def table5_000(results: Results) -> str:
         (("", "Max-score"), ("m2f", "eam"), ("52.0",)),
         (("RbA", "Σ tanh"), ("m2f", "rba"), ("—",)),
     ]
-    return "### Paper 000 Table 5: anomaly detectors on one closed-set model\n\n" + table(
+    return "### EAM (Grcić et al., 2023), Table 5: anomaly detectors on one closed-set model\n\n" + table(
         _pixel_header(("method", "detector"), ("paper: FS L&F AP",)),
         [_pixel_row(results, label, ref, paper) for label, ref, paper in rows],
     )
 
 
-def negatives_000(results: Results) -> str:
+def eam_negatives(results: Results) -> str:
     rows = [
         (("w/o negatives",), ("m2f", "eam"), ("52.0", "20.5")),
         (("pasted negatives labelled void",), ("m2f-eam", "eam"), ("81.5", "4.2")),
     ]
-    return "### Paper 000 §3.4 / Table 8: M2F-EAM fine-tuned with void negatives\n\n" + table(
+    return "### EAM (Grcić et al., 2023), §3.4 and Table 8: M2F-EAM fine-tuned with void negatives\n\n" + table(
         _pixel_header(("negatives",), ("paper: FS L&F AP", "FPR95")),
         [_pixel_row(results, label, ref, paper) for label, ref, paper in rows],
     )
 
 
-def uno_004(results: Results) -> str:
+def uno_tables(results: Results) -> str:
     def cells(model: str, scores: Sequence[str | None]) -> list[str]:
         out = []
         for score in scores:
@@ -134,14 +134,14 @@ def uno_004(results: Results) -> str:
     ]
     table5 = table(["score", "AP", "FPR95", "AUROC", "paper: FS L&F AP", "FPR95"], rows5)
     return (
-        "### Paper 004 Table 8: UNO components, seen vs unseen anomalies\n\n"
+        "### UNO (Delić et al., 2024), Table 8: UNO components, seen vs unseen anomalies\n\n"
         + table8
-        + "\n### Paper 004 Table 5: UNO components (all test anomalies)\n\n"
+        + "\n### UNO (Delić et al., 2024), Table 5: UNO components (all test anomalies)\n\n"
         + table5
     )
 
 
-def mask2anomaly_001(results: Results) -> str:
+def mask2anomaly_table5(results: Results) -> str:
     rows = [
         ("", "", "", ("m2f", "msp"), ("10.60", "89.35")),
         ("✓", "", "✓", ("gma", "msp+refined"), ("35.05", "87.11")),
@@ -181,21 +181,21 @@ def mask2anomaly_001(results: Results) -> str:
     ]
     table5c = table(["attention", "mIoU", "AuPRC", "FPR95", "paper: mIoU", "AuPRC", "FPR95"], rows_c)
     return (
-        "### Paper 001 Table 5a: Mask2Anomaly components (first row: Mask2Former's MSP)\n\n"
+        "### Mask2Anomaly (Rai et al., 2024), Table 5(a): components (first row: Mask2Former's MSP)\n\n"
         + table5a
-        + "\n### Paper 001 Table 5c: masked vs global masked attention (MSP, no other component)\n\n"
+        + "\n### Mask2Anomaly (Rai et al., 2024), Table 5(c): masked vs global masked attention, MSP alone\n\n"
         + table5c
     )
 
 
-def per_pixel_002(results: Results) -> str:
+def noisy_negatives_table3(results: Results) -> str:
     rows = [
         ("closed set (`pp`)", "pp", "msm", ("7.8", "92.1", "26.6")),
         ("two-head, noisy negatives (`pp-noisy`)", "pp-noisy", "op", ("36.9", "96.1", "20.0")),
         ("", "pp-noisy", "op_msm", ("45.7", "95.6", "24.0")),
         ("", "pp-noisy", "msm", ("—", "—", "—")),
     ]
-    return "### Paper 002 Table 3: per-pixel max-softmax, outlier head, and their product\n\n" + table(
+    return "### Noisy negatives (Bevandić et al., 2022), Table 3: per-pixel MSM, OP and OP×MSM\n\n" + table(
         ["model", "score", "AP", "AUROC", "FPR95", "mIoU", "paper: FS L&F AP", "AUROC", "FPR95"],
         [
             [
@@ -212,7 +212,7 @@ def per_pixel_002(results: Results) -> str:
     )
 
 
-def panoptic_001(results: Results) -> str:
+def open_panoptic(results: Results) -> str:
     rows = []
     for name in PANOPTIC_MODELS:
         if name not in results:
@@ -229,11 +229,11 @@ def panoptic_001(results: Results) -> str:
         if m.name in results and not m.per_pixel
     ]
     return (
-        "### Paper 001 Tables 4 and 8: open-set panoptic (unknown = the test anomalies)\n\n"
+        "### Mask2Anomaly (Rai et al., 2024), Tables 4 and 8: open-set panoptic (unknown = the test anomalies)\n\n"
         + table(["model (score)", "method", "PQ known", "PQ_unk", "SQ_unk", "RQ_unk"], rows)
-        + "\nPaper 001 Table 8 (COCO 20 %, PQ_unk): mining 14.6, without mining 9.1, without GMA 9.0; Table 4: "
-        "EAM 11.3.\n"
-        "\n### Paper 003: GOSS quality (GQ = 0.5 GQ_known + 0.5 GQ_unknown)\n\n"
+        + "\nThe paper's Table 8 (COCO 20 %, PQ_unk): mining 14.6, without mining 9.1, without GMA 9.0; its Table 4: "
+        "EAM 11.3 (EAM's own Table 4 gives 13.2 for EAM and 11.3 for AEM).\n"
+        "\n### GOSS (Hong et al., 2022), eq. 1-2: GOSS quality (GQ = 0.5 GQ_known + 0.5 GQ_unknown)\n\n"
         + table(["model", "score", "GQ_known", "GQ_unknown", "GQ"], goss)
     )
 
@@ -287,12 +287,12 @@ def report(
     lines = ["# anomask bench quality", ""] + [f"- {key}: {val}" for key, val in header.items()] + ["", ""]
     parts = [
         summary(results),
-        table5_000(results),
-        negatives_000(results),
-        uno_004(results),
-        mask2anomaly_001(results),
-        per_pixel_002(results),
-        panoptic_001(results),
+        eam_table5(results),
+        eam_negatives(results),
+        uno_tables(results),
+        mask2anomaly_table5(results),
+        noisy_negatives_table3(results),
+        open_panoptic(results),
         claims(verdicts, other_verdicts),
     ]
     if noise is not None:

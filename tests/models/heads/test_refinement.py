@@ -1,4 +1,4 @@
-"""Mask2Anomaly refinement mask (paper 001 eq. 15) on hand-built masks."""
+"""The refinement mask of Mask2Anomaly (Rai et al., 2024), eq. 15, on hand-built masks."""
 
 import torch
 

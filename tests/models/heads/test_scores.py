@@ -41,7 +41,7 @@ def per_pixel(fn):
 
 
 def closed(m, P, k):
-    """paper 000 eq. 2: sum_i m_i P_i(k)."""
+    """EAM (Grcić et al., 2023), eq. 2: sum_i m_i P_i(k)."""
     return sum(m[i] * P[i][k] for i in range(2))
 
 
@@ -119,7 +119,7 @@ def test_uno_is_the_sum_of_its_components_on_random_inputs(metadata_factory):
 
 @pytest.mark.parametrize("negative", [False, True])
 def test_eam_never_exceeds_aem(metadata_factory, negative):
-    """paper 000 eq. 7 with our signs (higher = more anomalous): eam <= msp pixel-wise."""
+    """EAM (Grcić et al., 2023), eq. 7, with our signs (higher = more anomalous): eam <= msp pixel-wise."""
     torch.manual_seed(1 + negative)
     metadata = metadata_factory(4, negative=negative)
     for _ in range(5):

@@ -1,9 +1,9 @@
 """Anomaly objects cut from the real photographs shipped with scikit-image.
 
-Each object is segmented by a documented, deterministic method (GrabCut runs with a
-fixed OpenCV seed at half resolution). The objects form two disjoint groups, as the seen
-(category A) and unseen (category B) anomalies of paper 004 Table 8: ``seen`` objects may
-be pasted as training negatives (:func:`seen_negatives`); ``unseen`` ones appear only in
+Each object is segmented by a documented, deterministic method (GrabCut runs with a fixed
+OpenCV seed at half resolution). The objects form two disjoint groups, as the seen (category
+A) and unseen (category B) anomalies of UNO (Delić et al., 2024), Table 8: ``seen`` objects
+may be pasted as training negatives (:func:`seen_negatives`); ``unseen`` ones appear only in
 the synthetic test split.
 
 - cat: chelsea.png; group: seen; segmentation: GrabCut from an elliptical head prior (inner ellipse sure foreground,
