@@ -2,7 +2,7 @@
 
 Both INT8 paths read it: TensorRT 10's entropy calibrator (``IInt8EntropyCalibrator2``) and,
 for TensorRT 11 (which removed implicit INT8 calibration), the entropy-calibrated Q/DQ
-quantization in ``quantize.py``. Frames are resized to the graph's input (camera) size and
+quantization in ``precision.quantize_int8``. Frames are resized to the graph's input (camera) size and
 put in its channel order, so calibration sees exactly what the deployed graph sees.
 """
 
