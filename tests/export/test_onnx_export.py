@@ -61,7 +61,7 @@ def test_open_set_panoptic_end_to_end_matches_pytorch(exported):
         ours, reference = onnx_runtime.run(frames, threshold), torch_runtime.run(frames, threshold)
         assert all(r.passed for r in compare_outputs(reference, ours))
         assert {k: v.dtype for k, v in ours.items()} == {k: v.dtype for k, v in reference.items()}
-        for method in (None, "mining"):
+        for method in ("closed-set", "mining"):
             got = panoptic_images(ours, onnx_runtime.metadata, method)
             want = panoptic_images(reference, torch_runtime.metadata, method)
             assert got.dtype == np.int32 and got.shape == (2, 32, 48)

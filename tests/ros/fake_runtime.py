@@ -55,7 +55,7 @@ class FakeRuntime:
         return {"semantic": semantic, "anomaly": anomaly, "open_set": open_set}
 
 
-def fake_panoptic(outputs: dict[str, np.ndarray], method: str | None) -> np.ndarray:
+def fake_panoptic(outputs: dict[str, np.ndarray], method: str) -> np.ndarray:
     semantic = outputs["semantic"].astype(np.int32)
     return np.where(semantic >= 2, semantic * 1000 + 1, semantic)
 

@@ -40,8 +40,8 @@ class Runtime(Protocol):
     def close(self) -> None: ...
 
 
-PanopticFn = Callable[[dict[str, np.ndarray], "str | None"], np.ndarray]
-"""(runtime outputs of a batch, open-set method or None) -> panoptic int32 ``[B, h, w]``
+PanopticFn = Callable[[dict[str, np.ndarray], str], np.ndarray]
+"""(runtime outputs of a batch, panoptic method) -> panoptic int32 ``[B, h, w]``
 (ARCHITECTURE.md encoding)."""
 
 PANOPTIC_INPUTS = (
@@ -56,11 +56,6 @@ PANOPTIC_INPUTS = (
     "thing_entropy",
 )
 """The ``FusedHeads`` intermediates ``panoptic_images`` reads; per-pixel models have none."""
-
-
-def heads_method(name: str) -> str | None:
-    """The ``panoptic_method`` parameter as ``panoptic_images`` takes it (``known`` -> None)."""
-    return None if name == "known" else name
 
 
 @dataclass(frozen=True)
@@ -134,10 +129,10 @@ class Segmenter:
     def panoptic(self, outputs: dict[str, np.ndarray], method: str) -> np.ndarray:
         """Panoptic images of a batch; ``method`` is a ``panoptic_method`` parameter value."""
         if self._custom_panoptic is not None:
-            return self._custom_panoptic(outputs, heads_method(method))
+            return self._custom_panoptic(outputs, method)
         from anomask.models.heads import panoptic_images
 
-        return panoptic_images(outputs, self.metadata, heads_method(method))
+        return panoptic_images(outputs, self.metadata, method)
 
     def warm_up(self) -> None:
         """One run on a black frame: the backend's first run allocates and plans (measured
