@@ -57,7 +57,7 @@ from anomask.evaluation.metrics.pixel_anomaly import (
     ScoreHistogram,
 )
 from anomask.evaluation.metrics.semantic import OpenSetAccumulator, OpenSetResult, SemanticAccumulator, SemanticResult
-from anomask.evaluation.predictors import PANOPTIC_OUTPUTS, ImageOutputs, Predictor, open_predictor
+from anomask.evaluation.predictors import ImageOutputs, Predictor, open_predictor
 from anomask.evaluation.thresholds import (
     ALL,
     AUTO,
@@ -73,6 +73,7 @@ from anomask.evaluation.thresholds import (
     heads_threshold,
     metric_threshold,
 )
+from anomask.export.export_info import PANOPTIC_OUTPUTS
 from anomask.models.heads import (
     OpenPanopticConfig,
     PanopticLabels,
