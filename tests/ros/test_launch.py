@@ -99,7 +99,7 @@ def test_node_accepts_the_yaml_and_fails_clearly_without_a_model(tmp_path: Path)
     assert proc.returncode == 2 and "backend='cuda' is not one of" in err
 
 
-@pytest.mark.slow  # two node processes; the test double imports anomask.models (torch)
+@pytest.mark.slow  # two node processes
 def test_sigint_and_sigterm_stop_the_node_cleanly() -> None:
     """Two nodes at once (start-up dominates), one stopped by each signal."""
     procs = {
