@@ -71,6 +71,19 @@ def test_launch_file_and_yaml_offer_the_runtimes_backends() -> None:
     assert " | ".join(BACKENDS) in comment
 
 
+def test_yaml_comments_name_every_choice() -> None:
+    """The comment above a parameter with choices (backend, panoptic_method, ...) names each
+    value the node accepts, so a renamed value cannot stay behind in the YAML."""
+    lines = PARAMS.read_text().splitlines()
+    for spec in (s for s in SPECS if s.choices):
+        index = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{spec.name}:"))
+        above = index - 1
+        while lines[above].strip().startswith("#"):
+            above -= 1
+        comment = " ".join(lines[above + 1 : index])
+        assert [c for c in spec.choices if c not in comment] == [], spec.name
+
+
 def _node(args: list[str], fake: bool = False, **popen) -> subprocess.Popen:
     if fake:  # the runtime test double, in a real process
         code = (
