@@ -15,7 +15,8 @@ from anomask.evaluation.evaluate import EvalSettings, evaluate
 from anomask.evaluation.predictors import parse_size
 from anomask.evaluation.readers import BENCHMARKS
 from anomask.evaluation.thresholds import AUTO
-from anomask.models.heads import OPEN_SET_METHODS, OpenPanopticConfig
+from anomask.models.heads import OpenPanopticConfig
+from anomask.models.panoptic_methods import OPEN_SET_METHODS
 from anomask.threads import set_torch_threads
 
 

@@ -57,7 +57,7 @@ from anomask.evaluation.metrics.pixel_anomaly import (
     ScoreHistogram,
 )
 from anomask.evaluation.metrics.semantic import OpenSetAccumulator, OpenSetResult, SemanticAccumulator, SemanticResult
-from anomask.evaluation.predictors import PANOPTIC_OUTPUTS, ImageOutputs, Predictor, open_predictor
+from anomask.evaluation.predictors import ImageOutputs, Predictor, open_predictor
 from anomask.evaluation.thresholds import (
     ALL,
     AUTO,
@@ -73,8 +73,8 @@ from anomask.evaluation.thresholds import (
     heads_threshold,
     metric_threshold,
 )
+from anomask.export.export_info import PANOPTIC_OUTPUTS
 from anomask.models.heads import (
-    OPEN_SET_METHODS,
     OpenPanopticConfig,
     PanopticLabels,
     goss_labels,
@@ -82,9 +82,8 @@ from anomask.models.heads import (
     open_set_semantic,
 )
 from anomask.models.metadata import ClassInfo
+from anomask.models.panoptic_methods import CLOSED_SET, OPEN_SET_METHODS
 
-CLOSED_SET = "closed-set"
-"""Panoptic row of Mask2Former's known-class panoptic (no unknown instances)."""
 HALF_MAX_BINS = 1 << 16
 """Rows of the per-half tables, which only give a 95 % TPR threshold (a coarsened table's
 threshold is a bin's lower edge: TPR stays >= 95 %)."""
@@ -336,7 +335,7 @@ class DatasetEvaluation:
                 }
                 for score, per in results.thresholds.items()
             }
-        methods = (None, *self.settings.panoptic_methods) if "panoptic" in self.tasks else ()
+        methods = (CLOSED_SET, *self.settings.panoptic_methods) if "panoptic" in self.tasks else ()
         panoptic = {method: PanopticAccumulator(metadata.classes) for method in methods}
         goss = GossAccumulator(metadata.classes) if "goss" in self.tasks else None
         bar = tqdm(
@@ -359,14 +358,14 @@ class DatasetEvaluation:
             threshold = results.thresholds.get(primary, {}).get(self._split(index, primary))
             panoptic_maps = self._panoptic(stored, threshold, panoptic, goss, name)
             if "image" in stored:
-                panel_method = self.settings.panoptic_methods[0] if self.settings.panoptic_methods else None
+                panel_method = self.settings.panoptic_methods[0] if self.settings.panoptic_methods else CLOSED_SET
                 results.panels.append(
                     Panel(
                         name,
                         stored["image"],
                         stored["gt.anomaly"],
                         stored[f"score.{primary}"],
-                        panoptic_maps.get(panel_method, panoptic_maps.get(None)),
+                        panoptic_maps.get(panel_method),
                     )
                 )
         results.components = {subset: {s: a.result() for s, a in per.items()} for subset, per in components.items()}
@@ -376,17 +375,17 @@ class DatasetEvaluation:
         results.open_set = {
             score: {split: a.result() for split, a in per.items() if a.closed.images} for score, per in open_set.items()
         }
-        results.panoptic = {CLOSED_SET if method is None else method: a.result() for method, a in panoptic.items()}
+        results.panoptic = {method: a.result() for method, a in panoptic.items()}
         results.goss = goss.result() if goss is not None else None
 
     def _panoptic(
         self,
         stored: dict[str, np.ndarray],
         threshold: float | None,
-        panoptic: dict[str | None, PanopticAccumulator],
+        panoptic: dict[str, PanopticAccumulator],
         goss: GossAccumulator | None,
         name: str,
-    ) -> dict[str | None, PanopticLabels]:
+    ) -> dict[str, PanopticLabels]:
         """Open-set panoptic / GOSS maps of one image at the primary score's threshold, as
         (class, instance) pairs: unambiguous also when class 0 is a thing (COCO person)."""
         if not panoptic and goss is None:
@@ -399,7 +398,7 @@ class DatasetEvaluation:
             torch.tensor(threshold, dtype=torch.float32),
         ).numpy()
         metadata = self.predictor.metadata
-        maps: dict[str | None, PanopticLabels] = {}
+        maps: dict[str, PanopticLabels] = {}
         for method, accumulator in panoptic.items():
             maps[method] = labels = open_set_panoptic_labels(heads, metadata.thing_ids, method, self.settings.panoptic)
             accumulator.update_labels(

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from anomask.errors import AnomaskError
+from anomask.export.export_info import PANOPTIC_OUTPUTS
 from anomask.export.frames import fit_frame, resize_map
 from anomask.export.runtime import Runtime, open_runtime
 from anomask.models.checkpoint import load_checkpoint
@@ -52,19 +53,6 @@ PER_PIXEL_SCORE = "op_msm"
 STRIDE = 32
 CHECKPOINT_SUFFIXES = (".safetensors",)
 EXPORTED_SUFFIXES = (".onnx", ".engine", ".plan")
-PANOPTIC_OUTPUTS = (
-    "mask_id",
-    "mask_fg",
-    "preferred_mask",
-    "background",
-    "mask_class",
-    "mask_score",
-    "mask_keep",
-    "mask_area",
-    "stuff_entropy",
-    "thing_entropy",
-)
-"""Heads outputs the open-set panoptic and GOSS CPU parts read."""
 
 
 def parse_score(label: str) -> tuple[str, bool]:

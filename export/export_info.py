@@ -25,6 +25,21 @@ INPUT_THRESHOLD = "threshold"
 """float32 0-d tensor: anomaly score above which a pixel is unknown on ``open_set``."""
 REQUIRED_OUTPUTS = ("semantic", "anomaly", "open_set")
 """Outputs every exported graph has; the panoptic intermediates follow them."""
+PANOPTIC_OUTPUTS = (
+    "mask_id",
+    "mask_fg",
+    "preferred_mask",
+    "background",
+    "mask_class",
+    "mask_score",
+    "mask_keep",
+    "mask_area",
+    "stuff_entropy",
+    "thing_entropy",
+)
+"""The ``FusedHeads`` intermediates a mask-classification model's graph returns after
+``REQUIRED_OUTPUTS`` (``anomask.models.heads.fused.OUTPUT_NAMES``), read by the panoptic and
+GOSS CPU parts (``anomask.models.heads.open_panoptic``); per-pixel models have none."""
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from anomask.models.heads.evidence import (
 )
 from anomask.models.heads.fused import OUTPUT_NAMES, UPSAMPLE_MODES, FusedHeads
 from anomask.models.heads.open_panoptic import (
-    OPEN_SET_METHODS,
     OpenPanopticConfig,
     goss_image,
     goss_images,
@@ -33,7 +32,6 @@ from anomask.models.heads.scores import ANOMALY_SCORES, AnomalyScore, anomaly_sc
 
 __all__ = [
     "ANOMALY_SCORES",
-    "OPEN_SET_METHODS",
     "OUTPUT_NAMES",
     "UPSAMPLE_MODES",
     "AnomalyScore",

@@ -13,7 +13,8 @@ from that pair (``PanopticLabels.encode``). Unknown instances are class 254 with
 ``panoptic.known_panoptic_labels``; they never take pixels of a known *thing* segment
 (assumption 2 of Mask2Anomaly (Rai et al., 2024), §6.2).
 
-Methods:
+Methods (named in ``anomask.models.panoptic_methods``):
+- ``closed-set``: the known panoptic alone, no unknown instances.
 - ``mining`` (Mask2Anomaly (Rai et al., 2024), §6.2-6.3, eq. 17): background B =
   ``1 - max_i score_i m_i`` over the kept known masks, thresholded on the GPU
   (``background``); connected components of B; the ``mining_components`` largest
@@ -45,8 +46,8 @@ from torch import Tensor
 from anomask.errors import AnomaskError
 from anomask.models.heads.panoptic import INSTANCE_DIVISOR, VOID, PanopticLabels, known_panoptic_labels
 from anomask.models.metadata import UNKNOWN_ID, ModelMetadata
+from anomask.models.panoptic_methods import CLOSED_SET, PANOPTIC_METHODS
 
-OPEN_SET_METHODS = ("mining", "eam", "components")
 MAX_INSTANCE = INSTANCE_DIVISOR - 1
 _KERNEL = np.ones((3, 3), np.uint8)
 
@@ -147,7 +148,7 @@ def unknown_mining(out: Mapping[str, np.ndarray], allowed: np.ndarray, config: O
 def open_set_panoptic(
     out: Mapping[str, np.ndarray],
     thing_ids: list[int],
-    method: str | None,
+    method: str,
     config: OpenPanopticConfig = OpenPanopticConfig(),
 ) -> np.ndarray:
     """CPU part for one image: ``[H, W]`` int32 panoptic image (``open_set_panoptic_labels``
@@ -158,11 +159,13 @@ def open_set_panoptic(
 def open_set_panoptic_labels(
     out: Mapping[str, np.ndarray],
     thing_ids: list[int],
-    method: str | None,
+    method: str,
     config: OpenPanopticConfig = OpenPanopticConfig(),
 ) -> PanopticLabels:
-    """CPU part for one image: ``[H, W]`` class and instance maps; ``method=None`` gives the
-    closed-set Mask2Former panoptic, otherwise one of ``OPEN_SET_METHODS``."""
+    """CPU part for one image: ``[H, W]`` class and instance maps by ``method``, one of
+    ``PANOPTIC_METHODS`` (``closed-set``: Mask2Former's panoptic of the known classes)."""
+    if method not in PANOPTIC_METHODS:
+        raise AnomaskError(f"unknown panoptic method {method!r}; valid: {', '.join(PANOPTIC_METHODS)}")
     known = known_panoptic_labels(
         out["mask_id"],
         out["mask_fg"],
@@ -172,17 +175,15 @@ def open_set_panoptic_labels(
         thing_ids,
         config.overlap_threshold,
     )
-    if method is None:
+    if method == CLOSED_SET:
         return known
     not_thing = known.instances == 0  # stuff or void
     if method == "eam":
         unknown = unknown_eam(out, not_thing, config)
     elif method == "components":
         unknown = unknown_components(out, known.classes == VOID, config)
-    elif method == "mining":
-        unknown = unknown_mining(out, not_thing, config)
     else:
-        raise AnomaskError(f"unknown open-set panoptic method {method!r}; valid: {', '.join(OPEN_SET_METHODS)}")
+        unknown = unknown_mining(out, not_thing, config)
     found = unknown > 0
     return PanopticLabels(
         np.where(found, UNKNOWN_ID, known.classes).astype(np.int32),
@@ -228,7 +229,7 @@ def _images(outputs: Mapping[str, np.ndarray | Tensor]) -> list[dict[str, np.nda
 def panoptic_images(
     outputs: Mapping[str, np.ndarray | Tensor],
     metadata: ModelMetadata,
-    method: str | None = None,
+    method: str = CLOSED_SET,
     config: OpenPanopticConfig = OpenPanopticConfig(),
 ) -> np.ndarray:
     """CPU part for a batch of ``FusedHeads`` outputs: ``[B, H, W]`` int32 panoptic images."""
@@ -238,7 +239,7 @@ def panoptic_images(
 def panoptic_labels(
     outputs: Mapping[str, np.ndarray | Tensor],
     metadata: ModelMetadata,
-    method: str | None = None,
+    method: str = CLOSED_SET,
     config: OpenPanopticConfig = OpenPanopticConfig(),
 ) -> PanopticLabels:
     """CPU part for a batch of ``FusedHeads`` outputs: ``[B, H, W]`` class and instance maps."""

@@ -11,10 +11,10 @@ from anomask.bench.quality.claims import CLAIMS, Claim, Comparison, judge
 from anomask.bench.quality.cli import settings_from_args
 from anomask.bench.quality.metrics import TEST, VAL, value
 from anomask.bench.quality.plan import MODELS, RUNS, CostModel, Iterations
-from anomask.bench.quality.report import PANOPTIC_METHODS
 from anomask.bench.quality.runner import QualityRun
 from anomask.cli import build_parser, main
 from anomask.errors import AnomaskError
+from anomask.models.panoptic_methods import PANOPTIC_METHODS
 from anomask.training.data.synthetic import SynthConfig, generate
 
 TINY_MODEL = [

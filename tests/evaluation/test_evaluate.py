@@ -190,7 +190,9 @@ def test_numbers_equal_the_metrics_computed_directly(cli_run, tiny_synthetic, ti
 
     # Open-set panoptic and GOSS from the primary score (eam) at each half's threshold.
     config = OpenPanopticConfig(min_area=MIN_AREA)
-    panoptic = {method: PanopticAccumulator(metadata.classes) for method in (None, "mining", "eam", "components")}
+    panoptic = {
+        method: PanopticAccumulator(metadata.classes) for method in ("closed-set", "mining", "eam", "components")
+    }
     goss = GossAccumulator(metadata.classes)
     for split, images, _ in HALVES:
         for i in images:
@@ -201,7 +203,7 @@ def test_numbers_equal_the_metrics_computed_directly(cli_run, tiny_synthetic, ti
                 accumulator.update(panoptic_images(batch, metadata, method, config)[0], truth)
             goss.update(goss_images(batch)[0], truth)
     for method, accumulator in panoptic.items():
-        assert result["panoptic"][method or "closed-set"] == _plain(accumulator.result().to_dict())
+        assert result["panoptic"][method] == _plain(accumulator.result().to_dict())
     assert result["goss"] == _plain(goss.result().to_dict())
     fp = sum(category["fp"] for method in result["panoptic"].values() for category in method["per_category"].values())
     assert fp > 0, "the panoptic comparison saw no predicted segments at all"
@@ -266,7 +268,9 @@ def test_open_set_panoptic_is_scored_when_class_0_is_a_thing(tiny_synthetic, tin
     result = metrics["datasets"]["car-first"]
     assert "panoptic" in result["tasks"] and not any("skipped" in note for note in metrics["notes"])
     direct, dataset = Direct(checkpoint), CarFirst(tiny_synthetic)
-    panoptic = {method: PanopticAccumulator(metadata.classes) for method in (None, "mining", "eam", "components")}
+    panoptic = {
+        method: PanopticAccumulator(metadata.classes) for method in ("closed-set", "mining", "eam", "components")
+    }
     for split, images, _ in HALVES:
         for i in images:
             out = direct(dataset[i]["image"], "eam", result["thresholds"]["eam"][split])
@@ -276,7 +280,7 @@ def test_open_set_panoptic_is_scored_when_class_0_is_a_thing(tiny_synthetic, tin
                     labels.classes[0], labels.instances[0], dataset[i]["semantic"], dataset[i]["instances"]
                 )
     for method, accumulator in panoptic.items():
-        assert result["panoptic"][method or "closed-set"] == _plain(accumulator.result().to_dict())
+        assert result["panoptic"][method] == _plain(accumulator.result().to_dict())
     car = result["panoptic"]["closed-set"]["per_category"]["car"]
     assert car["tp"] + car["fp"] > 0, "no class-0 thing segment was predicted: the case is not exercised"
 

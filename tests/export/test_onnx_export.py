@@ -8,12 +8,13 @@ from safetensors.torch import save_file
 from anomask.cli import main
 from anomask.errors import AnomaskError
 from anomask.export.export_cli import check_parity
+from anomask.export.export_info import PANOPTIC_OUTPUTS, REQUIRED_OUTPUTS
 from anomask.export.onnx_export import example_frames, read_export_info_file
 from anomask.export.op_support import tensorrt_problems
 from anomask.export.parity import compare_outputs
 from anomask.export.runtime import open_runtime
 from anomask.export.runtime_torch import TorchRuntime
-from anomask.models.heads import panoptic_images
+from anomask.models.heads import OUTPUT_NAMES, panoptic_images
 
 
 def test_check_reports_every_output(exported):
@@ -28,7 +29,9 @@ def test_metadata_travels_in_the_onnx_file(exported):
     assert info.metadata.classes == exported.metadata.classes
     assert info.metadata.score == "eam" and info.metadata.input_format == "BGR"
     assert info.settings == exported.settings
-    assert info.outputs[:3] == ("semantic", "anomaly", "open_set")
+    # The graph contract (export_info, torch-free for the node) is the heads' own output list.
+    assert info.outputs == (*REQUIRED_OUTPUTS, *PANOPTIC_OUTPUTS) == OUTPUT_NAMES
+    assert REQUIRED_OUTPUTS == ("semantic", "anomaly", "open_set")
     assert "anomask export" in info.command
     model = onnx.load(str(exported.onnx))
     assert [i.name for i in model.graph.input] == ["frames", "threshold"]
@@ -61,7 +64,7 @@ def test_open_set_panoptic_end_to_end_matches_pytorch(exported):
         ours, reference = onnx_runtime.run(frames, threshold), torch_runtime.run(frames, threshold)
         assert all(r.passed for r in compare_outputs(reference, ours))
         assert {k: v.dtype for k, v in ours.items()} == {k: v.dtype for k, v in reference.items()}
-        for method in (None, "mining"):
+        for method in ("closed-set", "mining"):
             got = panoptic_images(ours, onnx_runtime.metadata, method)
             want = panoptic_images(reference, torch_runtime.metadata, method)
             assert got.dtype == np.int32 and got.shape == (2, 32, 48)

@@ -3,8 +3,10 @@
 Deterministic outputs computed from the frame, so a test can predict every published
 pixel: semantic = R // 64 (classes 0..3; 2 and 3 are things), anomaly = G / 255,
 open_set = 254 where anomaly > threshold else semantic, panoptic = class*1000 + 1 for
-things, class for stuff. The integration tests with the real ONNX Runtime backend are in
-test_node_process.py.
+things, class for stuff (``fake_panoptic``, the stand-in of ``panoptic_images``; the panoptic
+intermediates the runtime returns are zeros it does not read, and ``panoptic=False`` makes
+a runtime without them, like a per-pixel model's). The integration tests with the real ONNX
+Runtime backend are in test_node_process.py.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 
 import numpy as np
 
+from anomask.export.export_info import PANOPTIC_OUTPUTS, REQUIRED_OUTPUTS
 from anomask.models.config import ModelConfig
 from anomask.models.metadata import ClassInfo, ModelMetadata
 from anomask_ros.segmenter import Segmenter
@@ -27,9 +30,11 @@ METADATA = ModelMetadata(
 
 class FakeRuntime:
     backend = "fake"
-    output_names = ("semantic", "anomaly", "open_set")
 
-    def __init__(self, input_size: tuple[int, int] = (16, 24), input_format: str = "RGB", max_batch: int = 4) -> None:
+    def __init__(
+        self, input_size: tuple[int, int] = (16, 24), input_format: str = "RGB", max_batch: int = 4, panoptic=True
+    ) -> None:
+        self.output_names = (*REQUIRED_OUTPUTS, *(PANOPTIC_OUTPUTS if panoptic else ()))
         self.metadata = METADATA
         self.input_size = input_size
         self.input_format = input_format
@@ -52,10 +57,12 @@ class FakeRuntime:
         semantic = (red // 64).astype(np.uint8)
         anomaly = frames[..., 1].astype(np.float32) / 255.0
         open_set = np.where(anomaly > threshold, 254, semantic).astype(np.uint8)
-        return {"semantic": semantic, "anomaly": anomaly, "open_set": open_set}
+        outputs = {"semantic": semantic, "anomaly": anomaly, "open_set": open_set}
+        outputs.update((name, np.zeros_like(semantic)) for name in self.output_names if name not in outputs)
+        return outputs
 
 
-def fake_panoptic(outputs: dict[str, np.ndarray], method: str | None) -> np.ndarray:
+def fake_panoptic(outputs: dict[str, np.ndarray], metadata: ModelMetadata, method: str) -> np.ndarray:
     semantic = outputs["semantic"].astype(np.int32)
     return np.where(semantic >= 2, semantic * 1000 + 1, semantic)
 

@@ -71,6 +71,19 @@ def test_launch_file_and_yaml_offer_the_runtimes_backends() -> None:
     assert " | ".join(BACKENDS) in comment
 
 
+def test_yaml_comments_name_every_choice() -> None:
+    """The comment above a parameter with choices (backend, panoptic_method, ...) names each
+    value the node accepts, so a renamed value cannot stay behind in the YAML."""
+    lines = PARAMS.read_text().splitlines()
+    for spec in (s for s in SPECS if s.choices):
+        index = next(i for i, line in enumerate(lines) if line.strip().startswith(f"{spec.name}:"))
+        above = index - 1
+        while lines[above].strip().startswith("#"):
+            above -= 1
+        comment = " ".join(lines[above + 1 : index])
+        assert [c for c in spec.choices if c not in comment] == [], spec.name
+
+
 def _node(args: list[str], fake: bool = False, **popen) -> subprocess.Popen:
     if fake:  # the runtime test double, in a real process
         code = (
@@ -99,7 +112,7 @@ def test_node_accepts_the_yaml_and_fails_clearly_without_a_model(tmp_path: Path)
     assert proc.returncode == 2 and "backend='cuda' is not one of" in err
 
 
-@pytest.mark.slow  # two node processes; the test double imports anomask.models (torch)
+@pytest.mark.slow  # two node processes
 def test_sigint_and_sigterm_stop_the_node_cleanly() -> None:
     """Two nodes at once (start-up dominates), one stopped by each signal."""
     procs = {

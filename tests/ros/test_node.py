@@ -13,10 +13,14 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from anomask.errors import AnomaskError
+from anomask_ros.bag.eval import offline_frames
+from anomask_ros.bag.metrics import ReplayCounts
+from anomask_ros.bag.write import CameraSource, WriteOptions, write_bag
 from anomask_ros.image_codec import image_view
 from anomask_ros.params import OUTPUTS
 from anomask_ros.segmentation_node import SegmentationNode
@@ -285,6 +289,12 @@ def test_parameters_read_only_ranges_and_start_up_errors(harness, ros_context, f
         start(score="uno")
     with pytest.raises(AnomaskError, match="it has: eam@tpr95"):
         start(calibrated_threshold="rba@tpr95")
+    with pytest.raises(AnomaskError, match="has no panoptic intermediates .*remove panoptic and panoptic_color"):
+        SegmentationNode(
+            lambda settings: Segmenter(fake_runtime.FakeRuntime(panoptic=False), fake_runtime.fake_panoptic),
+            context=ros_context,
+            parameter_overrides=[Parameter("outputs", value=["semantic", "panoptic_color"])],
+        )
     with pytest.raises(AnomaskError, match="model file not found: /nowhere/m.onnx"):
         SegmentationNode(context=ros_context, parameter_overrides=[Parameter("model_path", value="/nowhere/m.onnx")])
 
@@ -300,3 +310,40 @@ def test_use_sim_time_measures_output_age_on_the_bag_clock(harness) -> None:
     h.send("s", frame_msg(scene(), "rgb8", 1000))  # stamp 1000.001 s: 499 ms old on the bag clock
     p50, _ = h.node.stats.snapshot(time.monotonic()).latency["age"]
     assert p50 == pytest.approx(499.0, abs=1e-6)
+
+
+def test_the_node_and_the_offline_bag_evaluation_give_the_same_maps_through_one_call(
+    harness, fake_runtime, monkeypatch, tmp_path
+) -> None:
+    """The node (decode -> Segmenter.run -> published at the frame's size) and ``anomask bag
+    eval --offline`` (``offline_frames``) on the frames of one bag: identical maps, and every
+    batch of either went through ``Segmenter.run``. Frames 32x40 against the runtime's 16x24,
+    so both resizes are exercised."""
+    images = tmp_path / "images"
+    images.mkdir()
+    for index in range(3):
+        cv2.imwrite(str(images / f"f{index}.png"), cv2.cvtColor(scene(32, 40, seed=index), cv2.COLOR_RGB2BGR))
+    write_bag(tmp_path / "bag", [CameraSource("front", images)], WriteOptions())
+    calls = []
+    run = Segmenter.run
+
+    def recorded(self, frames, threshold, panoptic_method=None):
+        calls.append((self.runtime, len(frames), threshold, panoptic_method))
+        return run(self, frames, threshold, panoptic_method)
+
+    monkeypatch.setattr(Segmenter, "run", recorded)
+    names = ("semantic", "anomaly", "open_set", "panoptic")
+    h = harness(cameras=["front"], outputs=list(names), anomaly_threshold=0.4, panoptic_method="mining")
+    offline = Segmenter(fake_runtime.FakeRuntime(), fake_runtime.fake_panoptic)
+    counts = ReplayCounts()
+    for frame, maps in offline_frames(tmp_path / "bag", offline, 0.4, "mining", None, counts):
+        h.send("front", deserialize_message(frame.image, Image))
+        for name in names:
+            published = image_view(h.received[("front", name)][-1])
+            assert published.shape == (32, 40), name
+            np.testing.assert_array_equal(published, getattr(maps, name), err_msg=name)
+    assert counts.to_dict()["frames_out"] == 3
+    assert [(runtime is h.runtime, size, threshold, method) for runtime, size, threshold, method in calls] == [
+        (False, 1, 0.4, "mining"),
+        (True, 1, 0.4, "mining"),
+    ] * 3

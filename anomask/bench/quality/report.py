@@ -14,8 +14,8 @@ from typing import Any
 from anomask.bench.quality.claims import Verdict
 from anomask.bench.quality.metrics import SUBSETS, Results, pct, value
 from anomask.bench.quality.plan import MODELS, Model
+from anomask.models.panoptic_methods import PANOPTIC_METHODS
 
-PANOPTIC_METHODS = ("closed-set", "mining", "eam", "components")
 PANOPTIC_MODELS = ("m2f", "m2f-cl", "gma-cl")
 
 

@@ -71,7 +71,7 @@ def metadata(metadata_factory):
 
 
 def test_known_panoptic_follows_mask2former(metadata):
-    panoptic = run(metadata, None)
+    panoptic = run(metadata, "closed-set")
     r = regions()
     assert set(panoptic[r["road"]].tolist()) == {ROAD}
     assert set(panoptic[r["sky"]].tolist()) == {SKY}
@@ -130,7 +130,7 @@ def test_batch_gives_the_same_panoptic_as_single_images(metadata):
     logits_b, masks_b = scene(STUFF_LIKE)
     heads = FusedHeads(metadata, score="eam")
     batched = heads(torch.cat([logits_a, logits_b]), torch.cat([masks_a, masks_b]), THRESHOLD)
-    for method in (None, "mining", "eam", "components"):
+    for method in ("closed-set", "mining", "eam", "components"):
         together = panoptic_images(batched, metadata, method)
         alone = [
             panoptic_images(heads(lg, mk, THRESHOLD), metadata, method)[0]
@@ -152,7 +152,7 @@ def test_overlap_rule_instances_and_stuff_merging():
 
 
 def test_unknown_method_is_rejected(metadata):
-    with pytest.raises(AnomaskError, match="unknown open-set panoptic method 'blobs'"):
+    with pytest.raises(AnomaskError, match="unknown panoptic method 'blobs'"):
         run(metadata, "blobs")
 
 
@@ -170,12 +170,12 @@ def test_labels_are_unambiguous_when_class_0_is_a_thing():
     logits, masks = scene()
     outputs = FusedHeads(metadata, score="eam")(logits[..., [CAR, ROAD, SKY, PERSON, NO_OBJECT]], masks, THRESHOLD)
     r = regions()
-    for method in (None, "mining", "eam", "components"):
+    for method in ("closed-set", "mining", "eam", "components"):
         labels = panoptic_labels(outputs, metadata, method)
         classes_map, instances = labels.classes[0], labels.instances[0]
         assert set(classes_map[r["car"]].tolist()) == {0} and set(instances[r["car"]].tolist()) == {1}, method
         assert set(classes_map[r["road"]].tolist()) == {1} and set(instances[r["road"]].tolist()) == {0}
-        if method is not None:
+        if method != "closed-set":
             assert set(classes_map[r["blob_a"]].tolist()) == {254} and set(instances[r["blob_a"]].tolist()) == {1}
         encoded = panoptic_images(outputs, metadata, method)[0]
         assert np.array_equal(encoded, labels.encode()[0])

@@ -23,7 +23,8 @@ RGB frame; from an ``array.array``: a memcpy), so :func:`allocate_image` sets a 
 buffer once and hands back a numpy view of the message's own buffer to write into.
 
 Every malformed input raises a subclass of :class:`ImageError` whose ``reason`` the node
-counts in its diagnostics.
+counts in its diagnostics. :func:`decode` is the one entry for camera messages (the node and
+the offline bag evaluation call it); the functions below it are its parts.
 """
 
 from __future__ import annotations
@@ -242,6 +243,34 @@ def decode_compressed(msg: CompressedImage, order: str, limits: ImageLimits = Im
     if decoded is None:
         raise CorruptImage(f"{kind.upper()} image of {data.size} bytes ({width}x{height}) could not be decoded")
     return decoded
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A decoded camera frame: ``pixels`` in ``encoding``'s channel layout, usually a view
+    of the message's buffer."""
+
+    pixels: np.ndarray
+    encoding: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[0], self.pixels.shape[1]
+
+
+def decode(
+    msg: Image | CompressedImage,
+    order: str,
+    limits: ImageLimits = ImageLimits(),
+    accepted: tuple[str, ...] = COLOR_ENCODINGS,
+) -> Frame:
+    """A camera message as a :class:`Frame`: an ``Image`` as a view of its buffer in its own
+    encoding (one of ``accepted``), a ``CompressedImage`` decoded into ``order`` ("RGB" or
+    "BGR", the runtime's channel order). Raises an :class:`ImageError` subclass for a
+    malformed message."""
+    if isinstance(msg, CompressedImage):
+        return Frame(decode_compressed(msg, order, limits), "rgb8" if order == "RGB" else "bgr8")
+    return Frame(image_view(msg, limits, accepted), msg.encoding)
 
 
 def _new_image(header: Header, height: int, width: int, encoding: str, data: array.array) -> Image:

@@ -8,7 +8,6 @@ returned them. Every message carries the input's header.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -16,10 +15,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from anomask.export.frames import resize_map
+from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID, ModelMetadata
 from anomask_ros.image_codec import allocate_image, array_to_image
-
-if TYPE_CHECKING:
-    from anomask.models.metadata import ModelMetadata
 
 UNKNOWN_COLOR = (255, 255, 255)
 IGNORE_COLOR = (0, 0, 0)
@@ -29,8 +26,9 @@ _INSTANCE_SHIFT = np.array([47, 101, 157], dtype=np.int32)
 
 @dataclass(frozen=True)
 class FrameOutputs:
-    """One frame's maps, at the runtime's resolution (anomaly and open_set are None only in
-    a bag evaluation of a recording without them)."""
+    """One frame's maps, at the runtime's resolution (``Segmenter.run`` makes them; anomaly
+    and open_set are None only in a bag evaluation of a recording without them, panoptic
+    when no panoptic image was asked for)."""
 
     semantic: np.ndarray
     anomaly: np.ndarray | None
@@ -62,10 +60,6 @@ def maps_at(frame: FrameOutputs, size: tuple[int, int]) -> FrameOutputs:
 
 class OutputBuilder:
     def __init__(self, metadata: ModelMetadata, wanted: tuple[str, ...], label_encoding: str) -> None:
-        # Imported here, once a model is open: anomask.models imports torch, which a node
-        # on the TensorRT or ONNX Runtime backend need not load just to start.
-        from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID
-
         self.wanted = frozenset(wanted)
         self.label_encoding = label_encoding
         lut = np.zeros((256, 3), np.uint8)

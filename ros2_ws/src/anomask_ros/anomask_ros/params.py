@@ -16,6 +16,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from anomask.errors import AnomaskError
 from anomask.export import runtime
+from anomask.models.panoptic_methods import PANOPTIC_METHODS
 from anomask_ros.image_codec import COLOR_ENCODINGS, ImageLimits
 
 BACKENDS = ("auto", *runtime.BACKENDS)
@@ -23,9 +24,6 @@ BACKENDS = ("auto", *runtime.BACKENDS)
 TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("reliable", "best_effort")
 RESOLUTIONS = ("input", "network")
-PANOPTIC_METHODS = ("known", "eam", "components", "mining")
-"""``known``: Mask2Former's closed-set panoptic; the others are the open-set methods of
-``anomask.models.heads.panoptic_images`` (README, section heads)."""
 LABEL_ENCODINGS = ("mono8", "16UC1")
 OUTPUTS = (
     "semantic",
@@ -71,8 +69,8 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "panoptic_method",
         "eam",
-        "how panoptic finds unknown instances: known = closed-set only; eam, components, mining = open-set "
-        "methods of anomask.models.heads",
+        "how panoptic finds unknown instances: closed-set = Mask2Former's known classes only; mining, eam, "
+        "components = open-set methods of anomask.models.heads",
         choices=PANOPTIC_METHODS,
     ),
     Spec(

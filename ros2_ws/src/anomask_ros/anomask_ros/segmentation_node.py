@@ -3,7 +3,10 @@
 Threads: the executor runs the subscription callbacks, which only store the message in
 its camera's newest-frame slot (never blocking on inference), and the diagnostics timer
 (on the steady clock, so it runs under ``use_sim_time`` before any ``/clock``). One worker
-thread takes every waiting frame, decodes them, runs them as one batch and publishes.
+thread handles every batch the same way: take the waiting frames (``frame_slots``), decode
+them (``image_codec.decode``), run them (``Segmenter.run``: everything to publish plus its
+timings) and publish (messages from ``OutputBuilder``). The offline bag evaluation
+(``anomask_ros.bag.eval``) runs the same decode and ``Segmenter.run``.
 SIGINT / SIGTERM shut the context down (rclpy's handlers); the worker is then stopped and
 joined and the runtime dropped before the process exits.
 """
@@ -31,9 +34,9 @@ from anomask.errors import AnomaskError
 from anomask_ros import params
 from anomask_ros.diagnostics import ModelInfo, Thresholds, diagnostic_array
 from anomask_ros.frame_slots import LatestFrameSlots, Waiting
-from anomask_ros.image_codec import ImageError
+from anomask_ros.image_codec import Frame, ImageError, decode
 from anomask_ros.outputs import FrameOutputs, OutputBuilder
-from anomask_ros.segmenter import Segmenter, decode_message, open_segmenter
+from anomask_ros.segmenter import Segmenter, Timings, open_segmenter
 from anomask_ros.shutdown import until_shutdown
 from anomask_ros.stats import NodeStats
 
@@ -69,7 +72,7 @@ class SegmentationNode(Node):
             )
         self._apply_calibrated_threshold(metadata.thresholds)
         self.info = ModelInfo(
-            self.segmenter.backend, self.settings.model_path, metadata.score, tuple(self.segmenter.runtime.input_size)
+            self.segmenter.backend, self.settings.model_path, metadata.score, self.segmenter.input_size
         )
         self.limits = Thresholds(
             anomaly_threshold=self.get_parameter("anomaly_threshold").value,
@@ -89,6 +92,8 @@ class SegmentationNode(Node):
                 f"{self.settings.model_path} has no panoptic intermediates (a per-pixel model?): remove panoptic "
                 f"and panoptic_color from outputs"
             )
+        # What Segmenter.run is asked for: None skips the panoptic step when no output needs it.
+        self.panoptic_method = self.settings.panoptic_method if self.builder.needs_panoptic() else None
         self.max_batch = min(self.settings.max_batch or self.segmenter.max_batch, self.segmenter.max_batch)
         self.publishers_ = {
             camera: {
@@ -155,6 +160,7 @@ class SegmentationNode(Node):
         return store
 
     def _work(self) -> None:
+        """take -> decode -> run -> publish, batch after batch, until :meth:`close`."""
         while not self._stopping.is_set():
             waiting = self.slots.take(self.max_batch, timeout=0.2)
             try:
@@ -167,56 +173,64 @@ class SegmentationNode(Node):
                     f"frame processing failed: {type(error).__name__}: {error}", throttle_duration_sec=_LOG_THROTTLE_S
                 )
 
-    def _decode(self, waiting: list[Waiting]) -> tuple[list, list[Waiting]]:
-        order = self.segmenter.runtime.input_format
-        frames, kept = [], []
+    def _process(self, waiting: list[Waiting]) -> None:
+        """One batch: decode -> run -> publish (``waiting`` is what the worker took)."""
+        start = time.monotonic()
+        taken = self._decode(waiting)
+        if not taken:
+            return
+        decoded = time.monotonic()
+        limits = self.limits  # one set of limits for the whole batch, whatever changes meanwhile
+        try:
+            outputs, timings = self.segmenter.run(
+                [frame for _, frame in taken], limits.anomaly_threshold, self.panoptic_method
+            )
+        except Exception as error:  # any backend failure: report, drop the batch, keep running
+            self._failed(taken, error)
+            return
+        self.stats.batch(len(taken), None)
+        self.stats.stage("decode", (decoded - start) * 1e3 + timings.batch_ms)
+        self.stats.stage("inference", timings.inference_ms)
+        self._publish(taken, outputs, timings, start, limits)
+
+    def _decode(self, waiting: list[Waiting]) -> list[tuple[Waiting, Frame]]:
+        """The decodable frames with their slot entries; the others are counted and logged."""
+        taken = []
         for item in waiting:
             try:
-                frames.append(decode_message(item.item, order, self.settings.limits, self.settings.input_encodings))
-                kept.append(item)
+                frame = decode(
+                    item.item, self.segmenter.input_format, self.settings.limits, self.settings.input_encodings
+                )
             except ImageError as error:
                 self.stats.dropped(item.camera, error.reason)
                 self.get_logger().warning(
                     f"camera {item.camera}: frame dropped ({error.reason}): {error}",
                     throttle_duration_sec=_LOG_THROTTLE_S,
                 )
-        return frames, kept
+                continue
+            taken.append((item, frame))
+        return taken
 
-    def _process(self, waiting: list[Waiting]) -> None:
-        start = time.monotonic()
-        frames, kept = self._decode(waiting)
-        if not frames:
-            return
-        limits = self.limits
-        try:
-            batch = self.segmenter.batch(frames)
-            decoded = time.monotonic()
-            outputs = self.segmenter.infer(batch, limits.anomaly_threshold)
-            inferred = time.monotonic()
-            panoptic = (
-                self.segmenter.panoptic(outputs, self.settings.panoptic_method)
-                if self.builder.needs_panoptic()
-                else None
-            )
-        except Exception as error:  # any backend failure: report, drop the batch, keep running
-            self.stats.batch(len(frames), f"{type(error).__name__}: {error}")
-            for item in kept:
-                self.stats.dropped(item.camera, "inference")
-            self.get_logger().error(
-                f"inference failed: {type(error).__name__}: {error}", throttle_duration_sec=_LOG_THROTTLE_S
-            )
-            return
-        self.stats.batch(len(frames), None)
-        self.stats.stage("decode", (decoded - start) * 1e3)
-        self.stats.stage("inference", (inferred - decoded) * 1e3)
-        post_start = inferred  # the panoptic step above counts as postprocessing of the first frame
-        for index, (frame, item) in enumerate(zip(frames, kept)):
-            maps = FrameOutputs(
-                semantic=outputs["semantic"][index],
-                anomaly=outputs["anomaly"][index],
-                open_set=outputs["open_set"][index],
-                panoptic=None if panoptic is None else panoptic[index],
-            )
+    def _failed(self, taken: list[tuple[Waiting, Frame]], error: Exception) -> None:
+        self.stats.batch(len(taken), f"{type(error).__name__}: {error}")
+        for item, _ in taken:
+            self.stats.dropped(item.camera, "inference")
+        self.get_logger().error(
+            f"inference failed: {type(error).__name__}: {error}", throttle_duration_sec=_LOG_THROTTLE_S
+        )
+
+    def _publish(
+        self,
+        taken: list[tuple[Waiting, Frame]],
+        outputs: list[FrameOutputs],
+        timings: Timings,
+        start: float,
+        limits: Thresholds,
+    ) -> None:
+        """Each frame's messages, published and measured; ``start``: when the worker took the batch."""
+        previous = time.monotonic()
+        post_ms = timings.panoptic_ms  # the batch's panoptic step counts as postprocessing of its first frame
+        for (item, frame), maps in zip(taken, outputs):
             size = frame.size if self.settings.output_resolution == "input" else maps.semantic.shape[:2]
             messages, share = self.builder.messages(
                 maps, size, item.item.header, limits.anomaly_threshold, self.color_range
@@ -227,15 +241,15 @@ class SegmentationNode(Node):
                 publishers[name].publish(message)
             done = time.monotonic()
             self.stats.stage("wait", (start - item.received) * 1e3)
-            self.stats.stage("postprocess", (built - post_start) * 1e3)
+            self.stats.stage("postprocess", post_ms + (built - previous) * 1e3)
             self.stats.stage("publish", (done - built) * 1e3)
             total_ms = (done - item.received) * 1e3
             self.stats.frame_total(total_ms, limits.latency_budget_ms)
-            self.stats.stage("overhead", total_ms - (inferred - decoded) * 1e3)
+            self.stats.stage("overhead", total_ms - timings.inference_ms)
             age = self.get_clock().now() - Time.from_msg(item.item.header.stamp, clock_type=self.get_clock().clock_type)
             self.stats.stage("age", age.nanoseconds / 1e6)
             self.stats.published(item.camera, done, share)
-            post_start = done
+            previous, post_ms = done, 0.0
 
     def publish_diagnostics(self) -> None:
         snapshot = self.stats.snapshot(time.monotonic())

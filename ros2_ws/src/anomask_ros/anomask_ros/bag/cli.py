@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 from anomask.errors import AnomaskError
+from anomask.export.runtime import BACKENDS
+from anomask.models.panoptic_methods import PANOPTIC_METHODS
 
 
 def _add_write(parser: argparse.ArgumentParser) -> None:
@@ -114,12 +116,12 @@ def _add_eval(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cameras", help="comma-separated cameras to evaluate (default: every camera in the bag)")
     parser.add_argument("--namespace", default="", help="replay: namespace of the node's output topics (default: none)")
     offline = parser.add_argument_group("offline mode (the node's parameters of the same name)")
-    offline.add_argument("--backend", default="auto", choices=("auto", "tensorrt", "onnxruntime", "pytorch"))
+    offline.add_argument("--backend", default="auto", choices=("auto", *BACKENDS))
     offline.add_argument("--threshold", type=float, default=0.5, help="anomaly_threshold (default: 0.5)")
     offline.add_argument(
         "--calibrated-threshold", help="calibrated_threshold: a key of the model's thresholds, replaces --threshold"
     )
-    offline.add_argument("--panoptic-method", default="eam", choices=("known", "eam", "components", "mining"))
+    offline.add_argument("--panoptic-method", default="eam", choices=PANOPTIC_METHODS)
     offline.add_argument("--threads", type=int, default=0, help="runtime_threads (default: 0 = one per core)")
 
 

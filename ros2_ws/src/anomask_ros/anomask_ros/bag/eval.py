@@ -14,8 +14,9 @@ truth) and the recording of the node's outputs (``anomask bag record`` of ``/C/s
   cameras stamp with the system clock).
 
 Offline mode (``evaluate_offline``) reads the played bag alone and runs each camera frame
-through the node's own code path (decode -> ``Segmenter`` -> panoptic -> ``maps_at``),
-without ROS, so both modes give the same metrics on the same frames.
+through the node's own calls, without ROS: ``image_codec.decode`` -> ``Segmenter.run`` ->
+``maps_at`` (what ``output_resolution: input`` publishes), so both modes give the same
+metrics on the same frames.
 
 Outputs travel one frame at a time: per camera the recorded outputs are consumed in stamp
 order (the node publishes each camera's frames in order), and only outputs not yet matched
@@ -36,8 +37,9 @@ from anomask.errors import AnomaskError
 from anomask_ros.bag.frames import BagFrame, CameraTopics, find_cameras, read_frames
 from anomask_ros.bag.io import connections_for, header_stamp_ns, open_bag, read_raw
 from anomask_ros.bag.metrics import QualityMetrics, ReplayCounts
-from anomask_ros.image_codec import COLOR_ENCODINGS, ImageError, ImageLimits, image_view
+from anomask_ros.image_codec import ImageError, decode, image_view
 from anomask_ros.outputs import FrameOutputs, maps_at
+from anomask_ros.segmenter import Segmenter
 
 EVAL_OUTPUTS = ("semantic", "anomaly", "open_set", "panoptic")
 """The node outputs an evaluation reads."""
@@ -217,13 +219,19 @@ def evaluate_replay(
 
 
 def offline_frames(
-    bag: Path, segmenter, threshold: float, panoptic_method: str, cameras: list[str] | None, counts: ReplayCounts
+    bag: Path,
+    segmenter: Segmenter,
+    threshold: float,
+    panoptic_method: str,
+    cameras: list[str] | None,
+    counts: ReplayCounts,
 ) -> Iterator[tuple[BagFrame, FrameOutputs]]:
-    """Each decodable camera frame of ``bag`` with its maps at the frame's size, computed as
-    the node computes them (``output_resolution: input``); undecodable frames are counted
-    as dropped with the node's reasons."""
-    from anomask_ros.segmenter import decode_message
-
+    """Each decodable camera frame of ``bag`` with its maps at the frame's size, computed by
+    the node's calls (``decode`` with the node's default limits and encodings,
+    ``Segmenter.run``, ``output_resolution: input``); undecodable frames are counted as
+    dropped with the node's reasons. A model without panoptic intermediates gives no
+    panoptic map (the node refuses the panoptic output for it)."""
+    method = panoptic_method if segmenter.has_panoptic else None
     with open_bag(bag) as reader:
         topics = find_cameras(reader, Path(bag), cameras)
         for frame in read_frames(reader, Path(bag), topics, with_images=True):
@@ -233,22 +241,18 @@ def offline_frames(
             start = time.perf_counter()
             message = deserialize_message(frame.image, topics[frame.camera].message_type)
             try:
-                decoded = decode_message(message, segmenter.runtime.input_format, ImageLimits(), COLOR_ENCODINGS)
+                decoded = decode(message, segmenter.input_format)
             except ImageError as error:
                 counts.drop(frame.camera, error.reason)
                 continue
-            outputs = segmenter.infer(segmenter.batch([decoded]), threshold)
-            panoptic = segmenter.panoptic(outputs, panoptic_method)[0] if segmenter.has_panoptic else None
-            maps = maps_at(
-                FrameOutputs(outputs["semantic"][0], outputs["anomaly"][0], outputs["open_set"][0], panoptic),
-                decoded.size,
-            )
+            (outputs,), _ = segmenter.run([decoded], threshold, method)
+            maps = maps_at(outputs, decoded.size)
             counts.frame_out(frame.camera, frame.stamp_ns, processing_ms=(time.perf_counter() - start) * 1e3)
             yield frame, maps
 
 
 def evaluate_offline(
-    bag: Path, segmenter, threshold: float, panoptic_method: str = "eam", cameras: list[str] | None = None
+    bag: Path, segmenter: Segmenter, threshold: float, panoptic_method: str = "eam", cameras: list[str] | None = None
 ) -> dict:
     """Metrics of ``segmenter`` run directly on ``bag``'s frames (no ROS)."""
     counts = ReplayCounts()

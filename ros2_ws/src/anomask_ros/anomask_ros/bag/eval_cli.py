@@ -8,13 +8,14 @@ from pathlib import Path
 from anomask.errors import AnomaskError
 from anomask_ros.bag.eval import evaluate_offline, evaluate_replay, model_metadata
 from anomask_ros.bag.report import write_report
+from anomask_ros.segmenter import Segmenter, open_segmenter
 
 
-def open_offline_model(model, backend: str, threads: int, threshold: float, calibrated: str | None):
+def open_offline_model(
+    model, backend: str, threads: int, threshold: float, calibrated: str | None
+) -> tuple[Segmenter, float]:
     """(segmenter, threshold) as the node would run them: ``calibrated`` replaces
     ``threshold`` with the model's calibrated value, as the node's calibrated_threshold."""
-    from anomask_ros.segmenter import open_segmenter
-
     segmenter = open_segmenter(str(model), backend, threads)
     if calibrated:
         thresholds = segmenter.metadata.thresholds
