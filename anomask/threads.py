@@ -7,7 +7,7 @@ from anomask.errors import AnomaskError
 
 def set_torch_threads(threads: int | None) -> None:
     """Sets torch's CPU threads; None leaves torch's default (one per core). On a shared,
-    busy machine 1 is often the fastest choice (README, demo section)."""
+    busy machine 1 is often the fastest choice (docs/demo.md)."""
     if threads is None:
         return
     if threads < 1:

@@ -9,7 +9,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCANNED = ("anomask", "models", "training", "evaluation", "export", "ros2_ws", "launch", "docker", "tests", "docs")
+SCANNED = (
+    "anomask",
+    "models",
+    "training",
+    "evaluation",
+    "export",
+    "ros2_ws",
+    "launch",
+    "docker",
+    "tests",
+    "docs",
+    "README.md",
+)
 SUFFIXES = {".py", ".md", ".yaml", ".yml", ".cfg", ".xml", ".sh", ".toml", ".txt"}
 SKIPPED_DIRS = {"__pycache__", ".pytest_cache", "build", "install", "log"}
 REFERENCES = ROOT / "docs" / "references.md"
@@ -38,7 +50,7 @@ NAMED_CITATION = re.compile(r"\b(EAM|Mask2Anomaly|[Nn]oisy negatives|GOSS|UNO) \
 def _scanned_files() -> list[Path]:
     files = []
     for top in SCANNED:
-        for path in sorted((ROOT / top).rglob("*")):
+        for path in [ROOT / top] if (ROOT / top).is_file() else sorted((ROOT / top).rglob("*")):
             parts = set(path.relative_to(ROOT).parts)
             if path.is_file() and not parts & SKIPPED_DIRS and (path.suffix in SUFFIXES or "Dockerfile" in path.name):
                 files.append(path)

@@ -27,7 +27,7 @@ SHARED_PRESETS = "_presets"
 SMALL_PRESET_ITERATION_S = 0.6
 """Seconds per training iteration of the ``small`` preset (batch 2) on an idle core with one
 torch thread: 0.58-0.62 s measured for its three base stages (Mask2Former, GMA, per-pixel;
-README ``quality``). The demo's time estimate and the quality benchmark's cost model use it."""
+docs/findings.md). The demo's time estimate and the quality benchmark's cost model use it."""
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from anomask.errors import AnomaskError
 from anomask.evaluation.output_files import write_text
 
 RESULTS = Path("docs") / "results"
+ROS_README = Path("ros2_ws") / "src" / "anomask_ros" / "README.md"
 BLOCK = re.compile(r"(<!-- bench-table: ([\w-]+) -->\n).*?(<!-- /bench-table -->)", re.DOTALL)
 Table = tuple[list[str], list[list[Any]]]
 
@@ -142,7 +143,8 @@ def doc_pages(root: Path) -> list[Path]:
     readme = root / "README.md"
     if not readme.is_file():
         raise AnomaskError(f"{root}: no README.md (give the repository root with --root)")
-    return [readme, *sorted((root / "docs").glob("*.md"))]
+    ros_readme = root / ROS_README
+    return [readme, *sorted((root / "docs").glob("*.md")), *([ros_readme] if ros_readme.is_file() else [])]
 
 
 def stale_pages(root: Path) -> list[Path]:

@@ -20,7 +20,7 @@ kept), and every later score is keyed the same way. The result then states
 mantissa bits (relative resolution 2**-mantissa_bits; float16 scores, 10 bits, always stay
 exact). Uniform random float32 scores on 1024x2048 images (the worst case) settle at 17
 mantissa bits and 1.1 M rows; on 10 such images (18.9 M pixels) AP then differs from
-sklearn's by 1.9e-6, AUROC by 4e-10 and FPR95 by 3e-6 (README, evaluation section).
+sklearn's by 1.9e-6, AUROC by 4e-10 and FPR95 by 3e-6 (docs/evaluation.md).
 
 Conventions (ties, crossing) -- and the sklearn ones the papers' code uses
 --------------------------------------------------------------------------
@@ -44,7 +44,7 @@ Conventions (ties, crossing) -- and the sklearn ones the papers' code uses
   step. Where TPR equals 0.95 exactly over a run of thresholds (the outlier count is a
   multiple of 20), ``np.interp`` returns the far end of that run, which can be much higher
   (a test constructs 0.00 vs 0.89). On random data with millions of pixels the two agree to
-  a few 1e-6 (README, evaluation section).
+  a few 1e-6 (docs/evaluation.md).
 * Mask2Anomaly's script skips images without any anomaly pixel; SMIYC keeps every frame.
   ``skip_images_without_anomaly`` chooses (default: keep, like SMIYC).
 """

@@ -2,7 +2,7 @@
 
 GPU parts (exportable to ONNX, fixed shapes): ``FusedHeads``, ``PerPixelHeads`` and the
 functions they are made of. CPU parts (numpy/OpenCV): calibration, panoptic assembly,
-open-set panoptic methods and GOSS output. See README section "Scoring and inference heads".
+open-set panoptic methods and GOSS output. See docs/heads.md.
 """
 
 from anomask.models.heads.calibration import TprCalibrator, threshold_at_tpr, threshold_key, with_thresholds

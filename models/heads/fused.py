@@ -10,7 +10,7 @@ Two ways to reach ``output_size`` (``upsample``):
 
 - ``"masks"``: Mask2Former's inference. The N mask logits are upsampled bilinearly first and
   every head runs at output resolution. Exact, but it touches ``N x H x W`` values many
-  times (N=100 at 1024x2048: 200 M per pass), far above the 5 % budget (README table).
+  times (N=100 at 1024x2048: 200 M per pass), far above the 5 % budget (docs/heads.md).
 - ``"scores"`` (default): every head runs at mask resolution (H/4 x W/4, 16x fewer pixels);
   then only what the outputs need is upsampled: the K class scores, the anomaly score, the
   refinement claim logit, the panoptic winner's value and logit (bilinear, K+4 channels),

@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--budget-minutes",
         type=float,
         help="time budget: sets the iteration counts through the nominal "
-        "idle-machine cost model (README 'quality'); required unless --iterations or --resume",
+        "idle-machine cost model (docs/findings.md); required unless --iterations or --resume",
     )
     parser.add_argument(
         "--iterations",

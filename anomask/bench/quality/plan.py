@@ -10,7 +10,7 @@ negatives. Every *base* stage runs ``base`` iterations and every *fine-tune* sta
 
 The budget maps to iterations through a fixed cost model (``CostModel``: seconds per
 iteration and per evaluated image on an idle 2-core CPU, measured and written in the
-README), not through the speed of the moment: the same budget and seed give the same
+docs/findings.md), not through the speed of the moment: the same budget and seed give the same
 iterations, hence the same table, whatever the machine's load; the wall time is reported.
 """
 
@@ -131,7 +131,7 @@ class Iterations:
 @dataclass(frozen=True)
 class CostModel:
     """Nominal cost: CPU seconds with one torch thread, i.e. the wall time on an idle core
-    (README ``quality``: how they were measured)."""
+    (docs/findings.md: how they were measured)."""
 
     base_iteration_s: float = SMALL_PRESET_ITERATION_S
     """One base-stage iteration of the small preset: process CPU time with one torch thread."""
