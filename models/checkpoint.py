@@ -77,6 +77,6 @@ def load_checkpoint(
     mode on ``map_location`` with its metadata."""
     path = Path(path)
     metadata, tensors = _read(path, "cpu", with_tensors=True)
-    model = build_model(metadata.architecture)
+    model = build_model(metadata.architecture, load_pretrained=False)
     load_state_dict_strict(model, tensors, str(path))
     return model.to(map_location).eval(), metadata

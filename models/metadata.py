@@ -15,9 +15,18 @@ from anomask.models.config import ModelConfig
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
+HALF_RANGE = (127.5, 127.5, 127.5)
+"""Mean = std = 0.5 on the 0-1 scale: the TensorFlow EfficientNet-Lite input normalisation."""
+BACKBONE_NORMALISATION = {"efficientnet_lite0": (HALF_RANGE, HALF_RANGE)}
+"""Input mean and std of backbones whose weights expect other than torchvision's ImageNet ones."""
 UNKNOWN_ID = 254
 """Unknown class on published open-set maps (ARCHITECTURE.md contract)."""
 IGNORE_ID = 255
+
+
+def input_normalisation(backbone: str) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """(mean, std) on the 0-255 scale that ``backbone``'s pretrained weights expect."""
+    return BACKBONE_NORMALISATION.get(backbone, (IMAGENET_MEAN, IMAGENET_STD))
 
 
 @dataclass(frozen=True)
@@ -31,9 +40,10 @@ class ClassInfo:
 class ModelMetadata:
     classes: tuple[ClassInfo, ...]
     architecture: ModelConfig
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    """Per-channel mean on the 0-255 scale, RGB order."""
-    std: tuple[float, float, float] = IMAGENET_STD
+    mean: tuple[float, float, float] | None = None
+    """Per-channel mean on the 0-255 scale, RGB order; by default the one the backbone's
+    weights expect (:func:`input_normalisation`)."""
+    std: tuple[float, float, float] | None = None
     input_format: str = "RGB"
     score: str = "eam"
     """Anomaly score the deployed model uses (a name from anomask.models heads)."""
@@ -49,6 +59,11 @@ class ModelMetadata:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        mean, std = input_normalisation(self.architecture.backbone)
+        if self.mean is None:
+            object.__setattr__(self, "mean", mean)
+        if self.std is None:
+            object.__setattr__(self, "std", std)
         if len(self.classes) != self.architecture.num_classes:
             raise AnomaskError(
                 f"metadata lists {len(self.classes)} classes but the architecture has "

