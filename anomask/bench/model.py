@@ -24,6 +24,7 @@ import torch
 
 from anomask.bench.results import add_out_argument, write_result
 from anomask.errors import AnomaskError
+from anomask.models.backbones import BACKBONES
 from anomask.models.config import ModelConfig
 from anomask.models.network import build_model
 
@@ -43,6 +44,10 @@ def _resolution(text: str) -> tuple[int, int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--presets", default="default,small", help="comma-separated model presets (default, small)")
+    parser.add_argument(
+        "--backbones",
+        help=f"comma-separated backbones to run every preset with ({', '.join(BACKBONES)}; default: the preset's own)",
+    )
     parser.add_argument(
         "--resolutions",
         type=lambda s: [_resolution(r) for r in s.split(",")],
@@ -160,7 +165,16 @@ def run(args: argparse.Namespace) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise AnomaskError("--device cuda but torch.cuda.is_available() is False")
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
-    configs = {name: ModelConfig.preset(name) for name in presets}
+    backbones = [b.strip() for b in args.backbones.split(",") if b.strip()] if args.backbones else []
+    unknown = sorted(set(backbones) - set(BACKBONES))
+    if unknown:
+        raise AnomaskError(f"unknown backbone(s) {', '.join(unknown)}; valid: {', '.join(BACKBONES)}")
+    # the weights do not change the timing: a backbone other than the preset's is randomly initialised
+    configs = [
+        (name, ModelConfig.preset(name, **({"backbone": b, "pretrained_backbone": False} if b else {})))
+        for name in presets
+        for b in backbones or [None]
+    ]
     threads = args.threads or torch.get_num_threads()
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {threads} threads"
     memory = "torch.cuda.max_memory_allocated" if device.type == "cuda" else "RSS high-water rise"
@@ -170,13 +184,13 @@ def run(args: argparse.Namespace) -> int:
         f"median of {args.iterations} after {args.warmup} warm-up"
     )
     header = (
-        f"{'preset':<9} {'backbone':<9} {'input':>10} {'params':>8} {'median ms':>10} {'min ms':>9} "
+        f"{'preset':<9} {'backbone':<18} {'input':>10} {'params':>8} {'median ms':>10} {'min ms':>9} "
         f"{'cpu ms':>9} {'peak MiB':>9}"
     )
     print(header)
     print("-" * len(header))
     rows = []
-    for name, config in configs.items():
+    for name, config in configs:
         for height, width in args.resolutions:
             result = measure_isolated(
                 config, (height, width), args.batch, device, args.iterations, args.warmup, args.train_step, threads
@@ -194,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
             rows.append(row)
             peak = "n/a" if row["peak_mib"] is None else f"{row['peak_mib']:.0f}"
             print(
-                f"{name:<9} {config.backbone:<9} {row['input']:>10} {row['params_m']:>7.1f}M "
+                f"{name:<9} {config.backbone:<18} {row['input']:>10} {row['params_m']:>7.1f}M "
                 f"{row['median_ms']:>10.1f} {row['min_ms']:>9.1f} {row['cpu_ms']:>9.1f} {peak:>9}",
                 flush=True,
             )
