@@ -1,6 +1,7 @@
 """AdamW with Mask2Former's parameter groups and the poly learning-rate schedule.
 
-Groups (Mask2Former ``build_optimizer``): backbone parameters at ``lr * backbone_lr_multiplier``;
+Groups (Mask2Former ``build_optimizer``): backbone parameters at ``lr * backbone_lr_multiplier``
+(0.1, Mask2Former's value for an ImageNet-initialised backbone, in the recipes and the small preset);
 normalisation layers and embeddings (queries, level embeddings) without weight decay;
 frozen parameters (``requires_grad=False``) are left out.
 """

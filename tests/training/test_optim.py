@@ -41,3 +41,15 @@ def test_poly_schedule_with_warmup():
         optimizer.step()
         scheduler.step()
     assert lrs == pytest.approx([1.0, 0.75**0.9, 0.5**0.9, 0.25**0.9])
+
+
+@pytest.mark.parametrize("recipe", ["closed-set", "uno"])
+def test_small_preset_trains_its_pretrained_backbone_at_a_tenth_of_the_rate(recipe):
+    """Mask2Former (Cheng et al., 2022): backbone LR x 0.1 for ImageNet-initialised backbones;
+    the small preset's EfficientNet-Lite0 starts from ImageNet weights."""
+    from anomask.models import ModelConfig
+    from anomask.training.recipes import load_recipe
+
+    for stage in load_recipe(recipe, "small").stages:
+        assert ModelConfig.preset(stage.model_preset, **stage.model).pretrained_backbone
+        assert stage.solver.backbone_lr_multiplier == 0.1
