@@ -58,7 +58,7 @@ def ideal_outputs():
 
 
 TINY_SETTINGS = [
-    # 64x128 frames, ResNet-18 with one encoder/decoder layer of width 32, 6 queries.
+    # 64x128 frames, the small preset's backbone with one encoder/decoder layer of width 32, 6 queries.
     "data.crop=[64,128]",
     "data.scales=[1.0]",
     "solver.batch_size=2",
