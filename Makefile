@@ -14,7 +14,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml setup.py requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --constraint requirements.lock --editable '.[test]'
+	$(PY) -m pip install --quiet --constraint requirements.lock --editable '.[test,cpu]'
 	touch $(STAMP)
 
 # Lint and format check (ruff), then the layer contracts (import-linter), both configured in
