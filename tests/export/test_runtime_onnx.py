@@ -51,3 +51,14 @@ def test_without_onnxruntime_the_error_names_the_extras():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "ONNX Runtime is not installed" in result.stdout
     assert "'cpu'" in result.stdout and "'gpu'" in result.stdout
+
+
+def test_a_command_that_needs_onnxruntime_says_so_in_one_line():
+    code = (
+        "import sys; sys.modules['onnxruntime'] = None\n"
+        "from anomask.cli import main\n"
+        "sys.exit(main(['bench', 'runtime', '--help']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("anomask: error: ONNX Runtime is not installed")
