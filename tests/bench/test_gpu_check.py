@@ -7,6 +7,8 @@ import json
 import sys
 import time
 
+import pytest
+
 from anomask.bench import gpu_check
 from anomask.bench.gpu_check import STAGES, Skip, Stage, run_all, run_stage_here, run_stage_process
 
@@ -95,3 +97,19 @@ def test_stage_timeouts_fit_the_budget_of_the_issue():
         "environment", "legality", "torch_cuda", "bench_runtime", "amp_training", "tensorrt",
         "torch_tensorrt", "onnxruntime_gpu", "pytest_gpu",
     }  # fmt: skip
+
+
+def test_the_parity_figures_the_gpu_stages_report(standin_onnx):
+    """cpu_reference and parity, shared by the engine and provider stages, on the CPU."""
+    path = standin_onnx[0]
+    frames, reference = gpu_check.cpu_reference(path)
+    assert frames.dtype.name == "uint8" and set(reference) >= {"semantic", "anomaly"}
+    same = gpu_check.parity(reference, {k: v.copy() for k, v in reference.items()})
+    assert same == {"semantic_agreement": 1.0, "anomaly_max_diff": 0.0, "outputs_within_tolerance": True,
+                    "outputs_off": []}  # fmt: skip
+    changed = {k: v.copy() for k, v in reference.items()}
+    changed["semantic"] = changed["semantic"] + 1
+    changed["anomaly"] = changed["anomaly"] + 0.5
+    off = gpu_check.parity(reference, changed)
+    assert off["semantic_agreement"] == 0.0 and off["anomaly_max_diff"] == pytest.approx(0.5)
+    assert not off["outputs_within_tolerance"] and len(off["outputs_off"]) == 2
