@@ -35,7 +35,8 @@ class FramePreprocess(nn.Module):
         self.register_buffer("shift", -mean / std, persistent=False)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = frames.permute(0, 3, 1, 2).to(torch.float32)
+        # Cast first: TensorRT takes a uint8 input only straight into a Cast (export/op_support.py).
+        x = frames.to(torch.float32).permute(0, 3, 1, 2)
         if self.bgr:
             x = x[:, [2, 1, 0]]
         if self.resize:
