@@ -83,9 +83,7 @@ def to_mixed_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     def cast_to(name: str, to: int) -> str:
         if (name, to) not in casts:
             if name in initializers and to == TensorProto.FLOAT16:
-                half = numpy_helper.from_array(
-                    numpy_helper.to_array(initializers[name]).astype(np.float16), f"{name}__fp16"
-                )
+                half = numpy_helper.from_array(to_float16(numpy_helper.to_array(initializers[name])), f"{name}__fp16")
                 graph.initializer.append(half)
             else:
                 suffix = "fp16" if to == TensorProto.FLOAT16 else "fp32"
@@ -130,6 +128,14 @@ def to_mixed_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     return onnx.shape_inference.infer_shapes(model, strict_mode=True)
 
 
+def to_float16(values: np.ndarray) -> np.ndarray:
+    """float16 with finite values clamped to float16's range: a -FLT_MAX mask fill (attention
+    masks, "lowest" fills) becomes -65504, not -inf (which turns ``-inf * 0`` and softmax rows of
+    -inf into NaN); infinities and NaN stay as they are."""
+    limit = np.finfo(np.float16).max
+    return np.where(np.isfinite(values), np.clip(values, -limit, limit), values).astype(np.float16)
+
+
 def _lower_attributes(node: onnx.NodeProto) -> None:
     """float32 constants and casts inside a float16 node become float16."""
     for attr in node.attribute:
@@ -140,7 +146,7 @@ def _lower_attributes(node: onnx.NodeProto) -> None:
             and attr.t.data_type == TensorProto.FLOAT
             and node.op_type in ("Constant", "ConstantOfShape")
         ):
-            half = numpy_helper.from_array(numpy_helper.to_array(attr.t).astype(np.float16), attr.t.name)
+            half = numpy_helper.from_array(to_float16(numpy_helper.to_array(attr.t)), attr.t.name)
             attr.t.CopyFrom(half)
 
 

@@ -16,7 +16,7 @@ from anomask.export.export_info import ExportSettings
 from anomask.export.graph import build_heads
 from anomask.export.onnx_export import example_frames, export_onnx, read_export_info_file
 from anomask.export.op_support import tensorrt_problems
-from anomask.export.precision import NETWORK_SCOPE, node_scope, quantize_int8, to_mixed_float16
+from anomask.export.precision import NETWORK_SCOPE, node_scope, quantize_int8, to_float16, to_mixed_float16
 from anomask.export.tensorrt_builder import EngineOptions, ensure_engine
 from anomask.models import build_model
 from anomask.models.config import ModelConfig
@@ -151,3 +151,10 @@ def test_int8_of_the_small_preset_runs_agrees_and_passes_the_tensorrt_check(smal
         assert len(np.unique(want["semantic"])) > 1
         agreement.append(np.mean(want["semantic"] == got["semantic"]))
     assert np.mean(agreement) >= 0.95, agreement
+
+
+def test_float16_conversion_clamps_finite_values_instead_of_overflowing():
+    values = np.array([-np.finfo(np.float32).max, -1e6, 1.5, 7e4, np.inf, -np.inf], np.float32)
+    half = to_float16(values)
+    assert half.dtype == np.float16
+    np.testing.assert_array_equal(half, np.array([-65504, -65504, 1.5, 65504, np.inf, -np.inf], np.float16))
