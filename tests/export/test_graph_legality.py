@@ -43,12 +43,12 @@ class EveryHead(nn.Module):
 
     def forward(self, logits_k1, logits_k2, pred_masks, threshold):
         out = {}
-        for name, heads in zip(self.names, self.fused):
+        for index, (name, heads) in enumerate(zip(self.names, self.fused)):
             logits = logits_k2 if heads.metadata.architecture.negative_class else logits_k1
-            out.update(
-                (f"{name}.{k}", v)
-                for k, v in order_outputs(heads(logits, pred_masks, threshold), torch.float32).items()
-            )
+            # Masks offset per head: no two heads compute the same tensor, which the exporter
+            # would merge and hand out through Identity nodes that a single-head graph has not.
+            result = heads(logits, pred_masks + index, threshold)
+            out.update((f"{name}.{k}", v) for k, v in order_outputs(result, torch.float32).items())
         sem_logits, outlier_logits = pred_masks[:, :3], pred_masks[:, 3:4]
         per_pixel = order_outputs(self.per_pixel(sem_logits, outlier_logits, threshold), torch.float32)
         out.update((f"per_pixel.{k}", v) for k, v in per_pixel.items())
