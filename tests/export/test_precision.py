@@ -143,8 +143,8 @@ def test_int8_of_the_small_preset_runs_agrees_and_passes_the_tensorrt_check(smal
     assert sum(n.op_type == "Conv" for n in users) >= 20  # the ResNet-18 backbone and the pixel decoder
     # Q/DQ only where a Conv/MatMul/Gemm reads: every DQ output has one as a reader (a residual
     # Add beside a MatMul reads the same DQ output); masks, softmax, heads and scores read float.
-    quantized = {"Conv", "MatMul", "Gemm"}
-    assert all(any(n.op_type in quantized and d in n.input for n in users) for d in dequantized)
+    int8_ops = {"Conv", "MatMul", "Gemm"}
+    assert all(any(n.op_type in int8_ops and d in n.input for n in users) for d in dequantized)
     assert all(node_scope(n) == NETWORK_SCOPE for n in users)
     assert not {n.op_type for n in users} & {"Where", "Softmax", "Sigmoid", "ReduceMax", "ArgMax"}
     held_out = np.concatenate(
