@@ -1,9 +1,10 @@
 """INT8 calibration data: camera-like frames from a folder of images, in graph input form.
 
 Both INT8 paths read it: TensorRT 10's entropy calibrator (``IInt8EntropyCalibrator2``) and,
-for TensorRT 11 (which removed implicit INT8 calibration), the entropy-calibrated Q/DQ
+for TensorRT 11 (which removed implicit INT8 calibration), the min/max-calibrated Q/DQ
 quantization in ``precision.quantize_int8``. Frames are resized to the graph's input (camera) size and
-put in its channel order, so calibration sees exactly what the deployed graph sees.
+put in its channel order, so calibration sees exactly what the deployed graph sees. Batches are
+read one at a time as they are consumed: memory holds one batch, whatever ``max_images``.
 """
 
 from __future__ import annotations

@@ -58,7 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     batch.add_argument("--dynamic-batch", type=int, metavar="MAX", help="dynamic batch 1..MAX instead of a static one")
     check = parser.add_argument_group("parity")
     check.add_argument(
-        "--check", action="store_true", help="compare ONNX Runtime with PyTorch per output on a few frames"
+        "--check",
+        action="store_true",
+        help="compare ONNX Runtime with PyTorch per output on a few frames; for an .onnx SOURCE: check it "
+        "against TensorRT's ONNX parser rules (ops, element types, static shapes), exit 2 listing the problems",
     )
     check.add_argument("--check-frames", type=int, default=4, help="frames for --check (default %(default)s)")
     engine = parser.add_argument_group("TensorRT")
@@ -103,9 +106,15 @@ def settings_from_args(args: argparse.Namespace, score: str) -> ExportSettings:
 def run(args: argparse.Namespace) -> int:
     source = Path(args.source)
     if source.suffix.lower() == ".onnx":
+        if args.check and not (args.engine or args.build_only):
+            from anomask.export.op_support import check_tensorrt_file
+
+            print(check_tensorrt_file(source))
+            return 0
         if not (args.engine or args.build_only):
             raise AnomaskError(
-                f"{source}: already an ONNX file; pass --engine (or --build-only) to build its TensorRT engine"
+                f"{source}: already an ONNX file; pass --engine (or --build-only) to build its TensorRT engine, "
+                "or --check to check it against TensorRT's parser rules"
             )
         print(build_engine(source, args))
         return 0

@@ -8,6 +8,7 @@ run eagerly by the PyTorch runtime, so every backend computes the same function.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 
 import torch
@@ -35,7 +36,8 @@ class FramePreprocess(nn.Module):
         self.register_buffer("shift", -mean / std, persistent=False)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        x = frames.permute(0, 3, 1, 2).to(torch.float32)
+        # Cast first: TensorRT takes a uint8 input only straight into a Cast (export/op_support.py).
+        x = frames.to(torch.float32).permute(0, 3, 1, 2)
         if self.bgr:
             x = x[:, [2, 1, 0]]
         if self.resize:
@@ -76,10 +78,11 @@ class DeployGraph(nn.Module):
     ) -> None:
         super().__init__()
         self.preprocess = FramePreprocess(metadata, settings)
-        self.network = network.half() if network_half else network
+        self.network = copy.deepcopy(network).half() if network_half else network
         self.network_half = network_half
         """Run the network in float16 (explicit typing: GPU PyTorch and Torch-TensorRT FP16);
-        preprocessing and heads stay float32."""
+        preprocessing and heads stay float32. A float16 copy: the caller's network stays as it
+        was (``anomask bench runtime`` opens pytorch, then pytorch-fp16, on one network)."""
         self.heads = heads
         self.head_inputs = HEAD_INPUTS[metadata.architecture.meta_arch]
         self.anomaly_dtype = torch.float16 if settings.anomaly_dtype == "float16" else torch.float32

@@ -75,6 +75,7 @@ def export_onnx(
         finally:
             optimizer_log.setLevel(level)
     model = program.model_proto
+    _shapes_after_cast(model)
     if check_tensorrt:
         check_tensorrt_support(model, source=str(out_path))
     info = ExportInfo(
@@ -109,6 +110,23 @@ def _export(
         optimize=True,
         verbose=False,
     )
+
+
+def _shapes_after_cast(model: onnx.ModelProto) -> None:
+    """A dynamic-batch graph reads its batch size with ``Shape(frames)``; TensorRT takes a uint8
+    input only straight into a Cast (``op_support``), so ``Shape`` reads the cast frames (same
+    shape) and those Casts move to the front (they read graph inputs only)."""
+    uint8_inputs = {v.name for v in model.graph.input if v.type.tensor_type.elem_type == onnx.TensorProto.UINT8}
+    casts = [n for n in model.graph.node if n.op_type == "Cast" and n.input[0] in uint8_inputs]
+    cast_of = {n.input[0]: n.output[0] for n in casts}
+    shapes = [n for n in model.graph.node if n.op_type == "Shape" and n.input[0] in cast_of]
+    if not shapes:
+        return
+    for node in shapes:
+        node.input[0] = cast_of[node.input[0]]
+    rest = [n for n in model.graph.node if n not in casts]
+    del model.graph.node[:]
+    model.graph.node.extend([*casts, *rest])
 
 
 def set_export_info(model: onnx.ModelProto, info: ExportInfo) -> None:

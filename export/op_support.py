@@ -11,10 +11,31 @@ parser takes (JetPack 6 ships 10.3), ``tensorrt-11`` the current release line.
 Checked beyond op names: domains (only the standard ONNX domain), opset, the documented
 restrictions our graphs can hit (``Resize`` modes, ``TopK``), and shapes: no op whose output
 shape depends on the data, every graph output and intermediate static except the batch axis.
+
+Checked beyond op names, too: the element type of every tensor after shape inference (the
+first real GPU build failed on types, not ops):
+
+- each op's data tensors must have a type listed for it in the "Supported Types" column of
+  the same matrix (TensorRT 10.1 revision, ``docs/operators.md``: e.g. ``Where`` takes FP32,
+  FP16, BF16, INT32, INT64, BOOL; ``Equal`` no BOOL; ``MatMul``/``Conv`` floats only; ``And``,
+  ``Or``, ``Xor``, ``Not`` BOOL only). Index, shape and condition inputs whose ONNX type is
+  not a float type (``Gather`` indices, ``Reshape`` shape, ``Where`` condition) are not data
+  tensors. INT64 is taken where the column lists it (TensorRT 10 added native INT64; the same
+  rule is used for both targets).
+- UINT8 "is only supported as network input or output tensor types" (same page):
+  onnx-tensorrt's ``ModelImporter.cpp`` refuses any node output of type UINT8 that is not a
+  graph output (its ``legalUINT8`` assertion, "TensorRT does not support UINT8 types for
+  intermediate tensors"); a UINT8 graph input must go straight into a ``Cast`` ("All UINT8
+  inputs must directly feed into a cast layer ... even just data-movement ops like reshape /
+  transpose", NVIDIA/TensorRT#3985); a UINT8 graph output must come from a ``Cast`` (builder
+  error "Network-level output tensor ... has datatype UInt8 but is not produced by an
+  IIdentityLayer or ICastLayer", NVIDIA/TensorRT#4278).
+- DOUBLE is refused anywhere (the parser only casts it down to FLOAT, clamping to +-FLT_MAX).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import onnx
@@ -60,6 +81,41 @@ RESIZE_COORDINATE_MODES = frozenset(
 )
 
 
+FLOATS = ("FP32", "FP16", "BF16")
+NUMBERS = (*FLOATS, "INT32", "INT64")
+ANY_TYPE = (*NUMBERS, "BOOL")
+_TYPE_ROWS = {
+    ANY_TYPE: """Concat Constant Expand EyeLike Flatten Gather GatherElements GatherND Identity If Loop
+        OneHot Reshape ReverseSequence Shape Size Slice Split Squeeze Tile Transpose Trilu Unsqueeze
+        Where ConstantOfShape""",
+    NUMBERS: """Abs Add ArgMax ArgMin DepthToSpace Div Equal Greater GreaterOrEqual IsNaN Less
+        LessOrEqual Max Min Mod Mul Neg Pad Range ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp
+        ReduceMax ReduceMean ReduceMin ReduceProd ReduceSum ReduceSumSquare Relu Scatter
+        ScatterElements ScatterND Shrink Sign SpaceToDepth Sub Sum TopK""",
+    (*NUMBERS, "INT8"): "Gelu",
+    (*NUMBERS, "FP8"): "Mean",
+    FLOATS: """Acos Acosh Asin Asinh Atan Atanh AveragePool BatchNormalization Ceil Celu Clip Conv
+        ConvTranspose Cos Cosh CumSum Dropout Einsum Elu Erf Exp Floor GRU Gemm GlobalAveragePool
+        GlobalLpPool GlobalMaxPool GroupNormalization HardSigmoid HardSwish Hardmax ImageScaler
+        InstanceNormalization IsInf LRN LSTM LayerNormalization LeakyRelu Log LogSoftmax
+        LpNormalization LpPool MatMul MaxPool MeanVarianceNormalization PRelu ParametricSoftplus Pow
+        QuantizeLinear RNN RandomNormal RandomNormalLike RandomUniform RandomUniformLike Reciprocal
+        Resize Round ScaledTanh Scan Selu Sigmoid Sin Sinh Softmax Softplus Softsign Sqrt Tan Tanh
+        ThresholdedRelu Upsample""",
+    ("FP32", "FP16"): "DeformConv GridSample Mish NonMaxSuppression NonZero RoiAlign",
+    ("INT8", "FP8", "INT4"): "DequantizeLinear",
+    (*ANY_TYPE, "UINT8"): "Cast CastLike",
+    ("BOOL",): "And Not Or Xor",
+}
+OP_TYPES: dict[str, frozenset[str]] = {op: frozenset(types) for types, ops in _TYPE_ROWS.items() for op in ops.split()}
+"""The data types each op takes: the "Supported Types" column of onnx-tensorrt
+``docs/operators.md`` (TensorRT 10.1 revision; ConstantOfShape's "INF64" read as INT64).
+Ops added later have no row and get no type check."""
+
+_TYPE_NAMES = {"FLOAT": "FP32", "FLOAT16": "FP16", "BFLOAT16": "BF16", "FLOAT8E4M3FN": "FP8"}
+UINT8_CASTS = frozenset({"Cast", "CastLike"})
+
+
 @dataclass(frozen=True)
 class TensorRTTarget:
     name: str
@@ -93,6 +149,14 @@ def check_tensorrt_support(
         raise AnomaskError(f"{source}: not buildable by TensorRT: " + "; ".join(problems))
 
 
+def check_tensorrt_file(path: str | os.PathLike, targets: tuple[str, ...] = tuple(TARGETS)) -> str:
+    """``anomask export MODEL.onnx --check``: raise AnomaskError listing every problem, else say it passed."""
+    from anomask.export.onnx_export import load_onnx
+
+    check_tensorrt_support(load_onnx(path), source=str(path), targets=targets)
+    return f"{path}: passes the TensorRT parser check ({', '.join(targets)}: operators, element types, shapes)"
+
+
 def tensorrt_problems(model: onnx.ModelProto, targets: tuple[str, ...] = tuple(TARGETS)) -> list[str]:
     """Every reason TensorRT's ONNX parser (for each of ``targets``) would refuse ``model``."""
     if model.functions:
@@ -116,7 +180,11 @@ def tensorrt_problems(model: onnx.ModelProto, targets: tuple[str, ...] = tuple(T
     if dynamic:
         problems.append(f"operator(s) {', '.join(dynamic)} have data-dependent output shapes")
     problems.extend(_restriction_problems(nodes, {init.name: init for init in model.graph.initializer}))
-    problems.extend(_shape_problems(model))
+    inferred, problem = _infer_with_fixed_batch(model)
+    if inferred is None:
+        return problems + [problem]
+    problems.extend(_shape_problems(model, inferred))
+    problems.extend(_type_problems(inferred, opset or 1))
     return problems
 
 
@@ -139,9 +207,6 @@ def _attr(node: onnx.NodeProto, name: str, default):
     return default
 
 
-QUANTIZED_TYPES = {onnx.TensorProto.INT8, onnx.TensorProto.FLOAT8E4M3FN, onnx.TensorProto.INT4}
-
-
 def _restriction_problems(nodes: list[onnx.NodeProto], initializers: dict[str, onnx.TensorProto]) -> list[str]:
     problems = []
     for node in nodes:
@@ -158,33 +223,23 @@ def _restriction_problems(nodes: list[onnx.NodeProto], initializers: dict[str, o
         elif node.op_type == "TopK" and not _attr(node, "sorted", 1):
             problems.append(f"{label}: sorted=0 unsupported")
         elif node.op_type in ("QuantizeLinear", "DequantizeLinear"):
-            if (
-                node.op_type == "DequantizeLinear"
-                and node.input[0] in initializers
-                and initializers[node.input[0]].data_type not in QUANTIZED_TYPES
-            ):
-                name = onnx.TensorProto.DataType.Name(initializers[node.input[0]].data_type)
-                problems.append(f"{label}: dequantizes {name} (TensorRT: INT8, FP8, INT4)")
             zero_point = initializers.get(node.input[2]) if len(node.input) > 2 else None
             if zero_point is not None and onnx.numpy_helper.to_array(zero_point).any():
                 problems.append(f"{label}: zero point must be 0")
     return problems
 
 
-def _shape_problems(model: onnx.ModelProto) -> list[str]:
-    """Graph outputs must be static except a batch axis taken from the inputs' batch symbol;
-    with the batch fixed, every intermediate shape must resolve to numbers (a dimension that
-    stays unknown depends on data)."""
-    problems = []
-    batch_symbols = {
+def _batch_symbols(model: onnx.ModelProto) -> set[str]:
+    return {
         value.type.tensor_type.shape.dim[0].dim_param
         for value in model.graph.input
         if value.type.tensor_type.shape.dim and value.type.tensor_type.shape.dim[0].dim_param
     }
-    for value in model.graph.output:
-        for axis, dim in enumerate(value.type.tensor_type.shape.dim):
-            if not dim.HasField("dim_value") and not (axis == 0 and dim.dim_param in batch_symbols):
-                problems.append(f"output {value.name} has a non-static dimension {axis} ({dim.dim_param or '?'})")
+
+
+def _infer_with_fixed_batch(model: onnx.ModelProto) -> tuple[onnx.ModelProto | None, str]:
+    """Shape and type inference with a symbolic batch axis fixed to 2; (None, why) on failure."""
+    batch_symbols = _batch_symbols(model)
     fixed = onnx.ModelProto.FromString(model.SerializeToString())
     for value in fixed.graph.input:
         dims = value.type.tensor_type.shape.dim
@@ -192,9 +247,21 @@ def _shape_problems(model: onnx.ModelProto) -> list[str]:
             dims[0].dim_value = 2
     del fixed.graph.value_info[:]
     try:
-        inferred = onnx.shape_inference.infer_shapes(fixed, strict_mode=True, data_prop=True)
+        return onnx.shape_inference.infer_shapes(fixed, strict_mode=True, data_prop=True), ""
     except Exception as error:  # onnx raises InferenceError and friends
-        return problems + [f"shape inference failed ({str(error).splitlines()[0]})"]
+        return None, f"shape inference failed ({str(error).splitlines()[0]})"
+
+
+def _shape_problems(model: onnx.ModelProto, inferred: onnx.ModelProto) -> list[str]:
+    """Graph outputs must be static except a batch axis taken from the inputs' batch symbol;
+    with the batch fixed, every intermediate shape must resolve to numbers (a dimension that
+    stays unknown depends on data)."""
+    problems = []
+    batch_symbols = _batch_symbols(model)
+    for value in model.graph.output:
+        for axis, dim in enumerate(value.type.tensor_type.shape.dim):
+            if not dim.HasField("dim_value") and not (axis == 0 and dim.dim_param in batch_symbols):
+                problems.append(f"output {value.name} has a non-static dimension {axis} ({dim.dim_param or '?'})")
     for value in inferred.graph.value_info:
         if not value.type.HasField("tensor_type"):
             continue
@@ -206,4 +273,86 @@ def _shape_problems(model: onnx.ModelProto) -> list[str]:
             producer = next((n for n in inferred.graph.node if value.name in n.output), None)
             origin = f" (from {producer.op_type} node {producer.name})" if producer is not None else ""
             problems.append(f"intermediate {value.name}{origin} has a data-dependent dimension {unknown[0]}")
+    return problems
+
+
+def _type_name(elem_type: int) -> str:
+    name = onnx.TensorProto.DataType.Name(elem_type)
+    return _TYPE_NAMES.get(name, name)
+
+
+def _tensor_types(inferred: onnx.ModelProto) -> dict[str, str]:
+    graph = inferred.graph
+    types = {
+        value.name: _type_name(value.type.tensor_type.elem_type)
+        for value in (*graph.input, *graph.value_info, *graph.output)
+        if value.type.HasField("tensor_type") and value.type.tensor_type.elem_type
+    }
+    types.update((init.name, _type_name(init.data_type)) for init in graph.initializer)
+    return types
+
+
+def _data_slots(node: onnx.NodeProto, opset: int) -> tuple[list[int], list[int]]:
+    """Indices of the node's inputs and outputs that carry its data type: those whose ONNX type
+    may be float (a type constraint allowing ``tensor(float)``); index, shape and condition
+    tensors are not. DequantizeLinear: only its quantized input."""
+    if node.op_type == "DequantizeLinear":
+        return [0], []
+    try:
+        schema = onnx.defs.get_schema(node.op_type, opset, node.domain)
+    except onnx.defs.SchemaError:
+        return [], []
+    allowed = {c.type_param_str: set(c.allowed_type_strs) for c in schema.type_constraints}
+
+    def slots(formals, count: int) -> list[int]:
+        found = []
+        for index in range(count):
+            formal = formals[min(index, len(formals) - 1)] if formals else None
+            if formal is not None and "tensor(float)" in allowed.get(formal.type_str, {formal.type_str}):
+                found.append(index)
+        return found
+
+    return slots(schema.inputs, len(node.input)), slots(schema.outputs, len(node.output))
+
+
+def _type_problems(inferred: onnx.ModelProto, opset: int) -> list[str]:
+    """The element-type rules of the module docstring, on a shape-inferred model."""
+    graph = inferred.graph
+    types = _tensor_types(inferred)
+    graph_inputs = {v.name for v in graph.input}
+    graph_outputs = {v.name for v in graph.output}
+    problems = [f"tensor {name} is DOUBLE (TensorRT has no FP64 tensors)" for name, t in types.items() if t == "DOUBLE"]
+    for node in graph.node:
+        label = f"{node.op_type} node {node.name or '(unnamed)'}"
+        for name in node.input:
+            if name and types.get(name) == "UINT8" and node.op_type not in UINT8_CASTS:
+                origin = "graph input" if name in graph_inputs else "tensor"
+                problems.append(
+                    f"{label} reads UINT8 {origin} {name}: TensorRT takes UINT8 only straight into a Cast "
+                    "(NVIDIA/TensorRT#3985)"
+                )
+        for name in node.output:
+            if not name or types.get(name) != "UINT8":
+                continue
+            if name not in graph_outputs:
+                problems.append(
+                    f"{label} makes UINT8 intermediate {name}: TensorRT takes UINT8 only as a graph input "
+                    "or output (onnx-tensorrt legalUINT8)"
+                )
+            elif node.op_type not in UINT8_CASTS:
+                problems.append(
+                    f"{label} makes UINT8 output {name}: a UINT8 graph output must come from a Cast "
+                    "(NVIDIA/TensorRT#4278)"
+                )
+        if node.op_type not in OP_TYPES or node.domain not in ("", "ai.onnx"):
+            continue
+        accepted = OP_TYPES[node.op_type]
+        inputs, outputs = _data_slots(node, opset)
+        for role, names in (("input", [node.input[i] for i in inputs]), ("output", [node.output[i] for i in outputs])):
+            for name in names:
+                kind = types.get(name)
+                if name and kind not in (None, "UINT8", "DOUBLE") and kind not in accepted:
+                    problems.append(
+                        f"{label}: {role} {name} is {kind} (TensorRT {node.op_type}: {', '.join(sorted(accepted))})"
+                    )
     return problems

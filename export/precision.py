@@ -8,9 +8,10 @@ ModelOpt quantization (INT8); neither is a dependency of anomask, so we do the t
 - ``to_mixed_float16``: the *network* part of the deployed graph (nodes the exporter scoped
   under ``network``) computes in float16; frame preprocessing and the fused heads stay in
   float32 (the anomaly score keeps its precision), graph inputs and outputs keep their types.
-- ``quantize_int8``: entropy-calibrated, symmetric INT8 Q/DQ nodes (ONNX Runtime's static
-  quantizer, the explicit-quantization form TensorRT takes: zero points 0) on the network's
-  convolutions and weight matmuls, calibrated on frames from an image folder.
+- ``quantize_int8``: symmetric INT8 Q/DQ nodes (ONNX Runtime's static quantizer, the
+  explicit-quantization form TensorRT takes: zero points 0) on the network's convolutions and
+  weight matmuls only, with activation ranges from a streaming min/max over frames from an
+  image folder (bounded memory).
 """
 
 from __future__ import annotations
@@ -82,9 +83,7 @@ def to_mixed_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     def cast_to(name: str, to: int) -> str:
         if (name, to) not in casts:
             if name in initializers and to == TensorProto.FLOAT16:
-                half = numpy_helper.from_array(
-                    numpy_helper.to_array(initializers[name]).astype(np.float16), f"{name}__fp16"
-                )
+                half = numpy_helper.from_array(to_float16(numpy_helper.to_array(initializers[name])), f"{name}__fp16")
                 graph.initializer.append(half)
             else:
                 suffix = "fp16" if to == TensorProto.FLOAT16 else "fp32"
@@ -129,6 +128,14 @@ def to_mixed_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     return onnx.shape_inference.infer_shapes(model, strict_mode=True)
 
 
+def to_float16(values: np.ndarray) -> np.ndarray:
+    """float16 with finite values clamped to float16's range: a -FLT_MAX mask fill (attention
+    masks, "lowest" fills) becomes -65504, not -inf (which turns ``-inf * 0`` and softmax rows of
+    -inf into NaN); infinities and NaN stay as they are."""
+    limit = np.finfo(np.float16).max
+    return np.where(np.isfinite(values), np.clip(values, -limit, limit), values).astype(np.float16)
+
+
 def _lower_attributes(node: onnx.NodeProto) -> None:
     """float32 constants and casts inside a float16 node become float16."""
     for attr in node.attribute:
@@ -139,7 +146,7 @@ def _lower_attributes(node: onnx.NodeProto) -> None:
             and attr.t.data_type == TensorProto.FLOAT
             and node.op_type in ("Constant", "ConstantOfShape")
         ):
-            half = numpy_helper.from_array(numpy_helper.to_array(attr.t).astype(np.float16), attr.t.name)
+            half = numpy_helper.from_array(to_float16(numpy_helper.to_array(attr.t)), attr.t.name)
             attr.t.CopyFrom(half)
 
 
@@ -150,9 +157,23 @@ def _drop_unused_initializers(graph: onnx.GraphProto) -> None:
     graph.initializer.extend(kept)
 
 
+INT8_OP_TYPES = ("Conv", "MatMul", "Gemm")
+"""Op types quantized: those TensorRT runs in INT8 from a Q/DQ graph. Everything else
+(attention-mask ``Where`` with its -FLT_MAX fill, softmax, the scoring in the heads) keeps float:
+ONNX Runtime then neither quantizes nor even calibrates it (its histogram of a -3.4e38 fill
+failed with "Too many bins for data range")."""
+
+
 def quantize_int8(model: onnx.ModelProto, batches: Iterable[np.ndarray], threshold: float = 0.5) -> onnx.ModelProto:
-    """Entropy-calibrated symmetric INT8 Q/DQ on the network's Conv/MatMul/Gemm nodes with
-    constant weights (the fused heads stay in float: their matmuls multiply two activations)."""
+    """Symmetric per-channel INT8 Q/DQ on the network's Conv/MatMul/Gemm nodes with constant
+    weights (the fused heads stay in float: their matmuls multiply two activations).
+
+    Activation ranges are the min/max over ``batches`` (ONNX Runtime's MinMax calibrator: the
+    graph it runs reduces every calibrated tensor to its min and max, so what it keeps per batch
+    is two numbers (per channel) a tensor, not the tensor; its entropy calibrator keeps every
+    batch's full tensors until the end). Its ``CalibMaxIntermediateOutputs`` option is not used:
+    in onnxruntime 1.32 it drops the collected batches instead of merging them ("No data is
+    collected")."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -165,7 +186,7 @@ def quantize_int8(model: onnx.ModelProto, batches: Iterable[np.ndarray], thresho
     targets = [
         n.name
         for n in network_nodes(model)
-        if n.op_type in ("Conv", "MatMul", "Gemm") and len(n.input) > 1 and n.input[1] in constants
+        if n.op_type in INT8_OP_TYPES and len(n.input) > 1 and n.input[1] in constants
     ]
     if not targets:
         raise AnomaskError("no network convolutions or weight matmuls to quantize")
@@ -185,11 +206,12 @@ def quantize_int8(model: onnx.ModelProto, batches: Iterable[np.ndarray], thresho
             str(dst),
             Reader(),
             quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(INT8_OP_TYPES),
+            nodes_to_quantize=targets,
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.Entropy,
+            calibrate_method=CalibrationMethod.MinMax,
             per_channel=True,
-            nodes_to_quantize=targets,
             # TensorRT: zero points 0, no int32 bias quantization (DequantizeLinear takes INT8)
             extra_options={
                 "ActivationSymmetric": True,
@@ -197,7 +219,7 @@ def quantize_int8(model: onnx.ModelProto, batches: Iterable[np.ndarray], thresho
                 "QuantizeBias": False,
                 # Q/DQ on the inputs of the quantized ops only: their outputs, and the
                 # tensors other consumers (the heads) read, stay float.
-                "OpTypesToExcludeOutputQuantization": ["Conv", "MatMul", "Gemm"],
+                "OpTypesToExcludeOutputQuantization": list(INT8_OP_TYPES),
                 "DedicatedQDQPair": True,
             },
         )

@@ -148,6 +148,11 @@ class _Stage:
 
 
 def backend_for(path: str | os.PathLike, backend: str = "auto") -> str:
+    if Path(path).suffix.lower() == ".ep":
+        raise AnomaskError(
+            f"{path}: a Torch-TensorRT program (.ep) is not served by the runtimes (it carries no anomask "
+            "metadata); open the checkpoint (.safetensors), its ONNX (.onnx) or TensorRT engine (.engine)"
+        )
     if backend != "auto":
         if backend not in BACKENDS:
             raise AnomaskError(f"unknown runtime backend {backend!r}; valid: auto, {', '.join(BACKENDS)}")

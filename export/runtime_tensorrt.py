@@ -59,8 +59,14 @@ class TensorRTRuntime(Runtime):
         super().__init__(info, str(path))
         self.torch = torch
         self.device = torch.device("cuda", device)
+        # TensorRT deserialises onto, and enqueues on, the current CUDA device.
+        torch.cuda.set_device(self.device)
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.trt_runtime = trt.Runtime(self.logger)
+        dla_core = sidecar["key"].dla_core
+        if dla_core is not None:
+            # A DLA engine deserialises onto the runtime's DLA core (default 0): set it first.
+            self.trt_runtime.DLA_core = dla_core
         self.engine = self.trt_runtime.deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
             raise AnomaskError(
@@ -77,7 +83,8 @@ class TensorRTRuntime(Runtime):
             dtype = to_torch[np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))]
             shape = tuple(rows if d < 0 else d for d in self.engine.get_tensor_shape(name))
             self.device_buffers[name] = torch.empty(shape, dtype=dtype, device=self.device)
-            self.context.set_tensor_address(name, self.device_buffers[name].data_ptr())
+            if not self.context.set_tensor_address(name, self.device_buffers[name].data_ptr()):
+                raise AnomaskError(f"{path}: TensorRT refused the device buffer of tensor {name}")
         missing = {INPUT_FRAMES, INPUT_THRESHOLD, *self.output_names} - set(self.device_buffers)
         if missing:
             raise AnomaskError(f"{path}: engine lacks the tensors {', '.join(sorted(missing))}")

@@ -9,8 +9,8 @@ Precision differs by TensorRT major version (``plan_build``, pure and tested her
 - fp32: the ONNX as exported; TensorRT 11.x: the same
 - fp16: ``BuilderFlag.FP16``; TensorRT 11.x: strongly typed: network in float16 (``precision.to_mixed_float16``)
 - int8: ``BuilderFlag.INT8`` + ``FP16``, ``IInt8EntropyCalibrator2`` on the image folder, calibration cache file;
-  TensorRT 11.x: Q/DQ graph from entropy calibration on the image folder (``precision.quantize_int8``), cached as
-  ONNX
+  TensorRT 11.x: Q/DQ graph (Conv/MatMul/Gemm only, min/max calibration on the image folder,
+  ``precision.quantize_int8``), cached as ONNX; every derived graph must pass ``op_support``'s check
 
 Always: explicit batch network, ``OnnxParser``, workspace limit via
 ``set_memory_pool_limit(MemoryPoolType.WORKSPACE)``, a timing cache per GPU and TensorRT
@@ -46,6 +46,7 @@ from anomask.export.engine_cache import (
 )
 from anomask.export.export_info import INPUT_FRAMES, INPUT_THRESHOLD, ExportInfo
 from anomask.export.onnx_export import load_onnx, read_export_info
+from anomask.export.op_support import check_tensorrt_support
 from anomask.export.precision import quantize_int8, save_derived, to_mixed_float16
 
 
@@ -171,6 +172,7 @@ def prepare_parser_onnx(onnx_path: Path, plan: BuildPlan, info: ExportInfo, opti
     else:
         batches = calibration_batches(options.calib_images, info.settings, options.calib_max_images)
         derived = quantize_int8(model, batches)
+    check_tensorrt_support(derived, source=str(plan.parser_onnx))
     derived.metadata_props.extend(model.metadata_props)
     save_derived(derived, plan.parser_onnx)
 

@@ -2,11 +2,14 @@
 
 An alternative to ONNX -> TensorRT for graphs the ONNX parser would refuse: Torch-TensorRT
 converts what it can and leaves the rest to PyTorch. Compiled with ``ir="dynamo"`` and
-explicit typing (the default of current releases: TensorRT 11 has no weak typing); FP16 is
+explicit typing (the only mode with TensorRT 11, which has no weak typing; the default since
+Torch-TensorRT 2.10, and 2.14 no longer takes a ``use_explicit_typing`` keyword, which its
+``**kwargs`` would swallow unread, so none is passed); FP16 is
 expressed in the graph itself (``DeployGraph(network_half=True)``: the network in float16,
 preprocessing and heads in float32), like the ONNX path. The result is saved as an
 ExportedProgram (``torch_tensorrt.save``), loadable with ``torch.export.load`` on the same
-GPU and TensorRT version.
+GPU and TensorRT version; ``open_runtime`` does not serve it (it carries no anomask metadata):
+the runtimes serve the ONNX engine, the ONNX graph or the checkpoint.
 """
 
 from __future__ import annotations
@@ -56,7 +59,6 @@ def compile_torch_tensorrt(
         graph,
         ir="dynamo",
         arg_inputs=list(inputs),
-        use_explicit_typing=True,
         workspace_size=int(workspace_gib * (1 << 30)),
         min_block_size=1,
     )

@@ -40,7 +40,9 @@ def init_distributed(device: torch.device) -> DistInfo:
         return DistInfo()
     info = DistInfo(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), local_rank())
     if device.type == "cuda":
-        torch.cuda.set_device(device)
+        # ``--device cuda`` (no index) is this rank's GPU: LOCAL_RANK becomes the current device,
+        # which is what an index-less "cuda" means from here on (not GPU 0 on every rank).
+        torch.cuda.set_device(device if device.index is not None else torch.device("cuda", info.local_rank))
     if info.world_size > 1 and not dist.is_initialized():
         # Rank 0 validates while the others wait at a barrier: allow long validations.
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", timeout=timedelta(hours=2))

@@ -1,5 +1,6 @@
 """The TensorRT op-support check fails with the offending op's name."""
 
+import onnx
 import pytest
 from onnx import TensorProto, helper
 
@@ -84,5 +85,89 @@ def test_quantization_nodes_must_be_int8_and_symmetric():
         nodes, [_vi("x", [2])], [_vi("y", [2]), _vi("q", [2], TensorProto.INT8)], initializers=[bias, scale, zero]
     )
     problems = tensorrt_problems(model)
-    assert any("dequantizes INT32" in p for p in problems)
+    assert any("DequantizeLinear" in p and "input b is INT32" in p for p in problems)
     assert any("QuantizeLinear" in p and "zero point must be 0" in p for p in problems)
+
+
+def _frames_graph(transpose_first: bool):
+    """The frame layout change of the deployed graph before issue 15: uint8 NHWC frames,
+    transposed to NCHW, then cast to float (or the fixed order: cast, then transpose)."""
+    perm = helper.make_node("Transpose", ["t_in"], ["t_out"], perm=[0, 3, 1, 2])
+    cast = helper.make_node("Cast", ["c_in"], ["c_out"], to=TensorProto.FLOAT)
+    if transpose_first:
+        perm.input[0], perm.output[0], cast.input[0], cast.output[0] = "frames", "nchw", "nchw", "images"
+    else:
+        cast.input[0], cast.output[0], perm.input[0], perm.output[0] = "frames", "floats", "floats", "images"
+    nodes = [perm, cast] if transpose_first else [cast, perm]
+    return _model(nodes, [_vi("frames", [1, 4, 6, 3], TensorProto.UINT8)], [_vi("images", [1, 3, 4, 6])])
+
+
+def test_uint8_transpose_before_the_cast_is_refused():
+    problems = tensorrt_problems(_frames_graph(transpose_first=True))
+    assert any("Transpose node" in p and "reads UINT8 graph input frames" in p for p in problems), problems
+    assert any("UINT8 intermediate nchw" in p and "legalUINT8" in p for p in problems), problems
+    assert tensorrt_problems(_frames_graph(transpose_first=False)) == []
+
+
+def _open_set_graph(fill_in_uint8: bool):
+    """``open_set = where(score > threshold, 254, semantic)`` with semantic a uint8 graph
+    output: filled in uint8 (before issue 15) or in float with the uint8 cast last."""
+    nodes = [
+        helper.make_node("ArgMax", ["scores"], ["ids"], axis=1, keepdims=0),
+        helper.make_node("Cast", ["ids"], ["semantic"], to=TensorProto.UINT8),
+        helper.make_node("Greater", ["anomaly", "threshold"], ["unknown"]),
+    ]
+    if fill_in_uint8:
+        fill = helper.make_tensor("fill", TensorProto.UINT8, [], [254])
+        nodes.append(helper.make_node("Where", ["unknown", "fill", "semantic"], ["open_set"]))
+    else:
+        fill = helper.make_tensor("fill", TensorProto.FLOAT, [], [254.0])
+        nodes += [
+            helper.make_node("Cast", ["ids"], ["ids_float"], to=TensorProto.FLOAT),
+            helper.make_node("Where", ["unknown", "fill", "ids_float"], ["open_float"]),
+            helper.make_node("Cast", ["open_float"], ["open_set"], to=TensorProto.UINT8),
+        ]
+    inputs = [_vi("scores", [1, 3, 4, 6]), _vi("anomaly", [1, 4, 6]), _vi("threshold", [])]
+    outputs = [_vi("semantic", [1, 4, 6], TensorProto.UINT8), _vi("open_set", [1, 4, 6], TensorProto.UINT8)]
+    return _model(nodes, inputs, outputs, initializers=[fill])
+
+
+def test_uint8_where_is_refused():
+    problems = tensorrt_problems(_open_set_graph(fill_in_uint8=True))
+    assert any("Where node" in p and "reads UINT8 tensor semantic" in p for p in problems), problems
+    assert any("UINT8 output open_set: a UINT8 graph output must come from a Cast" in p for p in problems)
+    assert tensorrt_problems(_open_set_graph(fill_in_uint8=False)) == []
+
+
+def test_bool_int64_and_double_follow_the_type_column():
+    nodes = [
+        helper.make_node("Greater", ["x", "y"], ["b"]),
+        helper.make_node("Add", ["b", "b"], ["s"]),  # Add takes no BOOL
+        helper.make_node("MatMul", ["i", "i"], ["m"]),  # MatMul floats only
+        helper.make_node("Where", ["b", "i", "i"], ["w"]),  # INT64 data, BOOL condition: fine
+        helper.make_node("Cast", ["x"], ["d"], to=TensorProto.DOUBLE),
+    ]
+    model = _model(
+        nodes,
+        [_vi("x", [2, 2]), _vi("y", [2, 2]), _vi("i", [2, 2], TensorProto.INT64)],
+        [_vi("s", [2, 2], TensorProto.BOOL), _vi("m", [2, 2], TensorProto.INT64), _vi("w", [2, 2], TensorProto.INT64)]
+        + [_vi("d", [2, 2], TensorProto.DOUBLE)],
+    )
+    problems = tensorrt_problems(model)
+    assert any(p.startswith("Add node") and "input b is BOOL" in p for p in problems), problems
+    assert any(p.startswith("MatMul node") and "input i is INT64" in p for p in problems), problems
+    assert any("tensor d is DOUBLE" in p for p in problems), problems
+    assert not any("Where" in p or "Greater" in p for p in problems), problems
+
+
+def test_export_check_of_an_onnx_file_exits_2_listing_the_problems(tmp_path, capsys):
+    from anomask.cli import main
+
+    onnx.save(_frames_graph(transpose_first=True), str(tmp_path / "old.onnx"))
+    onnx.save(_frames_graph(transpose_first=False), str(tmp_path / "fixed.onnx"))
+    assert main(["export", str(tmp_path / "old.onnx"), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "old.onnx: not buildable by TensorRT" in err and "reads UINT8 graph input frames" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["export", str(tmp_path / "fixed.onnx"), "--check"]) == 0
+    assert "fixed.onnx: passes the TensorRT parser check" in capsys.readouterr().out

@@ -29,6 +29,9 @@ def test_backend_from_extension_or_explicit():
         backend_for("m.pt")
     with pytest.raises(AnomaskError, match="unknown runtime backend 'tvm'"):
         backend_for("m.onnx", "tvm")
+    for backend in ("auto", "tensorrt"):  # the Torch-TensorRT program: refused by name
+        with pytest.raises(AnomaskError, match=r"m.ep: a Torch-TensorRT program \(.ep\) is not served"):
+            backend_for("m.ep", backend)
     assert choose_providers(["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"]) == [
         "TensorrtExecutionProvider",
         "CUDAExecutionProvider",
