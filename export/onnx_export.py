@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from anomask.errors import AnomaskError
 from anomask.export.export_info import INPUT_FRAMES, INPUT_THRESHOLD, METADATA_KEY, ExportInfo, ExportSettings
 from anomask.export.graph import DeployGraph, threshold_tensor
 from anomask.export.op_support import check_tensorrt_support
+from anomask.files import atomic_file
 from anomask.models.metadata import ModelMetadata
 
 
@@ -149,12 +149,5 @@ def read_export_info_file(path: str | os.PathLike) -> ExportInfo:
 
 
 def save_model_atomic(model: onnx.ModelProto, out_path: Path) -> None:
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(out_path) as temporary:
+        onnx.save(model, temporary)

@@ -1,11 +1,10 @@
 """Checkpoints: ONE ``.safetensors`` file, weights plus the :class:`ModelMetadata` JSON in
 the header's ``__metadata__`` (no pickle anywhere, so loading an untrusted file runs no
-code). Writes are atomic: a temporary file in the same folder, then ``os.replace``."""
+code). Writes are atomic (``anomask.files.atomic_file``)."""
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -14,6 +13,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from anomask.errors import AnomaskError
+from anomask.files import atomic_file
 from anomask.models.metadata import ModelMetadata
 from anomask.models.network import SegmentationNetwork, build_model
 from anomask.models.state_dict import load_state_dict_strict
@@ -36,14 +36,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, metadata: ModelMe
         raise AnomaskError(f"{path}: folder {path.parent} does not exist")
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     header = {FORMAT_KEY: FORMAT, METADATA_KEY: metadata.to_json()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=header)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as temporary:
+        save_file(tensors, temporary, metadata=header)
     return path
 
 
