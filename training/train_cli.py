@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from anomask.errors import AnomaskError
+from anomask.files import require_writable_dir
 from anomask.training import distributed
 from anomask.training.config import parse_overrides
 from anomask.training.recipe_runner import RUN_FILE, RunSpec, run_recipe
@@ -115,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     if args.init is not None and not args.init.is_file():
         raise AnomaskError(f"--init {args.init}: checkpoint file not found")
     out = args.out or Path("runs") / Path(args.recipe or "closed-set").stem
+    require_writable_dir(out, "--out")
     spec = _spec(args, out)
     resume_from = None if args.resume in (False, True) else Path(args.resume)
     command = args.command_line
