@@ -40,6 +40,17 @@ def require_writable_dir(path: str | os.PathLike, what: str = "output folder") -
     return path
 
 
+def require_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """``path`` if it is a file; else a one-line :class:`AnomaskError`: "is a directory,
+    expected a ..." (a folder named like a file, e.g. ``x.safetensors/``) or "... not found"."""
+    path = Path(path)
+    if path.is_dir():
+        raise AnomaskError(f"{path}: is a directory, expected a {what}")
+    if not path.is_file():
+        raise AnomaskError(f"{path}: {what} not found")
+    return path
+
+
 def _temporary_beside(path: Path) -> Path:
     """A hidden name beside ``path``, never taken for an output: ``.NAME.tmp.PID.RANDOM`` plus
     the suffix of ``path`` (writers such as ``torch.export.save`` go by the suffix)."""

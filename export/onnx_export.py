@@ -23,7 +23,7 @@ from anomask.errors import AnomaskError
 from anomask.export.export_info import INPUT_FRAMES, INPUT_THRESHOLD, METADATA_KEY, ExportInfo, ExportSettings
 from anomask.export.graph import DeployGraph, threshold_tensor
 from anomask.export.op_support import check_tensorrt_support
-from anomask.files import atomic_file
+from anomask.files import atomic_file, require_file
 from anomask.models.metadata import ModelMetadata
 
 
@@ -136,8 +136,7 @@ def read_export_info(model: onnx.ModelProto, source: str) -> ExportInfo:
 def load_onnx(path: str | os.PathLike, load_weights: bool = True) -> onnx.ModelProto:
     """Read an ONNX file, turning protobuf and I/O failures into an AnomaskError."""
     path = Path(path)
-    if not path.is_file():
-        raise AnomaskError(f"{path}: no such ONNX file")
+    require_file(path, "ONNX file")
     try:
         return onnx.load(str(path), load_external_data=load_weights)
     except Exception as error:  # protobuf raises its own DecodeError family

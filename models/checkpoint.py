@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from anomask.errors import AnomaskError
-from anomask.files import atomic_file
+from anomask.files import atomic_file, require_file
 from anomask.models.metadata import ModelMetadata
 from anomask.models.network import SegmentationNetwork, build_model
 from anomask.models.state_dict import load_state_dict_strict
@@ -42,8 +42,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, metadata: ModelMe
 
 
 def _read(path: Path, device: str, with_tensors: bool) -> tuple[ModelMetadata, dict[str, torch.Tensor]]:
-    if not path.is_file():
-        raise AnomaskError(f"{path}: checkpoint file not found")
+    require_file(path, "checkpoint file")
     try:
         with safe_open(path, framework="pt", device=device) as f:
             header = f.metadata() or {}

@@ -145,3 +145,20 @@ def test_every_writer_creates_what_the_umask_allows(tmp_path, mask, file_mode, d
     folders += [tmp_path / "run", tmp_path / "data"]
     assert {str(path): mode(path) for path in folders} == {str(path): dir_mode for path in folders}
     assert not [path for path in tmp_path.rglob(".*")], "no temporary left behind"
+
+
+def test_a_folder_named_like_a_file_is_not_reported_missing(tmp_path):
+    from anomask.evaluation.predictors import open_predictor
+    from anomask.export.onnx_export import load_onnx
+    from anomask.files import require_file
+    from anomask.models import load_checkpoint
+
+    folder = tmp_path / "x.safetensors"
+    folder.mkdir()
+    for open_model, path in ((load_checkpoint, folder), (open_predictor, folder), (load_onnx, tmp_path)):
+        with pytest.raises(AnomaskError, match=f"^{path}: is a directory, expected a (checkpoint|model|ONNX) file$"):
+            open_model(path)
+    with pytest.raises(AnomaskError, match=r"y\.onnx: ONNX file not found"):
+        load_onnx(tmp_path / "y.onnx")
+    (tmp_path / "y").write_text("a file")
+    assert require_file(tmp_path / "y") == tmp_path / "y"
