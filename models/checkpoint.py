@@ -70,6 +70,9 @@ def load_checkpoint(
     mode on ``map_location`` with its metadata."""
     path = Path(path)
     metadata, tensors = _read(path, "cpu", with_tensors=True)
-    model = build_model(metadata.architecture)
+    try:
+        model = build_model(metadata.architecture)
+    except AnomaskError as error:
+        raise AnomaskError(f"{path}: {error}") from error
     load_state_dict_strict(model, tensors, str(path))
     return model.to(map_location).eval(), metadata
