@@ -368,3 +368,18 @@ def test_truncated_image_is_refused_naming_the_file(suffix, tmp_path, tiny_check
         f"anomask: error: {root / 'images' / f'a{suffix}'}: truncated {kind} ({len(data) * 3 // 4} bytes, "
         f"no {'end-of-image marker' if kind == 'JPEG' else 'IEND chunk'}), refused"
     ]
+
+
+def test_plots_of_an_earlier_run_are_removed(tmp_path, tiny_synthetic, tiny_checkpoint, one_thread):
+    """Issue 17: panel PNGs of an earlier eval stayed in plots/, passing for this run's."""
+    out = tmp_path / "eval"
+    (out / "plots").mkdir(parents=True)
+    (out / "plots" / "panel_synthetic_anomaly_3.png").write_bytes(b"an earlier run's panel")
+    (out / "plots" / "curves_fishyscapes_static.png").write_bytes(b"an earlier run's curves")
+    argv = ["eval", str(tiny_checkpoint), "--dataset", f"synthetic-anomaly={tiny_synthetic}", "--out", str(out)]
+    assert main([*argv, "--scores", "eam", "--tasks", "anomaly", "--panels", "1", "--limit", "2", "--no-progress"]) == 0
+    report = (out / "report.md").read_text()
+    plots = sorted(p.name for p in (out / "plots").iterdir())
+    assert "panel_synthetic_anomaly_0.png" in plots and "panel_synthetic_anomaly_3.png" not in plots
+    assert "curves_fishyscapes_static.png" not in plots
+    assert all(f"(plots/{name})" in report for name in plots)
