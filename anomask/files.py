@@ -21,6 +21,13 @@ from pathlib import Path
 from anomask.errors import AnomaskError
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # e.g. inside a folder this user may not search: not reachable, as if absent
+        return False
+
+
 def require_writable_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
     """Refuse, with a one-line :class:`AnomaskError` naming the folder, a folder that cannot be
     written: a path through a regular file, or a folder (or its nearest existing parent, where
@@ -28,7 +35,7 @@ def require_writable_dir(path: str | os.PathLike, what: str = "output folder") -
     it before any work; it creates nothing. Returns ``path``."""
     path = Path(path)
     existing = path
-    while not existing.exists() and existing != existing.parent:
+    while not _exists(existing) and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
         if existing == path:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,14 +46,23 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_model_dir(target: Path, model: nn.Module, metadata: ModelMetadata, state: dict[str, Any] | None) -> Path:
-    """Write ``model.safetensors`` (+ ``trainer_state.pt`` when ``state`` is given) into
-    ``target`` atomically (``anomask.files.atomic_dir``)."""
+def write_model_dir(
+    target: Path,
+    model: nn.Module,
+    metadata: ModelMetadata,
+    state: dict[str, Any] | None,
+    texts: Mapping[str, str] | None = None,
+) -> Path:
+    """Write ``model.safetensors`` (+ ``trainer_state.pt`` when ``state`` is given, + the
+    ``texts`` files, e.g. ``summary.json``) into ``target`` atomically
+    (``anomask.files.atomic_dir``): the folder appears complete or not at all."""
     with atomic_dir(target) as tmp:
         model_path = save_checkpoint(tmp / MODEL_FILE, model, metadata)
         if state is not None:
             full = {**state, "format": STATE_FORMAT, "model_sha256": file_sha256(model_path)}
             torch.save(full, tmp / STATE_FILE)
+        for name, text in (texts or {}).items():
+            (tmp / name).write_text(text)
     return target
 
 
