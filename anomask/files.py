@@ -47,6 +47,16 @@ def require_writable_dir(path: str | os.PathLike, what: str = "output folder") -
     return path
 
 
+def require_writable_file(path: str | os.PathLike, what: str = "output file") -> Path:
+    """:func:`require_writable_dir` for a file to write: its folder must be writable and
+    ``path`` must not be a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise AnomaskError(f"{what} {path} is a directory, expected a file")
+    require_writable_dir(path.parent, f"the folder of {what}")
+    return path
+
+
 def require_file(path: str | os.PathLike, what: str = "file") -> Path:
     """``path`` if it is a file; else a one-line :class:`AnomaskError`: "is a directory,
     expected a ..." (a folder named like a file, e.g. ``x.safetensors/``) or "... not found"."""

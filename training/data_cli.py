@@ -13,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from anomask.files import require_writable_dir
+from anomask.files import require_writable_dir, require_writable_file
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from anomask.training.data.sheet import contact_sheet
 
-    require_writable_dir(args.out.parent, "the folder of --out")
+    require_writable_file(args.out, "--out")
     sheet = contact_sheet(args.root, args.out, args.frames, args.width)
     print(f"wrote {args.out} ({sheet.shape[0]}x{sheet.shape[1]} px)")
     return 0

@@ -50,3 +50,12 @@ def test_read_only_folder_is_refused_first(command, tmp_path, capsys, monkeypatc
     )
     line = refused(COMMANDS[command](read_only), capsys)
     assert "is not writable" in line and str(read_only) in line
+
+
+@pytest.mark.parametrize("command", ["data sheet", "export"])
+def test_a_folder_where_the_output_file_goes_is_refused_first(command, tmp_path, capsys):
+    out = tmp_path / "out"
+    (out / "sheet.png").mkdir(parents=True)
+    (out / "model.onnx").mkdir()
+    line = refused(COMMANDS[command](out), capsys)
+    assert line.endswith("is a directory, expected a file") and str(out) in line
