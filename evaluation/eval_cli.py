@@ -15,6 +15,7 @@ from anomask.evaluation.evaluate import EvalSettings, evaluate
 from anomask.evaluation.predictors import parse_size
 from anomask.evaluation.readers import BENCHMARKS
 from anomask.evaluation.thresholds import AUTO
+from anomask.files import require_writable_dir
 from anomask.models.heads import OpenPanopticConfig
 from anomask.models.panoptic_methods import OPEN_SET_METHODS
 from anomask.threads import set_torch_threads
@@ -89,6 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_writable_dir(args.out, "--out")
+    if args.tmp_dir:
+        require_writable_dir(args.tmp_dir, "--tmp-dir")
     set_torch_threads(args.threads)
     settings = EvalSettings(
         tasks=tuple(args.tasks),

@@ -235,4 +235,11 @@ def write_report(evaluation: EvalResults, out_dir: str | Path) -> Path:
     if evaluation.notes:
         lines += ["## Notes", "", *[f"- {note}" for note in evaluation.notes], ""]
     write_json(out_dir / "metrics.json", evaluation.to_dict())
-    return write_text(out_dir / "report.md", "\n".join(lines))
+    report = write_text(out_dir / "report.md", "\n".join(lines))
+    # Figures of an earlier run into the same folder (more panels, other datasets) that this
+    # report does not show would pass for this run's: every PNG in plots/ is one it shows.
+    text = report.read_text()
+    for stale in plots.glob("*.png"):
+        if f"({PLOTS}/{stale.name})" not in text:
+            stale.unlink()
+    return report

@@ -1,7 +1,8 @@
 """Report figures: PR and ROC curves per score, inlier/outlier score histograms (EAM
 (Grcić et al., 2023), Fig. 3: relative pixel frequency per score bin, one bar series per
-class) and qualitative panels (image, ground truth, anomaly map, open-set panoptic). Every figure is written
-atomically (PNG); matplotlib runs headless (Agg).
+class) and qualitative panels (image, ground truth, anomaly map, open-set panoptic, with
+legends of their colours). Every figure is written atomically (PNG); matplotlib runs headless
+(Agg).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.patches  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402  (backend first)
 import numpy as np  # noqa: E402
 
@@ -28,6 +30,11 @@ if TYPE_CHECKING:
 MAX_CURVE_POINTS = 2000
 UNKNOWN_COLOR = (255, 0, 255)
 IGNORE_COLOR = (0, 0, 0)
+TRUTH_COLORS = {"inlier": 128, "anomaly": 255, "ignore": 0}
+"""Grey levels of the ground-truth view of a panel."""
+LOG_PRECISION_BELOW = 0.1
+"""Anomaly pixel share under which the PR plot's precision axis is logarithmic: at a 1 %
+share a linear axis shows every curve flat against zero."""
 
 
 def _save(figure: plt.Figure, path: str | Path) -> Path:
@@ -47,10 +54,19 @@ def _thin(*arrays: np.ndarray) -> list[np.ndarray]:
     return [a[keep] for a in arrays]
 
 
+def anomaly_share(curves: Mapping[str, ScoreCurves]) -> float:
+    """The share of anomaly pixels: the precision at recall 1 (everything called anomalous),
+    which is also the precision of a random score."""
+    return min(float(curve.precision[-1]) for curve in curves.values())
+
+
 def plot_curves(curves: Mapping[str, ScoreCurves], path: str | Path, title: str = "") -> Path:
-    """PR (left) and ROC (right) of each score; the legend gives AP / AUROC."""
+    """PR (left) and ROC (right) of each score; the legend gives AP / AUROC. The PR plot marks
+    the chance level (the anomaly share); below ``LOG_PRECISION_BELOW`` its precision axis is
+    logarithmic, down to half the share."""
     if not curves:
         raise AnomaskError("no score curves to plot")
+    share = anomaly_share(curves)
     figure, (pr, roc) = plt.subplots(1, 2, figsize=(12, 5))
     for name, curve in curves.items():
         recall, precision, fpr = _thin(curve.recall, curve.precision, curve.fpr)
@@ -64,7 +80,13 @@ def plot_curves(curves: Mapping[str, ScoreCurves], path: str | Path, title: str 
             np.concatenate(([0.0], recall)),
             label=f"{name} (AUROC {100 * curve.auroc:.2f})",
         )
-    pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="precision-recall")
+    pr.axhline(share, color="0.5", linestyle="--", linewidth=1, label=f"chance ({100 * share:.3g} % anomaly pixels)")
+    if 0 < share < LOG_PRECISION_BELOW:
+        pr.set_yscale("log")
+        pr.set(ylim=(share / 2, 1.05), title="precision-recall (log precision axis)")
+    else:
+        pr.set(ylim=(0, 1.02), title="precision-recall")
+    pr.set(xlabel="recall", ylabel="precision", xlim=(0, 1))
     roc.plot([0, 1], [0, 1], color="0.7", linestyle=":", linewidth=1)
     roc.axhline(0.95, color="0.5", linestyle="--", linewidth=1)
     roc.set(
@@ -117,6 +139,35 @@ def colorize_panoptic(panoptic: PanopticLabels, classes: Sequence[ClassInfo]) ->
     return (palette[classes_map] * shade[..., None]).clip(0, 255).astype(np.uint8)
 
 
+def panoptic_legend(panoptic: PanopticLabels, classes: Sequence[ClassInfo]) -> dict[str, tuple[int, int, int]]:
+    """Name -> colour of what the panoptic map holds (known classes, unknown, void)."""
+    present = set(np.unique(np.asarray(panoptic.classes)).tolist())
+    legend = {c.name: c.color for index, c in enumerate(classes) if index in present}
+    if UNKNOWN_ID in present:
+        legend["unknown"] = UNKNOWN_COLOR
+    if IGNORE_ID in present:
+        legend["void"] = IGNORE_COLOR
+    return legend
+
+
+def panoptic_caption(panoptic: PanopticLabels) -> str:
+    """What a reader of the panoptic panel needs to know: an all-black panel is all void (no
+    segment kept), and whether any unknown segment was found."""
+    classes_map = np.asarray(panoptic.classes)
+    if (classes_map == IGNORE_ID).all():
+        return "all void: no segment kept"
+    unknown = np.unique(np.asarray(panoptic.instances)[classes_map == UNKNOWN_ID]).size
+    return f"{unknown} unknown segment{'s' if unknown != 1 else ''}" if unknown else "no unknown segments"
+
+
+def _legend(axis: plt.Axes, colors: Mapping[str, tuple[int, int, int]]) -> None:
+    handles = [
+        matplotlib.patches.Patch(facecolor=np.array(color) / 255, edgecolor="0.5", label=name)
+        for name, color in colors.items()
+    ]
+    axis.legend(handles=handles, loc="upper left", bbox_to_anchor=(0, -0.1), ncol=3, fontsize=7, frameon=False)
+
+
 def plot_panel(
     image: np.ndarray,
     anomaly_truth: np.ndarray,
@@ -126,9 +177,14 @@ def plot_panel(
     path: str | Path,
     title: str = "",
 ) -> Path:
-    """One qualitative row: image, ground truth (inlier grey, anomaly white, ignore black),
-    anomaly score map and, when given, the open-set panoptic prediction."""
-    truth_view = np.select([anomaly_truth == 1, anomaly_truth == 0], [255, 128], 0).astype(np.uint8)
+    """One qualitative row: image, ground truth (inlier grey, anomaly white, ignore black, with
+    a legend), anomaly score map and, when given, the open-set panoptic prediction with a
+    legend of its colours and a caption saying what it holds (:func:`panoptic_caption`)."""
+    truth_view = np.select(
+        [anomaly_truth == 1, anomaly_truth == 0],
+        [TRUTH_COLORS["anomaly"], TRUTH_COLORS["inlier"]],
+        TRUTH_COLORS["ignore"],
+    ).astype(np.uint8)
     views = [
         ("image", image, {}),
         ("ground truth", truth_view, {"cmap": "gray", "vmin": 0, "vmax": 255}),
@@ -143,6 +199,10 @@ def plot_panel(
             figure.colorbar(shown, ax=axis, fraction=0.046, pad=0.02)
         axis.set_title(name)
         axis.axis("off")
+    _legend(axes[1], {name: (level,) * 3 for name, level in TRUTH_COLORS.items()})
+    if panoptic is not None:
+        _legend(axes[3], panoptic_legend(panoptic, classes))
+        axes[3].set_title(f"open-set panoptic\n({panoptic_caption(panoptic)})")
     if title:
         figure.suptitle(title)
     return _save(figure, path)

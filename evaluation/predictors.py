@@ -43,6 +43,7 @@ from anomask.errors import AnomaskError
 from anomask.export.export_info import PANOPTIC_OUTPUTS
 from anomask.export.frames import fit_frame, resize_map
 from anomask.export.runtime import Runtime, open_runtime
+from anomask.files import require_file
 from anomask.models.checkpoint import load_checkpoint
 from anomask.models.heads import ANOMALY_SCORES, FusedHeads, PerPixelHeads, get_score
 from anomask.models.metadata import ModelMetadata
@@ -303,9 +304,7 @@ def open_predictor(
     path: str | Path, scores: Sequence[str] | None = None, size: tuple[int, int] | None = None, device: str = "cpu"
 ) -> Predictor:
     """A checkpoint (``.safetensors``) or an exported model (``.onnx``/``.engine``/``.plan``)."""
-    path = Path(path)
-    if not path.exists():
-        raise AnomaskError(f"{path}: model file not found")
+    path = require_file(path, "model file")
     suffix = path.suffix.lower()
     if suffix in CHECKPOINT_SUFFIXES:
         return CheckpointPredictor(path, scores, size, device)

@@ -19,12 +19,12 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from anomask.errors import AnomaskError
+from anomask.files import write_bytes_atomic
 
 ENGINE_FORMAT = 1
 PRECISIONS = ("fp16", "fp32", "int8")
@@ -170,7 +170,7 @@ def glob_escape(text: str) -> str:
 def write_engine(path: Path, engine: bytes, key: EngineKey, export_json: str, build: dict[str, Any]) -> None:
     """Write the engine and its sidecar atomically (engine first: a sidecar never describes a
     half-written engine)."""
-    write_atomic(path, engine)
+    write_bytes_atomic(path, engine)
     sidecar = {
         "engine_format": ENGINE_FORMAT,
         "key": key.to_dict(),
@@ -179,19 +179,7 @@ def write_engine(path: Path, engine: bytes, key: EngineKey, export_json: str, bu
         "export": json.loads(export_json),
         "build": build,
     }
-    write_atomic(sidecar_path(path), json.dumps(sidecar, indent=2, sort_keys=True).encode())
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(sidecar_path(path), json.dumps(sidecar, indent=2, sort_keys=True).encode())
 
 
 def detect_target(device: int = 0) -> BuildTarget:

@@ -16,6 +16,7 @@ from anomask.export.engine_cache import PRECISIONS
 from anomask.export.export_info import ExportSettings
 from anomask.export.parity import compare_outputs, parity_report
 from anomask.export.runtime_torch import DEFAULT_INPUT_SIZE
+from anomask.files import require_writable_dir, require_writable_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,12 +106,15 @@ def settings_from_args(args: argparse.Namespace, score: str) -> ExportSettings:
 
 def run(args: argparse.Namespace) -> int:
     source = Path(args.source)
+    if args.torch_tensorrt:
+        require_writable_file(args.torch_tensorrt, "--torch-tensorrt")
     if source.suffix.lower() == ".onnx":
         if args.check and not (args.engine or args.build_only):
             from anomask.export.op_support import check_tensorrt_file
 
             print(check_tensorrt_file(source))
             return 0
+        require_writable_dir(source.parent, "the engine folder (beside the ONNX file)")
         if not (args.engine or args.build_only):
             raise AnomaskError(
                 f"{source}: already an ONNX file; pass --engine (or --build-only) to build its TensorRT engine, "
@@ -121,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     if args.build_only:
         raise AnomaskError(f"{source}: --build-only takes an exported .onnx file, not a checkpoint")
     out = Path(args.out) if args.out else source.with_suffix(".onnx")
+    require_writable_file(out, "--out" if args.out else "the ONNX file (beside the checkpoint)")
     onnx_path, network, metadata, settings = export_checkpoint(source, out, args)
     print(
         f"wrote {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB): input {settings.input_size} "

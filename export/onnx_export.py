@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from anomask.errors import AnomaskError
 from anomask.export.export_info import INPUT_FRAMES, INPUT_THRESHOLD, METADATA_KEY, ExportInfo, ExportSettings
 from anomask.export.graph import DeployGraph, threshold_tensor
 from anomask.export.op_support import check_tensorrt_support
+from anomask.files import atomic_file, require_file
 from anomask.models.metadata import ModelMetadata
 
 
@@ -154,8 +154,7 @@ def read_export_info(model: onnx.ModelProto, source: str) -> ExportInfo:
 def load_onnx(path: str | os.PathLike, load_weights: bool = True) -> onnx.ModelProto:
     """Read an ONNX file, turning protobuf and I/O failures into an AnomaskError."""
     path = Path(path)
-    if not path.is_file():
-        raise AnomaskError(f"{path}: no such ONNX file")
+    require_file(path, "ONNX file")
     try:
         return onnx.load(str(path), load_external_data=load_weights)
     except Exception as error:  # protobuf raises its own DecodeError family
@@ -167,12 +166,5 @@ def read_export_info_file(path: str | os.PathLike) -> ExportInfo:
 
 
 def save_model_atomic(model: onnx.ModelProto, out_path: Path) -> None:
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        onnx.save(model, tmp)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(out_path) as temporary:
+        onnx.save(model, temporary)

@@ -41,13 +41,13 @@ from anomask.export.engine_cache import (
     file_sha256,
     sidecar_path,
     stale_engines,
-    write_atomic,
     write_engine,
 )
 from anomask.export.export_info import INPUT_FRAMES, INPUT_THRESHOLD, ExportInfo
 from anomask.export.onnx_export import load_onnx, read_export_info
 from anomask.export.op_support import check_tensorrt_support
 from anomask.export.precision import quantize_int8, save_derived, to_mixed_float16
+from anomask.files import write_bytes_atomic
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ def build_serialized_engine(plan: BuildPlan, info: ExportInfo, options: EngineOp
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise AnomaskError(f"{plan.parser_onnx}: TensorRT could not build an engine (see the TensorRT log above)")
-    write_atomic(plan.timing_cache, bytes(config.get_timing_cache().serialize()))
+    write_bytes_atomic(plan.timing_cache, bytes(config.get_timing_cache().serialize()))
     return bytes(serialized)
 
 
@@ -250,6 +250,6 @@ def entropy_calibrator(trt: Any, batches, cache_path: Path, batch_size: int, thr
             return cache_path.read_bytes() if cache_path.is_file() else None
 
         def write_calibration_cache(self, cache) -> None:
-            write_atomic(cache_path, bytes(cache))
+            write_bytes_atomic(cache_path, bytes(cache))
 
     return EntropyCalibrator()

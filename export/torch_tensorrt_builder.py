@@ -15,7 +15,6 @@ the runtimes serve the ONNX engine, the ONNX graph or the checkpoint.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ from anomask.errors import AnomaskError
 from anomask.export.export_info import ExportSettings
 from anomask.export.graph import DeployGraph, build_heads, threshold_tensor
 from anomask.export.onnx_export import example_frames
+from anomask.files import atomic_file
 
 
 def compile_torch_tensorrt(
@@ -63,12 +63,6 @@ def compile_torch_tensorrt(
         min_block_size=1,
     )
     out_path = Path(out_path)
-    handle, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.stem}.", suffix=out_path.suffix or ".ep")
-    os.close(handle)
-    try:
-        torch_tensorrt.save(compiled, tmp, output_format="exported_program", arg_inputs=list(inputs))
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(out_path) as temporary:
+        torch_tensorrt.save(compiled, temporary, output_format="exported_program", arg_inputs=list(inputs))
     return out_path

@@ -1,11 +1,10 @@
 """Checkpoints: ONE ``.safetensors`` file, weights plus the :class:`ModelMetadata` JSON in
 the header's ``__metadata__`` (no pickle anywhere, so loading an untrusted file runs no
-code). Writes are atomic: a temporary file in the same folder, then ``os.replace``."""
+code). Writes are atomic (``anomask.files.atomic_file``)."""
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -14,6 +13,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from anomask.errors import AnomaskError
+from anomask.files import atomic_file, require_file
 from anomask.models.metadata import ModelMetadata
 from anomask.models.network import SegmentationNetwork, build_model
 from anomask.models.state_dict import load_state_dict_strict
@@ -36,20 +36,13 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, metadata: ModelMe
         raise AnomaskError(f"{path}: folder {path.parent} does not exist")
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     header = {FORMAT_KEY: FORMAT, METADATA_KEY: metadata.to_json()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=header)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as temporary:
+        save_file(tensors, temporary, metadata=header)
     return path
 
 
 def _read(path: Path, device: str, with_tensors: bool) -> tuple[ModelMetadata, dict[str, torch.Tensor]]:
-    if not path.is_file():
-        raise AnomaskError(f"{path}: checkpoint file not found")
+    require_file(path, "checkpoint file")
     try:
         with safe_open(path, framework="pt", device=device) as f:
             header = f.metadata() or {}
@@ -77,6 +70,9 @@ def load_checkpoint(
     mode on ``map_location`` with its metadata."""
     path = Path(path)
     metadata, tensors = _read(path, "cpu", with_tensors=True)
-    model = build_model(metadata.architecture, load_pretrained=False)
+    try:
+        model = build_model(metadata.architecture, load_pretrained=False)
+    except AnomaskError as error:
+        raise AnomaskError(f"{path}: {error}") from error
     load_state_dict_strict(model, tensors, str(path))
     return model.to(map_location).eval(), metadata

@@ -109,11 +109,18 @@ class ModelMetadata:
         unknown = sorted(set(data) - known)
         if unknown:
             raise AnomaskError(f"{source}: unknown metadata fields {', '.join(unknown)}")
-        data["classes"] = tuple(ClassInfo(c["name"], bool(c["is_thing"]), tuple(c["color"])) for c in data["classes"])
-        data["architecture"] = ModelConfig.from_dict(data["architecture"])
-        for key in ("mean", "std"):
-            if key in data:
-                data[key] = tuple(data[key])
-        if data.get("refinement_classes") is not None:
-            data["refinement_classes"] = tuple(data["refinement_classes"])
-        return cls(**data)
+        try:
+            data["classes"] = tuple(
+                ClassInfo(c["name"], bool(c["is_thing"]), tuple(c["color"])) for c in data["classes"]
+            )
+            data["architecture"] = ModelConfig.from_dict(data["architecture"])
+            for key in ("mean", "std"):
+                if key in data:
+                    data[key] = tuple(data[key])
+            if data.get("refinement_classes") is not None:
+                data["refinement_classes"] = tuple(data["refinement_classes"])
+            return cls(**data)
+        except AnomaskError as error:
+            raise AnomaskError(f"{source}: {error}") from error
+        except (KeyError, TypeError, ValueError) as error:
+            raise AnomaskError(f"{source}: malformed metadata ({type(error).__name__}: {error})") from error

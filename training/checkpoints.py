@@ -15,10 +15,9 @@ are pruned (keep the last k) only after the new one has been read back and verif
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
-import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import torch
 from torch import nn
 
 from anomask.errors import AnomaskError
+from anomask.files import atomic_dir
 from anomask.models import ModelMetadata, save_checkpoint
 
 MODEL_FILE = "model.safetensors"
@@ -46,46 +46,23 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def replace_dir(source: Path, target: Path) -> None:
-    """Move the complete folder ``source`` to ``target``, replacing an existing one.
-
-    A directory rename is atomic; an existing target is first renamed aside, so at any
-    moment either the old or the new folder sits at ``target`` (or, for an instant, the
-    old one under a hidden name, which :func:`list_checkpoints` never returns)."""
-    if target.exists():
-        aside = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
-        os.rename(target, aside / target.name)
-        os.rename(source, target)
-        shutil.rmtree(aside, ignore_errors=True)
-    else:
-        os.rename(source, target)
-    _fsync(target.parent)
-
-
-def write_model_dir(target: Path, model: nn.Module, metadata: ModelMetadata, state: dict[str, Any] | None) -> Path:
-    """Write ``model.safetensors`` (+ ``trainer_state.pt`` when ``state`` is given) into
-    ``target`` atomically."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp."))
-    try:
+def write_model_dir(
+    target: Path,
+    model: nn.Module,
+    metadata: ModelMetadata,
+    state: dict[str, Any] | None,
+    texts: Mapping[str, str] | None = None,
+) -> Path:
+    """Write ``model.safetensors`` (+ ``trainer_state.pt`` when ``state`` is given, + the
+    ``texts`` files, e.g. ``summary.json``) into ``target`` atomically
+    (``anomask.files.atomic_dir``): the folder appears complete or not at all."""
+    with atomic_dir(target) as tmp:
         model_path = save_checkpoint(tmp / MODEL_FILE, model, metadata)
-        _fsync(model_path)
         if state is not None:
             full = {**state, "format": STATE_FORMAT, "model_sha256": file_sha256(model_path)}
             torch.save(full, tmp / STATE_FILE)
-            _fsync(tmp / STATE_FILE)
-        replace_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        for name, text in (texts or {}).items():
+            (tmp / name).write_text(text)
     return target
 
 

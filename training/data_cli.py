@@ -13,6 +13,8 @@ import argparse
 import time
 from pathlib import Path
 
+from anomask.files import require_writable_dir, require_writable_file
+
 
 def parse_size(text: str) -> tuple[int, int]:
     try:
@@ -52,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _synth(args: argparse.Namespace) -> int:
     from anomask.training.data.synthetic import SynthConfig, generate
 
+    require_writable_dir(args.out, "--out")
     height, width = args.size
     config = SynthConfig(args.seed, args.train, args.val, args.test, height, width, args.anomaly_val)
     mark = [time.perf_counter()]
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from anomask.training.data.sheet import contact_sheet
 
+    require_writable_file(args.out, "--out")
     sheet = contact_sheet(args.root, args.out, args.frames, args.width)
     print(f"wrote {args.out} ({sheet.shape[0]}x{sheet.shape[1]} px)")
     return 0

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from anomask.errors import AnomaskError
+from anomask.files import require_file, require_writable_dir
 from anomask.training import distributed
 from anomask.training.config import parse_overrides
 from anomask.training.recipe_runner import RUN_FILE, RunSpec, run_recipe
@@ -112,9 +113,10 @@ def _list() -> int:
 def run(args: argparse.Namespace) -> int:
     if args.list:
         return _list()
-    if args.init is not None and not args.init.is_file():
-        raise AnomaskError(f"--init {args.init}: checkpoint file not found")
+    if args.init is not None:
+        require_file(args.init, "checkpoint file")
     out = args.out or Path("runs") / Path(args.recipe or "closed-set").stem
+    require_writable_dir(out, "--out")
     spec = _spec(args, out)
     resume_from = None if args.resume in (False, True) else Path(args.resume)
     command = args.command_line

@@ -30,6 +30,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from anomask.errors import AnomaskError
+from anomask.files import write_bytes_atomic
 from anomask.models import ModelMetadata, load_checkpoint
 from anomask.training import distributed
 from anomask.training.checkpoints import (
@@ -270,8 +271,8 @@ class Trainer:
         if value is None or not _better(metric, value, self.best):
             return
         self.best = value
-        write_model_dir(self.outputs.best, self.model, self._metadata(), None)
-        (self.outputs.best / "best.json").write_text(json.dumps({"iteration": self.iteration, metric: value}) + "\n")
+        best = json.dumps({"iteration": self.iteration, metric: value}) + "\n"
+        write_model_dir(self.outputs.best, self.model, self._metadata(), None, {"best.json": best})
 
     def _log(self, writer: SummaryWriter | None, values: dict[str, float], prefix: str) -> None:
         if writer is None:
@@ -289,9 +290,7 @@ class Trainer:
         kept = [
             line for line in path.read_text().splitlines() if line and json.loads(line)["iteration"] <= self.iteration
         ]
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        tmp.replace(path)
+        write_bytes_atomic(path, "".join(line + "\n" for line in kept).encode())
 
     # -- the loop ----------------------------------------------------------------------
     def fit(self) -> Path:
@@ -342,7 +341,6 @@ class Trainer:
             if writer is not None:
                 writer.close()
         if main:
-            write_model_dir(self.outputs.final, self.model, self._metadata(), None)
             summary = {
                 "iterations": self.iteration,
                 "seconds": time.monotonic() - started,
@@ -350,6 +348,7 @@ class Trainer:
                 "thresholds": self.thresholds,
                 "calibration": self.calibration,
             }
-            (self.outputs.final / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+            summary_text = json.dumps(summary, indent=1) + "\n"
+            write_model_dir(self.outputs.final, self.model, self._metadata(), None, {"summary.json": summary_text})
         distributed.barrier()
         return self.outputs.final_model

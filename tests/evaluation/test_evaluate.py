@@ -8,6 +8,7 @@ of the numbers is the point). Plus the threshold sources and bad inputs."""
 import json
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -348,3 +349,37 @@ def test_bad_requests(tmp_path, tiny_synthetic, tiny_checkpoint, one_thread):
         evaluate(tiny_checkpoint, [spec], ["eam"], settings=EvalSettings(tasks=("open-set",), limit=1, progress=False))
     with pytest.raises(AnomaskError, match="unknown tasks"):
         evaluate(tiny_checkpoint, [spec], settings=EvalSettings(tasks=("anomalies",)))
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_truncated_image_is_refused_naming_the_file(suffix, tmp_path, tiny_checkpoint, one_thread, capfd):
+    """Issue 17: a truncated JPEG was scored (three quarters grey) with exit 0, the only sign
+    libjpeg's warning naming no file; a truncated PNG was refused after "libpng error" noise."""
+    root = tmp_path / "fishyscapes"
+    image = np.random.default_rng(0).integers(0, 256, (64, 128, 3), np.uint8)
+    data = cv2.imencode(suffix, image)[1].tobytes()
+    (root / "images").mkdir(parents=True)
+    (root / "images" / f"a{suffix}").write_bytes(data[: len(data) * 3 // 4])
+    write_png(root / "labels_masks" / "a.png", np.zeros((64, 128), np.uint8))
+    argv = ["eval", str(tiny_checkpoint), "--dataset", f"fishyscapes-static={root}", "--out", str(tmp_path / "out")]
+    assert main([*argv, "--no-progress", "--panels", "0"]) == 2
+    kind = "JPEG" if suffix == ".jpg" else "PNG"
+    assert capfd.readouterr().err.splitlines() == [
+        f"anomask: error: {root / 'images' / f'a{suffix}'}: truncated {kind} ({len(data) * 3 // 4} bytes, "
+        f"no {'end-of-image marker' if kind == 'JPEG' else 'IEND chunk'}), refused"
+    ]
+
+
+def test_plots_of_an_earlier_run_are_removed(tmp_path, tiny_synthetic, tiny_checkpoint, one_thread):
+    """Issue 17: panel PNGs of an earlier eval stayed in plots/, passing for this run's."""
+    out = tmp_path / "eval"
+    (out / "plots").mkdir(parents=True)
+    (out / "plots" / "panel_synthetic_anomaly_3.png").write_bytes(b"an earlier run's panel")
+    (out / "plots" / "curves_fishyscapes_static.png").write_bytes(b"an earlier run's curves")
+    argv = ["eval", str(tiny_checkpoint), "--dataset", f"synthetic-anomaly={tiny_synthetic}", "--out", str(out)]
+    assert main([*argv, "--scores", "eam", "--tasks", "anomaly", "--panels", "1", "--limit", "2", "--no-progress"]) == 0
+    report = (out / "report.md").read_text()
+    plots = sorted(p.name for p in (out / "plots").iterdir())
+    assert "panel_synthetic_anomaly_0.png" in plots and "panel_synthetic_anomaly_3.png" not in plots
+    assert "curves_fishyscapes_static.png" not in plots
+    assert all(f"(plots/{name})" in report for name in plots)

@@ -4,7 +4,14 @@ import pytest
 
 from anomask.errors import AnomaskError
 from anomask.evaluation.metrics.pixel_anomaly import PixelAnomalyAccumulator
-from anomask.evaluation.plots import colorize_panoptic, plot_curves, plot_histograms, plot_panel
+from anomask.evaluation.plots import (
+    colorize_panoptic,
+    panoptic_caption,
+    panoptic_legend,
+    plot_curves,
+    plot_histograms,
+    plot_panel,
+)
 from anomask.models.heads import PanopticLabels
 from anomask.models.metadata import ClassInfo
 
@@ -64,3 +71,55 @@ def test_plot_errors():
         plot_histograms({}, "unused.png")
     with pytest.raises(AnomaskError, match="outside 0..255"):
         colorize_panoptic(PanopticLabels(np.array([[300]]), np.array([[0]])), CLASSES)
+
+
+def _curves_figure(monkeypatch, curves):
+    from anomask.evaluation import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda figure, path: figures.append(figure) or path)
+    plot_curves(curves, "unused.png")
+    return figures[0].axes[0]
+
+
+def test_pr_axis_is_logarithmic_at_a_small_anomaly_share(monkeypatch):
+    """Issue 17: at a 1 % anomaly share the PR curves lay flat against zero."""
+    rng = np.random.default_rng(0)
+    labels = (rng.random((100, 100)) < 0.01).astype(np.uint8)
+    rare = PixelAnomalyAccumulator()
+    rare.update((rng.normal(size=labels.shape) + 2 * labels).astype(np.float32), labels)
+    share = labels.mean()
+    pr = _curves_figure(monkeypatch, {"eam": rare.curves()})
+    assert pr.get_yscale() == "log" and pr.get_ylim()[0] == pytest.approx(share / 2)
+    assert any(f"chance ({100 * share:.3g} % anomaly pixels)" in t.get_text() for t in pr.get_legend().get_texts())
+    pr = _curves_figure(monkeypatch, {"eam": _accumulator(2.0).curves()})  # a 20 % share: linear
+    assert pr.get_yscale() == "linear" and pr.get_ylim() == (0, 1.02)
+
+
+def test_panels_explain_their_colours():
+    classes = np.full((4, 6), 255, np.int32)
+    instances = np.zeros((4, 6), np.int32)
+    void = PanopticLabels(classes.copy(), instances.copy())
+    assert panoptic_caption(void) == "all void: no segment kept"
+    assert panoptic_legend(void, CLASSES) == {"void": (0, 0, 0)}
+    classes[:2] = 0
+    assert panoptic_caption(PanopticLabels(classes, instances)) == "no unknown segments"
+    classes[2:, :2], instances[2:, :2] = 254, 1
+    classes[2:, 4:], instances[2:, 4:] = 254, 2
+    labels = PanopticLabels(classes, instances)
+    assert panoptic_caption(labels) == "2 unknown segments"
+    assert panoptic_legend(labels, CLASSES) == {"road": (128, 64, 128), "unknown": (255, 0, 255), "void": (0, 0, 0)}
+
+
+def test_panel_has_both_legends_and_the_caption(monkeypatch):
+    from anomask.evaluation import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda figure, path: figures.append(figure) or path)
+    void = PanopticLabels(np.full((8, 8), 255, np.int32), np.zeros((8, 8), np.int32))
+    truth = np.zeros((8, 8), np.uint8)
+    plot_panel(np.zeros((8, 8, 3), np.uint8), truth, truth.astype(np.float32), void, CLASSES, "unused.png")
+    axes = figures[0].axes
+    assert [t.get_text() for t in axes[1].get_legend().get_texts()] == ["inlier", "anomaly", "ignore"]
+    assert [t.get_text() for t in axes[3].get_legend().get_texts()] == ["void"]
+    assert axes[3].get_title() == "open-set panoptic\n(all void: no segment kept)"

@@ -77,3 +77,27 @@ def test_shape_mismatch_names_the_key(tmp_path, gma_model, make_config, make_met
 def test_save_rejects_metadata_of_another_architecture(tmp_path, gma_model, make_config, make_metadata):
     with pytest.raises(AnomaskError, match="does not match the model's config"):
         save_checkpoint(tmp_path / "m.safetensors", gma_model, make_metadata(make_config(num_queries=8)))
+
+
+def test_metadata_errors_name_the_file(tmp_path, make_config, make_metadata):
+    """Issue 17: a per-pixel checkpoint's metadata error named no file."""
+    from dataclasses import replace
+
+    from anomask.models.checkpoint import FORMAT, FORMAT_KEY, METADATA_KEY
+
+    metadata = make_metadata(make_config())
+    per_pixel = replace(
+        metadata, architecture=replace(metadata.architecture, meta_arch="per_pixel", negative_class=True)
+    )
+    wrong_count = json.loads(metadata.to_json())
+    wrong_count["classes"] = wrong_count["classes"][:1]
+    missing_color = json.loads(metadata.to_json())
+    del missing_color["classes"][0]["color"]
+    for name, text, message in (
+        ("per_pixel.safetensors", per_pixel.to_json(), "per_pixel models have a separate outlier head"),
+        ("count.safetensors", json.dumps(wrong_count), "metadata lists 1 classes"),
+        ("color.safetensors", json.dumps(missing_color), r"malformed metadata \(KeyError: 'color'\)"),
+    ):
+        save_file({"w": torch.zeros(2)}, tmp_path / name, metadata={FORMAT_KEY: FORMAT, METADATA_KEY: text})
+        with pytest.raises(AnomaskError, match=f"^{tmp_path / name}: {message}"):
+            load_checkpoint(tmp_path / name)

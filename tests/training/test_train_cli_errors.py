@@ -100,3 +100,10 @@ def test_resume_from_a_folder_that_is_not_this_runs_checkpoint(capsys, tmp_path)
     (out / "run.json").write_text('{"recipe": "closed-set", "preset": "small", "overrides": {}, "init": null}')
     error = _error(capsys, ["train", "--resume", str(tmp_path / "elsewhere" / "iter_00000003"), "--out", str(out)])
     assert "not a checkpoint folder of this run's stages" in error
+
+
+def test_init_folder_named_like_a_checkpoint(capsys, tmp_path, tiny_synthetic, tiny_args):
+    """Issue 17: a directory named x.safetensors was reported as "file not found"."""
+    (tmp_path / "x.safetensors").mkdir()
+    args = tiny_args(tiny_synthetic, tmp_path / "out", recipe="uno") + ["--init", str(tmp_path / "x.safetensors")]
+    assert f"{tmp_path / 'x.safetensors'}: is a directory, expected a checkpoint file" in _error(capsys, args)

@@ -1,9 +1,10 @@
 """Contact sheet of generated frames with their labels (``anomask data sheet``).
 
-One row per frame: the image, the semantic map in the class palette (unknown 254 white,
-void 255 black), the instances in random colours and the anomaly ground truth (1 white,
-255 grey). Rows: the first ``per_split`` frames of train and of the anomaly split (one
-seen and one unseen group image when there are two).
+One row per frame, labelled on the left with its split and frame number: the image, the
+semantic map in the class palette (unknown 254 white, void 255 black), the instances in
+random colours and the anomaly ground truth (1 white, 255 grey). Rows: the first
+``per_split`` frames of train and of the anomaly test split (one seen and one unseen group
+image when there are two).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from anomask.training.data.imageio import write_png
 from anomask.training.data.synthetic.reader import SyntheticAnomalyDataset
 
 COLUMNS = ("image", "semantic", "instances", "anomaly")
+FONT, FONT_SCALE = cv2.FONT_HERSHEY_SIMPLEX, 0.4
 
 
 def colourise(semantic: np.ndarray, classes: tuple[ClassInfo, ...]) -> np.ndarray:
@@ -59,20 +61,29 @@ def _row(sample: dict, classes: tuple[ClassInfo, ...], width: int) -> np.ndarray
     return np.hstack(resized)
 
 
+def _text_tile(lines: list[str], height: int, width: int) -> np.ndarray:
+    tile = np.full((height, width, 3), 255, dtype=np.uint8)
+    for number, line in enumerate(lines):
+        cv2.putText(tile, line, (4, 13 + 14 * number), FONT, FONT_SCALE, (0, 0, 0), 1, cv2.LINE_AA)
+    return tile
+
+
 def contact_sheet(root: Path, out: Path, per_split: int = 2, width: int = 256) -> np.ndarray:
     root = Path(root)
-    rows: list[np.ndarray] = []
+    splits: list[tuple[str, CityscapesDataset | SyntheticAnomalyDataset]] = []
     if (root / "leftImg8bit" / "train").is_dir():
-        train = CityscapesDataset(root, "train")
-        rows += [_row(train[i], train.classes, width) for i in range(min(per_split, len(train)))]
+        splits.append(("train", CityscapesDataset(root, "train")))
     if (root / "anomaly").is_dir():
-        test = SyntheticAnomalyDataset(root)
-        rows += [_row(test[i], test.classes, width) for i in range(min(per_split, len(test)))]
-    if not rows:
+        splits.append(("anomaly test", SyntheticAnomalyDataset(root)))
+    if not splits:
         raise AnomaskError(f"{root}: no leftImg8bit/train or anomaly/ split to show")
-    header = np.full((18, width * len(COLUMNS), 3), 255, dtype=np.uint8)
-    for i, title in enumerate(COLUMNS):
-        cv2.putText(header, title, (i * width + 4, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    label_width = 8 + max(cv2.getTextSize(label, FONT, FONT_SCALE, 1)[0][0] for label, _ in splits)
+    header = np.hstack([_text_tile(["split"], 18, label_width), *[_text_tile([title], 18, width) for title in COLUMNS]])
+    rows = []
+    for label, dataset in splits:
+        for index in range(min(per_split, len(dataset))):
+            row = _row(dataset[index], dataset.classes, width)
+            rows.append(np.hstack([_text_tile([label, f"#{index}"], row.shape[0], label_width), row]))
     sheet = np.vstack([header, *rows])
     write_png(Path(out), sheet)
     return sheet

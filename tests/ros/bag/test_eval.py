@@ -168,3 +168,12 @@ def test_truncated_recording_is_a_clear_error(small_model, replayed, tmp_path: P
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
     with pytest.raises(AnomaskError, match="truncated or corrupt"):
         evaluate_replay(bag, broken, model_metadata(small_model.onnx))
+
+
+def test_printed_numbers_are_percent_and_say_so() -> None:
+    """Issue 17: "anomaly ap: 0.85" meant percent while metrics.json holds 0.0085."""
+    from anomask_ros.bag.eval_cli import headline
+
+    quality = {"anomaly": {"ap": 0.0085}, "semantic": {"miou": 0.5}, "open_set": {"open_miou": 0.25}}
+    assert headline(quality) == ["anomaly AP: 0.85 %", "semantic mIoU: 50.00 %", "Open-IoU: 25.00 %"]
+    assert headline({"anomaly": {"unavailable": "no anomaly ground truth"}}) == []

@@ -158,3 +158,19 @@ def test_bad_bags_are_clear_errors(cityscapes, tmp_path: Path, storage: str) -> 
         read_bag(bag)
     with pytest.raises(AnomaskError, match="not a rosbag2 folder"):
         read_bag(tmp_path)
+
+
+@pytest.mark.parametrize("compressed", ["jpeg", "png", None])
+def test_truncated_image_is_refused_naming_the_file(tmp_path: Path, compressed: str | None, capfd) -> None:
+    """Issue 17: ``--compressed jpeg`` stored a truncated JPEG as is; decoding it printed only
+    libjpeg's warning naming no file."""
+    images = tmp_path / "images"
+    images.mkdir()
+    data = cv2.imencode(".jpg", RNG.integers(0, 256, (12, 20, 3), dtype=np.uint8))[1].tobytes()
+    (images / "a.jpg").write_bytes(data[: len(data) // 2])
+    argv = ["bag", "write", str(tmp_path / "bag"), "--images", str(images)]
+    assert anomask_main([*argv, "--compressed", compressed] if compressed else argv) == 2
+    assert capfd.readouterr().err.splitlines() == [
+        f"anomask: error: {images / 'a.jpg'}: truncated JPEG ({len(data) // 2} bytes, no end-of-image marker), refused"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images"], "a failed write left files"

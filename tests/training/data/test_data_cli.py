@@ -38,7 +38,12 @@ def test_synth_stats_and_sheet(tmp_path, capsys):
     sheet = tmp_path / "sheet.png"
     assert main(["data", "sheet", str(root), "--out", str(sheet), "--frames", "1", "--width", "64"]) == 0
     image = cv2.imread(str(sheet))
-    assert image.shape[1] == 4 * 64 and image.shape[0] == 18 + 2 * 32
+    label_width = image.shape[1] - 4 * 64
+    assert 60 < label_width < 120 and image.shape[0] == 18 + 2 * 32
+    # Issue 17: the rows had no split labels. Each row's label strip holds text, the two differ.
+    train_label, anomaly_label = image[18:50, :label_width], image[50:82, :label_width]
+    assert (train_label < 128).any() and (anomaly_label < 128).any()
+    assert (train_label != anomaly_label).any()
 
 
 def test_bad_size_is_an_argument_error(tmp_path, capsys):

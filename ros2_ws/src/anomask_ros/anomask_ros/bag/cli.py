@@ -7,6 +7,7 @@ from pathlib import Path
 
 from anomask.errors import AnomaskError
 from anomask.export.runtime import BACKENDS
+from anomask.files import require_writable_dir
 from anomask.models.panoptic_methods import PANOPTIC_METHODS
 
 
@@ -179,6 +180,10 @@ def _print_counts(what: str, counts: dict[str, int]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.bag_command in ("write", "record"):
+        require_writable_dir(args.out.parent, "the folder of the bag")
+    elif args.bag_command == "eval":
+        require_writable_dir(args.out, "--out")
     if args.bag_command == "write":
         from anomask_ros.bag.write import WriteOptions, write_bag
 

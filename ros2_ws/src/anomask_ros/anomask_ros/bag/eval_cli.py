@@ -61,6 +61,21 @@ def evaluate_bag(
     return result
 
 
+HEADLINE = (
+    ("anomaly", "ap", "anomaly AP"),
+    ("semantic", "miou", "semantic mIoU"),
+    ("open_set", "open_miou", "Open-IoU"),
+)
+
+
+def headline(quality: dict) -> list[str]:
+    """The headline numbers in %, as report.md and ``anomask eval``'s report show them
+    (metrics.json holds the fractions: AP 0.85 % is 0.0085 there)."""
+    return [
+        f"{label}: {100 * quality[name][key]:.2f} %" for name, key, label in HEADLINE if key in quality.get(name, {})
+    ]
+
+
 def run_eval(args: argparse.Namespace) -> dict:
     result = evaluate_bag(
         args.bag,
@@ -76,9 +91,7 @@ def run_eval(args: argparse.Namespace) -> dict:
         threads=args.threads,
     )
     print(f"frames in {result['frames_in']}, out {result['frames_out']}, dropped {result['dropped']}")
-    quality = result.get("metrics") or {}
-    for name, key in (("anomaly", "ap"), ("semantic", "miou"), ("open_set", "open_miou")):
-        if key in quality.get(name, {}):
-            print(f"{name} {key}: {100 * quality[name][key]:.2f}")
+    for line in headline(result.get("metrics") or {}):
+        print(line)
     print(f"wrote {args.out / 'report.md'} and {args.out / 'metrics.json'}")
     return result

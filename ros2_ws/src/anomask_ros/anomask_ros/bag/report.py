@@ -34,7 +34,8 @@ def _quality_lines(metrics: dict) -> list[str]:
             )
         )
         lines.append(
-            f"{anomaly['positives']} anomaly and {anomaly['negatives']} inlier pixels in {anomaly['images']} frames.\n"
+            f"AP, AUROC and FPR95 in %; {anomaly['positives']} anomaly and {anomaly['negatives']} inlier pixels in "
+            f"{anomaly['images']} frames.\n"
         )
     if "unavailable" not in components:
         lines += ["## Anomaly (components, SMIYC)", ""]
@@ -46,7 +47,7 @@ def _quality_lines(metrics: dict) -> list[str]:
             )
         )
         lines.append(
-            f"Threshold {components['threshold']:.4g} (pixel-F1 optimum); {components['gt_components']} "
+            f"In %; threshold {components['threshold']:.4g} (pixel-F1 optimum); {components['gt_components']} "
             f"ground-truth components.\n"
         )
     if "unavailable" not in metrics["semantic"]:
@@ -58,7 +59,7 @@ def _quality_lines(metrics: dict) -> list[str]:
                 {"node": [metrics["semantic"]["miou"], metrics["open_set"]["open_miou"]]},
             )
         )
-        lines.append("Open-IoU of the published `open_set` map (254 = unknown at the node's threshold).\n")
+        lines.append("In %; Open-IoU of the published `open_set` map (254 = unknown at the node's threshold).\n")
     panoptic = metrics["panoptic"]
     if "unavailable" not in panoptic:
         lines += ["## Panoptic", ""]
@@ -66,6 +67,7 @@ def _quality_lines(metrics: dict) -> list[str]:
         columns = [Column(f"{m} {g}", UP) for g in groups for m in ("PQ", "SQ", "RQ")]
         values = [panoptic["groups"][g][m] for g in groups for m in ("pq", "sq", "rq")]
         lines.append(markdown_table("Model", columns, {"node": values}))
+        lines.append("In % (COCO rules).\n")
     if unavailable:
         lines += ["## Not computed", ""]
         lines += [f"- {name}: {reason}" for name, reason in unavailable.items()]

@@ -27,6 +27,7 @@ from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
 
 from anomask.errors import AnomaskError
+from anomask.training.data.imageio import check_complete, read_image
 from anomask_ros.bag.io import add_topic, bag_writer, stamp
 from anomask_ros.image_codec import array_to_image
 
@@ -112,16 +113,9 @@ def pair_labels(images: list[Path], labels: list[Path], what: str) -> list[Path]
     return [found[p] for p in images]
 
 
-def _read(path: Path, flags: int) -> np.ndarray:
-    pixels = cv2.imread(str(path), flags)
-    if pixels is None:
-        raise AnomaskError(f"cannot read image {path}")
-    return pixels
-
-
 def _read_label(path: Path, kind: str) -> np.ndarray:
     """A one-channel label: 8-bit for semantic and anomaly, 8- or 16-bit for instances."""
-    label = _read(path, cv2.IMREAD_UNCHANGED)
+    label = read_image(path, cv2.IMREAD_UNCHANGED)
     allowed = (np.uint8, np.uint16) if kind == "instances" else (np.uint8,)
     if label.ndim != 2 or label.dtype not in allowed:
         bits = "8- or 16-bit" if kind == "instances" else "8-bit"
@@ -134,17 +128,18 @@ def _read_label(path: Path, kind: str) -> np.ndarray:
 def _image_message(path: Path, header: Header, options: WriteOptions) -> bytes:
     compression = options.compression
     if compression is None:
-        return serialize_message(array_to_image(_read(path, cv2.IMREAD_COLOR_RGB), "rgb8", header))
+        return serialize_message(array_to_image(read_image(path, cv2.IMREAD_COLOR_RGB), "rgb8", header))
     if (
         path.suffix.lower() in (".jpg", ".jpeg")
         and compression == "jpeg"
         or path.suffix.lower() == ".png"
         and compression == "png"
     ):
-        data = path.read_bytes()  # already in the wanted format: stored as is
+        data = path.read_bytes()  # already in the wanted format: stored as is, when complete
+        check_complete(data, path)
     else:
         params = [cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality] if compression == "jpeg" else []
-        data = cv2.imencode(ENCODE_EXT[compression], _read(path, cv2.IMREAD_COLOR), params)[1].tobytes()
+        data = cv2.imencode(ENCODE_EXT[compression], read_image(path, cv2.IMREAD_COLOR), params)[1].tobytes()
     return serialize_message(CompressedImage(header=header, format=compression, data=data))
 
 
