@@ -41,6 +41,11 @@ class SolverConfig:
     amp: bool = True
     """Mixed precision (float16 autocast + grad scaling) — used only on CUDA devices."""
 
+    def __post_init__(self) -> None:
+        for name in ("iterations", "batch_size"):
+            if getattr(self, name) < 1:
+                raise AnomaskError(f"solver.{name}: must be at least 1, got {getattr(self, name)}")
+
 
 @dataclass(frozen=True)
 class DataConfig:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from anomask.arguments import positive_int
 from anomask.errors import AnomaskError
 from anomask.training import distributed
 from anomask.training.config import parse_overrides
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dataset", help="shortcut for --set data.dataset=...")
     parser.add_argument("--negatives", help="shortcut for --set data.negatives=... (negative pool)")
-    parser.add_argument("--iterations", type=int, help="shortcut for --set solver.iterations=N (every stage)")
+    parser.add_argument("--iterations", type=positive_int, help="shortcut for --set solver.iterations=N (every stage)")
     parser.add_argument("--seed", type=int, help="shortcut for --set seed=N")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
