@@ -9,6 +9,9 @@ torchrun --nproc_per_node 2 -m anomask train --recipe closed-set --preset small 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -40,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=False,
         metavar="CHECKPOINT_DIR",
         help="continue the run in --out from its newest checkpoint (or from CHECKPOINT_DIR)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="--out holds an earlier run: delete its run.json and stage folders and start again",
     )
     parser.add_argument(
         "--set",
@@ -79,12 +87,36 @@ def _device(name: str) -> torch.device:
     return device
 
 
+PATH_SETTINGS = (("data", "dataset"), ("data", "negatives"))
+"""Settings that name files: stored absolute, so a resume works from any folder."""
+
+
+def _absolute(value: object) -> object:
+    """``data/synth`` -> ``/abs/data/synth``; ``coco:ann.json:images`` -> its paths absolute
+    (the kind before the first ``:`` stays); names such as ``synthetic`` stay."""
+    if not isinstance(value, str):
+        return value
+    parts = value.split(":")
+    start = 1 if len(parts) > 1 else 0
+    return ":".join(
+        str(Path(part).resolve()) if i >= start and part and Path(part).exists() else part
+        for i, part in enumerate(parts)
+    )
+
+
+def _absolute_paths(overrides: dict | None) -> dict | None:
+    for values in (overrides or {}).values():
+        for section, key in PATH_SETTINGS:
+            if key in values.get(section, {}):
+                values[section][key] = _absolute(values[section][key])
+    return overrides
+
+
 def _spec(args: argparse.Namespace, out: Path) -> RunSpec:
-    overrides = parse_overrides(args.settings + _shortcuts(args)) or None
+    overrides = _absolute_paths(parse_overrides(args.settings + _shortcuts(args)) or None)
+    init = str(args.init.resolve()) if args.init else None
     if not args.resume:
-        return RunSpec(
-            args.recipe or "closed-set", args.preset or "default", overrides, str(args.init) if args.init else None
-        )
+        return RunSpec(args.recipe or "closed-set", args.preset or "default", overrides, init)
     run_file = out / RUN_FILE
     if not run_file.is_file():
         raise AnomaskError(f"--resume: {run_file} not found; nothing to resume in {out}")
@@ -92,7 +124,7 @@ def _spec(args: argparse.Namespace, out: Path) -> RunSpec:
     given = {
         "--recipe": (args.recipe, spec.recipe),
         "--preset": (args.preset, spec.preset),
-        "--init": (str(args.init) if args.init else None, spec.init),
+        "--init": (init, spec.init),
     }
     for flag, (value, stored) in given.items():
         if value is not None and value != stored:
@@ -100,6 +132,61 @@ def _spec(args: argparse.Namespace, out: Path) -> RunSpec:
     if overrides is not None and overrides != (spec.overrides or None):
         raise AnomaskError(f"--resume continues {out} with its original settings; drop --set/shortcut options")
     return spec
+
+
+STAGE_OUTPUTS = ("final", "best", "checkpoints", "metrics.jsonl", "tensorboard")
+
+
+def _earlier_run(out: Path) -> list[Path]:
+    """What an earlier run left in ``out``: its run.json and stage folders."""
+    if not out.is_dir():
+        return []
+    stages = [p for p in sorted(out.iterdir()) if p.is_dir() and any((p / n).exists() for n in STAGE_OUTPUTS)]
+    return [p for p in [out / RUN_FILE] if p.exists()] + stages
+
+
+def _main_process() -> bool:
+    """Rank 0 of a ``torchrun`` job, or the only process (before the process group exists)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _fresh_out(out: Path, overwrite: bool) -> None:
+    """A new run never mixes with an earlier one's checkpoints, final models or logs."""
+    found = _earlier_run(out)
+    if not found:
+        return
+    names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in found)
+    if not overwrite:
+        raise AnomaskError(
+            f"--out {out} holds an earlier training run ({names}): continue it with --resume, "
+            "delete it and start again with --overwrite, or choose another --out"
+        )
+    if _main_process():
+        for path in found:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        print(f"--overwrite: deleted {names} in {out}")
+
+
+SECONDS_PER_ITERATION_CPU = 15.0
+"""A default-preset closed-set iteration (batch 16, 512x1024 crops) on a 2-core CPU, measured."""
+
+
+def _cost_warning(spec: RunSpec, device: torch.device) -> None:
+    """The Cityscapes-scale preset on a CPU takes weeks: say so before starting."""
+    if spec.preset != "default" or device.type != "cpu" or not _main_process():
+        return
+    recipe = load_recipe(spec.recipe, spec.preset, spec.overrides)
+    iterations = sum(stage.solver.iterations for stage in recipe.stages)
+    hours = iterations * SECONDS_PER_ITERATION_CPU / 3600
+    print(
+        f"warning: preset 'default' (Cityscapes scale) on the CPU: {iterations} iterations x "
+        f"~{SECONDS_PER_ITERATION_CPU:.0f} s/iteration (measured on a 2-core CPU) = about {hours:,.0f} hours; "
+        "--preset small is sized for a CPU",
+        file=sys.stderr,
+    )
 
 
 def _list() -> int:
@@ -117,13 +204,19 @@ def run(args: argparse.Namespace) -> int:
         raise AnomaskError(f"--init {args.init}: checkpoint file not found")
     out = args.out or Path("runs") / Path(args.recipe or "closed-set").stem
     spec = _spec(args, out)
+    if args.overwrite and args.resume:
+        raise AnomaskError("--overwrite starts again, --resume continues: pass one of them")
+    device = _device(args.device)
+    if not args.resume:
+        _fresh_out(out, args.overwrite)
+    _cost_warning(spec, device)
     resume_from = None if args.resume in (False, True) else Path(args.resume)
     command = args.command_line
     try:
         finals = run_recipe(
             spec,
             out,
-            _device(args.device),
+            device,
             command,
             resume=bool(args.resume),
             resume_from=resume_from,

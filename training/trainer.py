@@ -27,7 +27,6 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
 
 from anomask.errors import AnomaskError
 from anomask.models import ModelMetadata, load_checkpoint
@@ -46,6 +45,7 @@ from anomask.training.criterion import MaskCriterion
 from anomask.training.data_pipeline import BatchLoader, TrainData
 from anomask.training.optim import build_optimizer, build_scheduler
 from anomask.training.per_pixel_loss import PerPixelCriterion
+from anomask.training.progress import Progress
 from anomask.training.sampler import StreamSampler
 from anomask.training.seeding import capture_rng_state, restore_rng_state
 from anomask.training.targets import TargetSpec, build_batch_targets
@@ -305,14 +305,7 @@ class Trainer:
             self._truncate_log()
             writer = SummaryWriter(str(self.outputs.tensorboard), purge_step=self.iteration or None)
         total = self.solver.iterations
-        bar = tqdm(
-            total=total,
-            initial=self.iteration,
-            disable=not (main and self.progress),
-            desc=self.stage.name,
-            unit="it",
-            dynamic_ncols=True,
-        )
+        bar = Progress(self.stage.name, total, self.iteration, main and self.progress)
         loader = BatchLoader(self.data.train, self.sampler, self.iteration, total, self.stage.data.num_workers)
         self.model.train()
         started = time.monotonic()
@@ -322,8 +315,7 @@ class Trainer:
                 self.iteration += 1
                 if main:
                     self._log(writer, values, "train")
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{values['loss']:.3f}")
+                    bar.update(values["loss"])
                 done = self.iteration == total
                 every = self.stage.validation.every
                 if main and (done or (every and self.iteration % every == 0)):
