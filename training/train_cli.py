@@ -170,21 +170,24 @@ def _fresh_out(out: Path, overwrite: bool) -> None:
         print(f"--overwrite: deleted {names} in {out}")
 
 
-SECONDS_PER_ITERATION_CPU = 15.0
-"""A default-preset closed-set iteration (batch 16, 512x1024 crops) on a 2-core CPU, measured."""
+CPU_SECONDS_PER_BATCH = 15.0
+"""One default-preset iteration on a 2-core CPU (batch 16 of 512x1024 crops), measured."""
 
 
 def _cost_warning(spec: RunSpec, device: torch.device) -> None:
-    """The Cityscapes-scale preset on a CPU takes weeks: say so before starting."""
+    """The Cityscapes-scale preset on a CPU takes weeks: say so before starting (the cost
+    scaled from :data:`CPU_SECONDS_PER_BATCH` by each stage's batch and crop)."""
     if spec.preset != "default" or device.type != "cpu" or not _main_process():
         return
-    recipe = load_recipe(spec.recipe, spec.preset, spec.overrides)
-    iterations = sum(stage.solver.iterations for stage in recipe.stages)
-    hours = iterations * SECONDS_PER_ITERATION_CPU / 3600
+    stages = load_recipe(spec.recipe, spec.preset, spec.overrides).stages
+    seconds = sum(
+        s.solver.iterations * CPU_SECONDS_PER_BATCH * s.solver.batch_size / 16 * s.data.crop[0] * s.data.crop[1]
+        for s in stages
+    ) / (512 * 1024)
     print(
-        f"warning: preset 'default' (Cityscapes scale) on the CPU: {iterations} iterations x "
-        f"~{SECONDS_PER_ITERATION_CPU:.0f} s/iteration (measured on a 2-core CPU) = about {hours:,.0f} hours; "
-        "--preset small is sized for a CPU",
+        f"warning: preset 'default' (Cityscapes scale) on the CPU: {sum(s.solver.iterations for s in stages)} "
+        f"iterations, about {seconds / 3600:,.0f} hours (a batch of 16 512x1024 crops takes "
+        f"~{CPU_SECONDS_PER_BATCH:.0f} s on a 2-core CPU); --preset small is sized for a CPU",
         file=sys.stderr,
     )
 
