@@ -30,6 +30,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from anomask.errors import AnomaskError
 from anomask.models import ModelMetadata, load_checkpoint
+from anomask.progress import Progress
 from anomask.training import distributed
 from anomask.training.checkpoints import (
     MODEL_FILE,
@@ -45,7 +46,6 @@ from anomask.training.criterion import MaskCriterion
 from anomask.training.data_pipeline import BatchLoader, TrainData
 from anomask.training.optim import build_optimizer, build_scheduler
 from anomask.training.per_pixel_loss import PerPixelCriterion
-from anomask.training.progress import Progress
 from anomask.training.sampler import StreamSampler
 from anomask.training.seeding import capture_rng_state, restore_rng_state
 from anomask.training.targets import TargetSpec, build_batch_targets

@@ -1,10 +1,9 @@
 """What ``anomask train`` does with a folder that already holds a run, and what it says:
 a stale ``final/`` is never reported as the result, a fresh run into a used folder refuses
 (or, with ``--overwrite``, says what it deletes), paths are stored absolute, ``--resume``
-names its checkpoint, the Cityscapes-scale preset on a CPU warns of its cost, and progress in
-a log file is plain lines (issue 17, items 1, 7, 8)."""
+names its checkpoint and the Cityscapes-scale preset on a CPU warns of its cost (issue 17,
+items 1, 7, 8; progress lines: tests/cli/test_progress.py)."""
 
-import io
 import json
 import shutil
 
@@ -12,7 +11,6 @@ import pytest
 
 from anomask.cli import main
 from anomask.models import load_metadata
-from anomask.training.progress import Progress
 
 pytestmark = pytest.mark.slow
 
@@ -134,21 +132,3 @@ def test_default_preset_on_a_cpu_warns_of_its_cost_before_starting(tmp_path, cap
         "warning: preset 'default' (Cityscapes scale) on the CPU: 90000 iterations, about 375 hours (a batch of 16 "
         "512x1024 crops takes ~15 s on a 2-core CPU); --preset small is sized for a CPU\n"
     )
-
-
-class _Log(io.StringIO):
-    def isatty(self):
-        return False
-
-
-def test_progress_into_a_log_file_is_plain_lines():
-    log = _Log()
-    progress = Progress("closed-set", 40, 0, True, log)
-    for i in range(40):
-        progress.update(1.0 / (i + 1))
-    progress.write("validation: miou=0.5")
-    progress.close()
-    lines = log.getvalue().splitlines()
-    assert "\r" not in log.getvalue()
-    assert len(lines) == 21 and lines[0].startswith("[closed-set] iteration 2/40, loss 0.500, ")
-    assert lines[-2].startswith("[closed-set] iteration 40/40, loss 0.025, ") and lines[-1] == "validation: miou=0.5"

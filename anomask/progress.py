@@ -1,8 +1,9 @@
-"""Training progress: a live bar on a terminal, plain periodic lines elsewhere.
+"""Progress of a long loop (training; other loops can use it too): a live bar on a terminal,
+plain periodic lines elsewhere.
 
-A log file or a pipe gets no carriage-return frames: one line every ``1/20`` of the stage or
-every minute (whichever comes first), and at the end, each with the iteration, the loss and
-the seconds per iteration."""
+A log file or a pipe gets no carriage-return frames: one line every ``1/20`` of the loop or
+every minute (whichever comes first), and at the end, each with the step, the loss and the
+seconds per step."""
 
 from __future__ import annotations
 
