@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from anomask.arguments import NETWORK_STRIDE, network_side, positive_int
 from anomask.errors import AnomaskError
 from anomask.export.engine_cache import PRECISIONS
 from anomask.export.export_info import ExportSettings
@@ -36,10 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     graph.add_argument(
         "--network-size",
-        type=int,
+        type=network_side,
         nargs=2,
         metavar=("H", "W"),
-        help="resolution the network runs at (default: the frame size)",
+        help=f"resolution the network runs at, multiples of {NETWORK_STRIDE} (default: the frame size)",
     )
     graph.add_argument(
         "--output-size",
@@ -54,9 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     graph.add_argument("--fp16-anomaly", action="store_true", help="anomaly output as float16 (halves its download)")
     batch = graph.add_mutually_exclusive_group()
     batch.add_argument(
-        "--batch", type=int, default=1, help="static batch: number of cameras per run (default %(default)s)"
+        "--batch", type=positive_int, default=1, help="static batch: number of cameras per run (default %(default)s)"
     )
-    batch.add_argument("--dynamic-batch", type=int, metavar="MAX", help="dynamic batch 1..MAX instead of a static one")
+    batch.add_argument(
+        "--dynamic-batch", type=positive_int, metavar="MAX", help="dynamic batch 1..MAX instead of a static one"
+    )
     check = parser.add_argument_group("parity")
     check.add_argument(
         "--check",
@@ -64,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="compare ONNX Runtime with PyTorch per output on a few frames; for an .onnx SOURCE: check it "
         "against TensorRT's ONNX parser rules (ops, element types, static shapes), exit 2 listing the problems",
     )
-    check.add_argument("--check-frames", type=int, default=4, help="frames for --check (default %(default)s)")
+    check.add_argument("--check-frames", type=positive_int, default=4, help="frames for --check (default %(default)s)")
     engine = parser.add_argument_group("TensorRT")
     engine.add_argument(
         "--engine", action="store_true", help="build (or reuse) the TensorRT engine for this GPU next to the ONNX"

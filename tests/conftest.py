@@ -9,6 +9,8 @@ graphs that the export, ROS and benchmark tests all use are exported ONCE per se
 
 - ``standin_onnx``: a one-convolution stand-in network (model output contract) + the real
   ``FusedHeads``; static batch 2, RGB: a fast graph for runtime behaviour tests.
+- ``tiny_synthetic`` / ``tiny_args``: the synthetic default at 64x128 and the ``anomask
+  train`` arguments of a tiny CPU run (training, docs tests).
 - ``small_model``: a randomly initialised tiny Mask2Former (``tiny_metadata``: road, sky,
   car; 4 queries) saved as a checkpoint and exported with the export package's API: frames
   64x128 RGB, network 128x256, outputs 32x64, EAM, batch 1.
@@ -144,3 +146,64 @@ def small_model(tmp_path_factory) -> SmallModel:
     onnx = folder / "small.onnx"
     export_onnx(network, build_heads(metadata, settings), metadata, settings, onnx)
     return SmallModel(onnx, checkpoint)
+
+
+TINY_SETTINGS = [
+    # 64x128 frames, the small preset's backbone with one encoder/decoder layer of width 32, 6 queries.
+    "data.crop=[64,128]",
+    "data.scales=[1.0]",
+    "solver.batch_size=2",
+    "model.dec_layers=1",
+    "model.enc_layers=1",
+    "model.num_queries=6",
+    "model.hidden_dim=32",
+    "model.mask_dim=32",
+    "model.num_heads=2",
+    "model.dim_feedforward=64",
+    "model.enc_dim_feedforward=64",
+    "loss.num_points=128",
+    "validation.max_images=2",
+]
+
+
+def _tiny_args(dataset, out, *extra, recipe="closed-set", iterations=4):
+    """``anomask train`` arguments of a tiny CPU run on ``dataset`` (a few seconds)."""
+    args = [
+        "train",
+        "--recipe",
+        recipe,
+        "--preset",
+        "small",
+        "--dataset",
+        str(dataset),
+        "--out",
+        str(out),
+        "--no-progress",
+        "--iterations",
+        str(iterations),
+    ]
+    for setting in TINY_SETTINGS:
+        args += ["--set", setting]
+    return args + list(extra)
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic(tmp_path_factory):
+    """The synthetic default at 64x128: 6 train, 2 val, 2 anomaly test frames (one seen, one
+    unseen), 2 anomaly validation frames (seen)."""
+    from anomask.training.data.synthetic import SynthConfig, generate
+
+    root = tmp_path_factory.mktemp("synthetic")
+    generate(root, SynthConfig(seed=0, train=6, val=2, test=2, anomaly_val=2, height=64, width=128))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_args():
+    return _tiny_args
+
+
+@pytest.fixture(scope="session")
+def tiny_settings():
+    """The ``--set`` values of a tiny training run (``tiny_args`` passes them)."""
+    return list(TINY_SETTINGS)

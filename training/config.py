@@ -8,6 +8,7 @@ of stages (e.g. closed-set pre-training, then a fine-tune that starts from it).
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -39,6 +40,11 @@ class SolverConfig:
     """Max L2 norm of all gradients together; 0 disables clipping."""
     amp: bool = True
     """Mixed precision (float16 autocast + grad scaling) — used only on CUDA devices."""
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "batch_size"):
+            if getattr(self, name) < 1:
+                raise AnomaskError(f"solver.{name}: must be at least 1, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -161,6 +167,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise AnomaskError(f"{where}: expected true/false, got {value!r}")
         return value
     if annotation is int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # 1e5 iterations
         if isinstance(value, bool) or not isinstance(value, int):
             raise AnomaskError(f"{where}: expected an integer, got {value!r}")
         return value
@@ -223,6 +231,23 @@ def dotted(key: str, value: Any) -> dict[str, Any]:
     return out
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML with the numbers users write: ``1e-5``, ``2E-3``, ``1_000`` (YAML 1.1, which
+    PyYAML implements, reads an exponent without a dot as a string; YAML 1.2 does not)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """Settings text (a recipe file, a ``--set`` value) as Python values; see :class:`_Loader`."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def parse_overrides(settings: list[str]) -> dict[str, dict[str, Any]]:
     """``["finetune:solver.lr=1e-5", "seed=3"]`` -> ``{"finetune": {...}, "*": {...}}``
     (``--set [STAGE:]KEY=VALUE``; values are YAML: numbers, true/false, lists)."""
@@ -233,7 +258,7 @@ def parse_overrides(settings: list[str]) -> dict[str, dict[str, Any]]:
         key, text = item.split("=", 1)
         stage, _, key = key.rpartition(":")
         try:
-            value = yaml.safe_load(text)
+            value = load_yaml(text)
         except yaml.YAMLError as error:
             raise AnomaskError(f"--set {item!r}: cannot parse the value ({error})") from error
         out[stage or "*"] = deep_update(out.get(stage or "*", {}), dotted(key.strip(), value))

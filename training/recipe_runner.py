@@ -12,10 +12,16 @@ A stage with ``init: previous`` starts from the previous stage's ``final`` model
 it is the first stage to run, from ``--init``; with ``--init`` the stages before the first
 such stage are skipped. ``--resume`` re-runs nothing that finished: it continues the first
 unfinished stage from its newest checkpoint.
+
+A stage counts as finished only when its ``final`` model was trained with the stage's current
+settings from the current starting model: each model's metadata carries a stamp (SHA-256 of
+the stage settings, iterations, SHA-256 of the starting model), compared on ``--resume``; a
+stale ``final`` is trained again, never reported as the result.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,10 +30,18 @@ from typing import Any
 import torch
 
 from anomask.errors import AnomaskError
-from anomask.models import ClassInfo, ModelConfig, ModelMetadata, add_negative_class, build_model, load_checkpoint
+from anomask.models import (
+    ClassInfo,
+    ModelConfig,
+    ModelMetadata,
+    add_negative_class,
+    build_model,
+    load_checkpoint,
+    load_metadata,
+)
 from anomask.models.state_dict import load_state_dict_strict
 from anomask.training import distributed
-from anomask.training.checkpoints import latest_intact
+from anomask.training.checkpoints import MODEL_FILE, file_sha256, latest_intact
 from anomask.training.config import StageConfig
 from anomask.training.data_pipeline import build_train_data
 from anomask.training.recipes import Recipe, load_recipe
@@ -35,6 +49,8 @@ from anomask.training.seeding import seed_everything
 from anomask.training.trainer import StageOutputs, Trainer
 
 RUN_FILE = "run.json"
+STAMP = "stage_run"
+"""Key of the stage stamp in a trained model's ``metadata.extra``."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +130,25 @@ def prepare_model(
     return model.train(), replace(metadata, architecture=config, thresholds={}, **common)
 
 
+def stage_stamp(stage: StageConfig, init: Path | None) -> dict[str, Any]:
+    """What makes a stage's result: its settings and the model it starts from."""
+    settings = json.dumps(stage.to_dict(), sort_keys=True).encode()
+    return {
+        "settings_sha256": hashlib.sha256(settings).hexdigest(),
+        "iterations": stage.solver.iterations,
+        "init_sha256": file_sha256(init) if init is not None else None,
+    }
+
+
+def _stamp_of(model_file: Path) -> dict[str, Any] | None:
+    return load_metadata(model_file).extra.get(STAMP)
+
+
+def _log(dist: distributed.DistInfo, message: str) -> None:
+    if dist.is_main:
+        print(message, flush=True)
+
+
 def _first_stage(recipe: Recipe, init: str | None) -> int:
     if init is None:
         return 0
@@ -151,9 +186,6 @@ def run_recipe(
     for index in range(first, len(recipe.stages)):
         stage = recipe.stages[index]
         outputs = StageOutputs(out / stage.name)
-        if resume and resume_from is None and outputs.final_model.is_file():
-            previous = outputs.final_model
-            continue
         if resume_from is not None and resume_from.resolve().parent.parent != outputs.root.resolve():
             previous = outputs.final_model
             continue
@@ -163,15 +195,39 @@ def run_recipe(
                 f"stage {stage.name!r} of recipe {recipe.name!r} fine-tunes a trained model: "
                 "run the earlier stages first or pass --init CHECKPOINT"
             )
+        stamp = stage_stamp(stage, init)
+        if resume and resume_from is None and outputs.final_model.is_file():
+            if _stamp_of(outputs.final_model) == stamp:
+                _log(dist, f"stage {stage.name!r} has finished: {outputs.final_model}")
+                previous = outputs.final_model
+                continue
+            _log(
+                dist,
+                f"stage {stage.name!r}: {outputs.final_model} was trained with other settings or from another "
+                "model than this run's: training the stage again",
+            )
         data = build_train_data(stage, dist)
         model, metadata = prepare_model(stage, data.classes, init, recipe, command)
+        metadata = replace(metadata, extra={**metadata.extra, STAMP: stamp})
         trainer = Trainer(stage, model, metadata, data, outputs, device, dist, progress=progress)
         checkpoint = resume_from
         if resume and checkpoint is None:
             found = latest_intact(outputs.checkpoints)
             checkpoint = found[0] if found else None
         if checkpoint is not None:
+            if _stamp_of(checkpoint / MODEL_FILE) != stamp:
+                raise AnomaskError(
+                    f"{checkpoint}: written with other settings or from another model than {out / RUN_FILE} says; "
+                    f"start again with --overwrite or choose another --out"
+                )
             trainer.load_state(checkpoint)
+            _log(
+                dist,
+                f"stage {stage.name!r}: continuing from {checkpoint} (iteration {trainer.iteration} of "
+                f"{stage.solver.iterations})",
+            )
+        elif resume:
+            _log(dist, f"stage {stage.name!r}: no checkpoint in {outputs.checkpoints}: training it from the start")
         resume_from = None
         previous = trainer.fit()
         finals.append(previous)

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from anomask.errors import AnomaskError
-from anomask.training.config import StageConfig, deep_update, merge
+from anomask.training.config import StageConfig, deep_update, load_yaml, merge
 
 SHARED_PRESETS = "_presets"
 SMALL_PRESET_ITERATION_S = 0.6
@@ -51,7 +51,7 @@ def available_recipes() -> list[str]:
 def _read(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else load_yaml(text)
     except (OSError, yaml.YAMLError, json.JSONDecodeError) as error:
         raise AnomaskError(f"{path}: cannot read recipe ({error})") from error
     if not isinstance(data, dict):

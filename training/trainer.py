@@ -27,11 +27,11 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.tensorboard import SummaryWriter
-from tqdm import tqdm
 
 from anomask.errors import AnomaskError
 from anomask.files import write_bytes_atomic
 from anomask.models import ModelMetadata, load_checkpoint
+from anomask.progress import Progress
 from anomask.training import distributed
 from anomask.training.checkpoints import (
     MODEL_FILE,
@@ -304,14 +304,7 @@ class Trainer:
             self._truncate_log()
             writer = SummaryWriter(str(self.outputs.tensorboard), purge_step=self.iteration or None)
         total = self.solver.iterations
-        bar = tqdm(
-            total=total,
-            initial=self.iteration,
-            disable=not (main and self.progress),
-            desc=self.stage.name,
-            unit="it",
-            dynamic_ncols=True,
-        )
+        bar = Progress(self.stage.name, total, self.iteration, main and self.progress)
         loader = BatchLoader(self.data.train, self.sampler, self.iteration, total, self.stage.data.num_workers)
         self.model.train()
         started = time.monotonic()
@@ -321,8 +314,7 @@ class Trainer:
                 self.iteration += 1
                 if main:
                     self._log(writer, values, "train")
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{values['loss']:.3f}")
+                    bar.update(values["loss"])
                 done = self.iteration == total
                 every = self.stage.validation.every
                 if main and (done or (every and self.iteration % every == 0)):

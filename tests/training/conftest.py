@@ -1,11 +1,10 @@
-"""Fixtures of the training tests: small synthetic scenes (64 x 128), ideal predictions, a
-tiny synthetic dataset on disk and the command-line settings of a tiny training run."""
+"""Fixtures of the training tests: small synthetic scenes (64 x 128) and ideal predictions
+(the tiny synthetic dataset and tiny training run settings are in tests/conftest.py)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from anomask.training.data.synthetic import SynthConfig, generate
 from anomask.training.targets import ImageTargets, TargetSpec, build_targets
 
 # classes: 0 road (stuff), 1 car (thing), 2 sky (stuff)
@@ -55,56 +54,3 @@ def scene():
 @pytest.fixture
 def ideal_outputs():
     return _ideal_outputs
-
-
-TINY_SETTINGS = [
-    # 64x128 frames, the small preset's backbone with one encoder/decoder layer of width 32, 6 queries.
-    "data.crop=[64,128]",
-    "data.scales=[1.0]",
-    "solver.batch_size=2",
-    "model.dec_layers=1",
-    "model.enc_layers=1",
-    "model.num_queries=6",
-    "model.hidden_dim=32",
-    "model.mask_dim=32",
-    "model.num_heads=2",
-    "model.dim_feedforward=64",
-    "model.enc_dim_feedforward=64",
-    "loss.num_points=128",
-    "validation.max_images=2",
-]
-
-
-def _tiny_args(dataset, out, *extra, recipe="closed-set", iterations=4):
-    """``anomask train`` arguments of a tiny CPU run on ``dataset`` (a few seconds)."""
-    args = [
-        "train",
-        "--recipe",
-        recipe,
-        "--preset",
-        "small",
-        "--dataset",
-        str(dataset),
-        "--out",
-        str(out),
-        "--no-progress",
-        "--iterations",
-        str(iterations),
-    ]
-    for setting in TINY_SETTINGS:
-        args += ["--set", setting]
-    return args + list(extra)
-
-
-@pytest.fixture(scope="session")
-def tiny_synthetic(tmp_path_factory):
-    """The synthetic default at 64x128: 6 train, 2 val, 2 anomaly test frames (one seen, one
-    unseen), 2 anomaly validation frames (seen)."""
-    root = tmp_path_factory.mktemp("synthetic")
-    generate(root, SynthConfig(seed=0, train=6, val=2, test=2, anomaly_val=2, height=64, width=128))
-    return root
-
-
-@pytest.fixture(scope="session")
-def tiny_args():
-    return _tiny_args

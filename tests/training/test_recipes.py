@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import pytest
 
 from anomask.errors import AnomaskError
@@ -65,3 +68,38 @@ def test_bad_overrides_are_clear_errors(settings, message):
 def test_unknown_preset_lists_the_valid_ones():
     with pytest.raises(AnomaskError, match="unknown preset 'tiny'; valid presets: default, small"):
         load_recipe("closed-set", "tiny")
+
+
+def _documented_settings():
+    """Every ``KEY=VALUE`` setting the docs show in backticks (``--set`` examples), and the
+    ``--help`` example."""
+    root = Path(__file__).parents[2]
+    text = "\n".join(p.read_text() for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))])
+    found = re.findall(r"`(?:--set )?((?:[a-z_-]+:)?[a-z_]+(?:\.[a-z_]+)+=[^`\s…]+)`", text)
+    return sorted(set(found) | {"solver.lr=1e-5", "finetune:solver.lr=1e-5", "finetune:solver.iterations=50"})
+
+
+@pytest.mark.parametrize("setting", _documented_settings())
+def test_documented_settings_parse(setting):
+    load_recipe("uno", "small", parse_settings([setting]))
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [("1e-5", 1e-5), ("2e-3", 2e-3), ("2E-3", 2e-3), ("1.0e-4", 1e-4), ("-1.5e+2", -150.0), (".5e-1", 0.05)],
+)
+def test_numbers_parse_as_users_write_them(text, value):
+    recipe = load_recipe("uno", "small", parse_settings([f"finetune:solver.lr={text}"]))
+    assert recipe.stages[1].solver.lr == value and isinstance(recipe.stages[1].solver.lr, float)
+
+
+def test_integers_with_underscores_or_exponents():
+    recipe = load_recipe("uno", "small", parse_settings(["solver.iterations=1_000", "finetune:solver.iterations=2e3"]))
+    assert [s.solver.iterations for s in recipe.stages] == [1000, 2000]
+    assert parse_settings(["data.dataset=e5"]) == {"*": {"data": {"dataset": "e5"}}}  # not a number
+
+
+def test_recipe_files_read_exponents_as_numbers(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\nsource: a test\nstages:\n  - {name: a, source: a test, solver: {lr: 3e-4}}\n")
+    assert load_recipe(str(path)).stages[0].solver.lr == 3e-4

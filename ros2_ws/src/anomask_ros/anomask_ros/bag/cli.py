@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from anomask.arguments import positive_int
 from anomask.errors import AnomaskError
 from anomask.export.runtime import BACKENDS
 from anomask.files import require_writable_dir
@@ -61,7 +62,7 @@ def _add_write(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--semantic-glob", default="*.png")
     parser.add_argument("--anomaly-glob", default="*.png")
     parser.add_argument("--instances-glob", default="*.png")
-    parser.add_argument("--limit", type=int, help="at most this many frames per camera")
+    parser.add_argument("--limit", type=positive_int, help="at most this many frames per camera")
 
 
 def _add_play(parser: argparse.ArgumentParser) -> None:
