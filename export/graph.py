@@ -3,8 +3,8 @@
 ``frames uint8 [B, H, W, 3] -> float NCHW (RGB) -> resize to the network resolution ->
 normalise (metadata mean/std) -> network -> fused heads (their own upsampling to the output
 resolution) -> outputs``; with ``ExportSettings.flip`` the network and heads also run on the
-left-right flipped frames and the anomaly score is the mean of the two (``flip_averaged``,
-twice the cost). The same module is exported to ONNX, compiled by Torch-TensorRT and
+left-right flipped frames (one batch of twice the frames) and the anomaly score is the mean
+of the two (``flip_averaged``, twice the cost). The same module is exported to ONNX, compiled by Torch-TensorRT and
 run eagerly by the PyTorch runtime, so every backend computes the same function.
 """
 
@@ -88,12 +88,11 @@ class DeployGraph(nn.Module):
         self.flip = settings.flip
 
     def forward(self, frames: torch.Tensor, threshold: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = self.run_heads(self.run_network(frames), threshold)
-        if self.flip:
-            out = flip_averaged(out, self.run_heads(self.run_network(frames.flip(2)), threshold), threshold)
-        return out
+        return self.run_heads(self.run_network(frames), threshold)
 
     def run_network(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.flip:  # one batch of 2B: the frames, then their left-right flips
+            frames = torch.cat([frames, frames.flip(2)])
         images = self.preprocess(frames)
         if not self.network_half:
             return self.network(images)
@@ -102,6 +101,13 @@ class DeployGraph(nn.Module):
 
     def run_heads(self, network_out: dict[str, torch.Tensor], threshold: torch.Tensor) -> dict[str, torch.Tensor]:
         heads_out = self.heads(*(network_out[name] for name in self.head_inputs), threshold)
+        if self.flip:
+            batch = heads_out["anomaly"].shape[0] // 2
+            heads_out = flip_averaged(
+                {name: value[:batch] for name, value in heads_out.items()},
+                {name: value[batch:] for name, value in heads_out.items()},
+                threshold,
+            )
         return order_outputs(heads_out, self.anomaly_dtype)
 
 
