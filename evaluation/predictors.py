@@ -52,7 +52,7 @@ from anomask.export.frames import fit_frame, resize_map
 from anomask.export.runtime import Runtime, open_runtime
 from anomask.models.checkpoint import load_checkpoint
 from anomask.models.heads import ANOMALY_SCORES, FusedHeads, PerPixelHeads, get_score
-from anomask.models.heads.official import check_protocol, flip_average, official_rule
+from anomask.models.heads.official import check_protocol, flip_average, official_refined_value, official_rule
 from anomask.models.metadata import ModelMetadata
 
 REFINED = "+refined"
@@ -182,6 +182,11 @@ class CheckpointPredictor(Predictor):
         mean = torch.tensor(metadata.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(metadata.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._mean, self._std = mean, std
+        if protocol == "official":
+            for label in self.scores:
+                name, refine = parse_score(label)
+                if refine:
+                    official_refined_value(name)  # only Mask2Anomaly's score has an official refinement
         self.flipped = tuple(
             label
             for label in self.scores
@@ -284,7 +289,7 @@ class ExportedPredictor(Predictor):
         self.backend = runtime.backend
         metadata = runtime.metadata
         settings = runtime.info.settings
-        self.protocol = "anomask+flip" if getattr(settings, "flip", False) else "anomask"
+        self.protocol = "anomask+flip" if settings.flip else "anomask"
         fused = (
             PER_PIXEL_SCORE
             if metadata.architecture.meta_arch == "per_pixel"

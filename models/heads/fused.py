@@ -35,7 +35,12 @@ from anomask.errors import AnomaskError
 from anomask.models.heads.calibration import threshold_key
 from anomask.models.heads.checks import check_mask_outputs, check_metadata, check_threshold
 from anomask.models.heads.evidence import closed_set_semantic, resize_fields, upsample_mask_logits
-from anomask.models.heads.official import check_protocol, official_claimed, official_refinement_ids, official_rule
+from anomask.models.heads.official import (
+    check_protocol,
+    official_claimed,
+    official_refined_value,
+    official_refinement_ids,
+)
 from anomask.models.heads.open_panoptic import class_set_entropy
 from anomask.models.heads.open_set import open_set_semantic
 from anomask.models.heads.panoptic import panoptic_fields
@@ -125,7 +130,7 @@ class FusedHeads(nn.Module):
         self.background_threshold = background_threshold
         lut = torch.zeros(metadata.architecture.num_outputs, dtype=torch.bool)
         lut[official_refinement_ids(metadata) if protocol == "official" else metadata.refinement_ids()] = True
-        self.refined_value = -official_rule(score).offset if protocol == "official" else None
+        self.refined_value = official_refined_value(score) if protocol == "official" and refine else None
         """The official refined value (0 in the official code's units) in anomask's units."""
         self.register_buffer("refinement_lut", lut, persistent=False)
         things = set(metadata.thing_ids)

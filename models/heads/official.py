@@ -56,6 +56,8 @@ class OfficialRule:
     offset: float
     """Official value = anomask value + ``offset`` (a constant shift: rankings are equal); the
     official refined value 0 is ``-offset`` in anomask's units."""
+    refines: bool = False
+    """The official code has the refinement mask (Mask2Anomaly's only)."""
 
 
 _M2A = OfficialRule(
@@ -63,6 +65,7 @@ _M2A = OfficialRule(
     "anomaly_utils/anomaly_inference.py (__main__) with MaskFormer.semantic_inference: 1 - max_k sem_seg[k]",
     flip=True,
     offset=1.0,
+    refines=True,
 )
 _EAM = OfficialRule(
     "EAM (Grcić et al., 2023)",
@@ -111,6 +114,19 @@ def official_rule(score: str) -> OfficialRule:
     if score not in OFFICIAL_RULES:
         raise AnomaskError(f"score {score!r} has no official protocol; valid: {', '.join(OFFICIAL_RULES)}")
     return OFFICIAL_RULES[score]
+
+
+def official_refined_value(score: str) -> float:
+    """The value refined pixels take under the official protocol, in anomask's units: 0 in
+    the official code's. Only Mask2Anomaly's score has an official refinement; asking it of
+    another score is an error (no official code to reproduce)."""
+    rule = official_rule(score)
+    if not rule.refines:
+        raise AnomaskError(
+            f"score {score!r} has no official refinement (only Mask2Anomaly's msp refines in its official code); "
+            "drop '+refined' or use the anomask protocol"
+        )
+    return -rule.offset
 
 
 def official_refinement_ids(metadata: ModelMetadata) -> list[int]:

@@ -125,3 +125,8 @@ def test_exported_models_refuse_the_official_protocol(tmp_path):
     model.write_bytes(b"")
     with pytest.raises(AnomaskError, match="--protocol official"):
         open_predictor(model, protocol="official")
+
+
+def test_official_refinement_only_for_mask2anomaly(tiny_checkpoint):
+    with pytest.raises(AnomaskError, match="'eam' has no official refinement"):
+        CheckpointPredictor(tiny_checkpoint, ["eam+refined"], protocol="official")

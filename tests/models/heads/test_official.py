@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from anomask.errors import AnomaskError
 from anomask.models.classes import CITYSCAPES
 from anomask.models.config import ModelConfig
 from anomask.models.heads import FusedHeads
@@ -148,3 +149,10 @@ def test_official_differs_from_default_only_by_protocol():
         default = FusedHeads(metadata, score=score).double()(logits, masks, ZERO)["anomaly"]
         official_out = FusedHeads(metadata, score=score, protocol="official").double()(logits, masks, ZERO)
         torch.testing.assert_close(official_out["anomaly"], default)
+
+
+def test_only_mask2anomaly_has_an_official_refinement():
+    with pytest.raises(AnomaskError, match="no official refinement"):
+        FusedHeads(cityscapes(), score="rba", refine=True, protocol="official")
+    with pytest.raises(AnomaskError, match="protocol must be one of"):
+        FusedHeads(cityscapes(), protocol="paper")
