@@ -95,3 +95,17 @@ def test_official_options_reproduce_the_official_loss(scene):
         options = ContrastiveOptions(**{**vars(ContrastiveOptions.official()), **change})
         loss = mask_contrastive_loss(class_logits, mask_logits, [target, target], 3, options)
         assert abs(float(loss - expected)) > 1e-4
+
+
+def test_loss_settings_build_the_options():
+    from anomask.training.config import merge
+    from anomask.training.criterion import MaskLossConfig
+
+    assert MaskLossConfig().contrastive == ContrastiveOptions()  # anomask's defaults
+    official = {
+        "contrastive_form": "official",
+        "contrastive_margin": 1.0,
+        "contrastive_align_corners": True,
+        "contrastive_void_as_inlier": True,
+    }
+    assert merge(MaskLossConfig(), official).contrastive == ContrastiveOptions.official()
