@@ -2,10 +2,12 @@
 
 ``frames uint8 [B, H, W, 3] -> float NCHW (RGB) -> resize to the network resolution ->
 normalise (metadata mean/std) -> network -> fused heads (their own upsampling to the output
-resolution) -> outputs``; with ``ExportSettings.flip`` the network and heads also run on the
-left-right flipped frames (one batch of twice the frames) and the anomaly score is the mean
-of the two (``flip_averaged``, twice the cost). The same module is exported to ONNX, compiled by Torch-TensorRT and
+resolution) -> outputs``. The same module is exported to ONNX, compiled by Torch-TensorRT and
 run eagerly by the PyTorch runtime, so every backend computes the same function.
+
+With ``ExportSettings.flip`` (``anomask export --flip``) the network and heads also run on
+the left-right flipped frames (one batch of twice the frames: twice the cost) and the
+anomaly score is the mean of the two (``flip_averaged``), Mask2Anomaly's official inference.
 """
 
 from __future__ import annotations
