@@ -2,6 +2,7 @@
 
 anomask eval runs/closed/closed-set/final/model.safetensors --out eval/closed
 anomask eval model.safetensors --dataset synthetic --scores eam msp rba --out eval/synth
+anomask eval model.safetensors --scores msp+refined eam uno rba --protocol official --out eval/official
 anomask eval model.onnx --dataset fishyscapes-lostandfound=/data/fs_laf --out eval/fs
 """
 
@@ -17,6 +18,7 @@ from anomask.evaluation.readers import BENCHMARKS
 from anomask.evaluation.thresholds import AUTO
 from anomask.files import require_writable_dir
 from anomask.models.heads import OpenPanopticConfig
+from anomask.models.heads.official import PROTOCOLS
 from anomask.models.panoptic_methods import OPEN_SET_METHODS
 from anomask.threads import set_torch_threads
 
@@ -61,6 +63,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="native|HxW",
         help="checkpoints: 'native' pads each image to a multiple of 32 like the training validation (default); "
         "HxW resizes it for the network like the deployed graph",
+    )
+    parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default="anomask",
+        help="checkpoints: 'anomask' (default: the fast deployment path, scores upsampled) or 'official' (each "
+        "method's official inference: masks upsampled first, Mask2Anomaly's flip averaging and refinement rules; "
+        "reproduces the published tables, slower; docs/evaluation.md)",
     )
     parser.add_argument(
         "--panoptic-methods",
@@ -114,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         size=parse_size(args.size),
         device=args.device,
         command=command,
+        protocol=args.protocol,
     )
     timing = metrics["timing"]
     print(

@@ -188,6 +188,18 @@ def _panels_section(evaluation: EvalResults, out_dir: Path, plots: Path) -> list
     return ["## Qualitative results", "", *lines, ""] if lines else []
 
 
+PROTOCOL_SENTENCES = {
+    "anomask": "anomask (the fast deployment path: scores at mask resolution, then upsampled; anomask's refinement)",
+    "anomask+flip": "anomask, averaged with the left-right flipped frame (exported with --flip)",
+    "official": "official (each method's official code: masks upsampled before scoring, Mask2Anomaly's flip "
+    "averaging and refinement rules; docs/evaluation.md)",
+}
+
+
+def protocol_sentence(protocol: str) -> str:
+    return PROTOCOL_SENTENCES.get(protocol, protocol)
+
+
 def _header(evaluation: EvalResults) -> list[str]:
     timing = evaluation.timing
     rows = [
@@ -198,6 +210,7 @@ def _header(evaluation: EvalResults) -> list[str]:
             ", ".join(f"`{s}`" for s in evaluation.scores)
             + " (the first feeds open-set panoptic, GOSS and the panels)",
         ),
+        ("protocol", protocol_sentence(evaluation.protocol)),
         ("input resolution", evaluation.resolution),
         ("open-set thresholds", evaluation.threshold_source),
         (

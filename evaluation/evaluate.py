@@ -496,6 +496,8 @@ class EvalResults:
     notes: list[str]
     timing: dict[str, float]
     command: str | None = None
+    protocol: str = "anomask"
+    """``anomask``, ``official`` or ``anomask+flip`` (``Predictor.protocol``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -507,6 +509,7 @@ class EvalResults:
                 "classes": [c.name for c in self.classes],
             },
             "settings": {
+                "protocol": self.protocol,
                 "resolution": self.resolution,
                 "thresholds": self.threshold_source,
                 "tasks": list(self.settings.tasks),
@@ -587,12 +590,14 @@ def evaluate(
     size: tuple[int, int] | None = None,
     device: str = "cpu",
     command: str | None = None,
+    protocol: str = "anomask",
 ) -> dict[str, Any]:
     """Evaluate ``model`` (checkpoint or exported file) on ``datasets`` (specs such as
     ``"fishyscapes-static=/data/fs"`` or ``EvalDataset`` objects; default: the synthetic
     default) with ``scores`` (default: every score the model has). Writes ``report.md``,
     ``metrics.json`` and ``plots/`` into ``out_dir`` when given; returns the metrics dict
-    (the content of ``metrics.json``)."""
+    (the content of ``metrics.json``). ``protocol``: ``anomask`` (the fast deployment path) or
+    ``official`` (each method's official inference, ``anomask.models.heads.official``)."""
     unknown = sorted(set(settings.tasks) - set(TASKS))
     if unknown:
         raise AnomaskError(f"unknown tasks {', '.join(unknown)}; valid: {', '.join(TASKS)}")
@@ -603,7 +608,7 @@ def evaluate(
         )
     if settings.limit is not None and settings.limit < 1:
         raise AnomaskError(f"limit must be at least 1, got {settings.limit}")
-    predictor = open_predictor(model, scores, size, device)
+    predictor = open_predictor(model, scores, size, device, protocol)
     entries = _entries(datasets)
     fixed, source, notes = _threshold_source(settings, predictor, entries)
     store_parent = settings.tmp_dir or out_dir
@@ -653,6 +658,7 @@ def evaluate(
         notes=notes,
         timing=timing,
         command=command,
+        protocol=predictor.protocol,
     )
     if out_dir is not None:
         from anomask.evaluation.eval_report import write_report

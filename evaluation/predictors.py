@@ -21,6 +21,13 @@ Input resolution (``size``, checkpoints only):
   deployed graph does with a camera frame, ``anomask.export.graph.FramePreprocess``) and
   the heads upsample straight to the image's size.
 
+Protocol (``protocol``, checkpoints only; ``anomask.models.heads.official``): ``anomask`` (the
+fast deployment path of ``FusedHeads``) or ``official`` (each method's official inference:
+masks-first upsampling, the official refinement rule, and for Mask2Anomaly's score the
+average with the left-right flipped image -- a second network run, only when a requested
+score needs it). An exported graph computes the protocol it was exported with (``anomask``,
+flip averaged when exported with ``--flip``).
+
 An exported graph fixes its input size: an image of another size is resized to it with the
 ROS node's rule (``anomask.export.frames.fit_frame``: area when shrinking, bilinear
 otherwise), and outputs at another size are brought to the image's size (bilinear for the
@@ -46,6 +53,7 @@ from anomask.export.runtime import Runtime, open_runtime
 from anomask.files import require_file
 from anomask.models.checkpoint import load_checkpoint
 from anomask.models.heads import ANOMALY_SCORES, FusedHeads, PerPixelHeads, get_score
+from anomask.models.heads.official import check_protocol, flip_average, official_refined_value, official_rule
 from anomask.models.metadata import ModelMetadata
 
 REFINED = "+refined"
@@ -110,6 +118,9 @@ class Predictor(ABC):
     """A model that turns one uint8 RGB image into ``ImageOutputs``."""
 
     backend: str = ""
+    protocol: str = "anomask"
+    """``anomask`` or ``official`` (module docstring); exported graphs: ``anomask`` with
+    ``+flip`` when their export settings average the flip."""
 
     def __init__(self, source: str, metadata: ModelMetadata, scores: tuple[str, ...]) -> None:
         self.source = source
@@ -158,7 +169,9 @@ class CheckpointPredictor(Predictor):
         scores: Sequence[str] | None = None,
         size: tuple[int, int] | None = None,
         device: str = "cpu",
+        protocol: str = "anomask",
     ) -> None:
+        self.protocol = check_protocol(protocol)
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise AnomaskError(f"device {device} asked for, but CUDA is not available")
@@ -170,6 +183,19 @@ class CheckpointPredictor(Predictor):
         mean = torch.tensor(metadata.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(metadata.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._mean, self._std = mean, std
+        if protocol == "official":
+            for label in self.scores:
+                name, refine = parse_score(label)
+                if refine:
+                    official_refined_value(name)  # only Mask2Anomaly's score has an official refinement
+        self.flipped = tuple(
+            label
+            for label in self.scores
+            if protocol == "official" and label != PER_PIXEL_SCORE and official_rule(parse_score(label)[0]).flip
+        )
+        """Scores averaged with the left-right flipped image (official protocol)."""
+        if protocol == "official" and self.metadata.architecture.meta_arch == "per_pixel":
+            self.notes.append("--protocol official: the per-pixel model's OP x MSM has one protocol (no change)")
 
     @property
     def resolution(self) -> str:
@@ -187,7 +213,9 @@ class CheckpointPredictor(Predictor):
                 heads = PerPixelHeads(self.metadata, output_size=output_size)
             else:
                 name, refine = parse_score(label)
-                heads = FusedHeads(self.metadata, score=name, refine=refine, output_size=output_size)
+                heads = FusedHeads(
+                    self.metadata, score=name, refine=refine, output_size=output_size, protocol=self.protocol
+                )
             self._heads[key] = heads.to(self.device).eval()
         return self._heads[key]
 
@@ -223,7 +251,30 @@ class CheckpointPredictor(Predictor):
                 scores[label] = heads["anomaly"]
             else:
                 scores[label] = _crop(out["anomaly"][0].cpu().numpy(), height, width)
+        if self.flipped:
+            self._average_flip(image, scores, heads, inputs, threshold)
         return ImageOutputs(heads=heads, scores=scores)
+
+    def _average_flip(
+        self,
+        image: np.ndarray,
+        scores: dict[str, np.ndarray],
+        heads: dict[str, np.ndarray],
+        inputs: tuple[str, str],
+        threshold: torch.Tensor,
+    ) -> None:
+        """Official Mask2Anomaly inference: the flipped image through the network (padded
+        after flipping, as the official code pads its input), each flipped score cropped,
+        flipped back and averaged with the image's own (``flip_average``)."""
+        height, width = image.shape[:2]
+        x, output_size = self._network_input(np.ascontiguousarray(image[:, ::-1]))
+        network_out = self.network(x)
+        for label in self.flipped:
+            out = self._heads_for(label, output_size)(*(network_out[name] for name in inputs), threshold)
+            flipped = torch.from_numpy(_crop(out["anomaly"][0].cpu().numpy(), height, width))
+            scores[label] = flip_average(torch.from_numpy(scores[label]), flipped).numpy()
+            if label == self.primary:
+                heads["anomaly"] = scores[label]
 
 
 def _crop(array: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -239,6 +290,7 @@ class ExportedPredictor(Predictor):
         self.backend = runtime.backend
         metadata = runtime.metadata
         settings = runtime.info.settings
+        self.protocol = "anomask+flip" if settings.flip else "anomask"
         fused = (
             PER_PIXEL_SCORE
             if metadata.architecture.meta_arch == "per_pixel"
@@ -301,14 +353,23 @@ def _resize_output(name: str, value: np.ndarray, size: tuple[int, int], target: 
 
 
 def open_predictor(
-    path: str | Path, scores: Sequence[str] | None = None, size: tuple[int, int] | None = None, device: str = "cpu"
+    path: str | Path,
+    scores: Sequence[str] | None = None,
+    size: tuple[int, int] | None = None,
+    device: str = "cpu",
+    protocol: str = "anomask",
 ) -> Predictor:
     """A checkpoint (``.safetensors``) or an exported model (``.onnx``/``.engine``/``.plan``)."""
     path = require_file(path, "model file")
     suffix = path.suffix.lower()
     if suffix in CHECKPOINT_SUFFIXES:
-        return CheckpointPredictor(path, scores, size, device)
+        return CheckpointPredictor(path, scores, size, device, protocol)
     if suffix in EXPORTED_SUFFIXES:
+        if check_protocol(protocol) != "anomask":
+            raise AnomaskError(
+                f"{path}: an exported model computes the anomask protocol (flip averaged if exported with --flip); "
+                "evaluate the checkpoint (.safetensors) with --protocol official"
+            )
         if size is not None:
             raise AnomaskError(f"{path}: an exported model fixes its input size at export; drop --size")
         options: dict[str, object] = {}

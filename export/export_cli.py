@@ -51,6 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     graph.add_argument("--score", help="anomaly score fused into the graph (default: the checkpoint's)")
     graph.add_argument("--refine", action="store_true", help="apply the Mask2Anomaly refinement mask to the score")
+    graph.add_argument(
+        "--flip",
+        action="store_true",
+        help="average the anomaly score with the left-right flipped frame's (Mask2Anomaly's official inference); "
+        "runs the network and heads twice: doubles the cost",
+    )
     graph.add_argument("--bgr", action="store_true", help="frames arrive BGR (default RGB)")
     graph.add_argument("--fp16-anomaly", action="store_true", help="anomaly output as float16 (halves its download)")
     batch = graph.add_mutually_exclusive_group()
@@ -104,6 +110,7 @@ def settings_from_args(args: argparse.Namespace, score: str) -> ExportSettings:
         batch=args.dynamic_batch or args.batch,
         dynamic_batch=args.dynamic_batch is not None,
         anomaly_dtype="float16" if args.fp16_anomaly else "float32",
+        flip=args.flip,
     )
 
 

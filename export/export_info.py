@@ -61,6 +61,9 @@ class ExportSettings:
     anomaly_dtype: str = "float32"
     """``float32`` or ``float16`` (``--fp16-anomaly``)."""
     opset: int = 18
+    flip: bool = False
+    """Average the anomaly score with the left-right flipped frame's (``--flip``, Mask2Anomaly's
+    official inference); the network and heads run twice."""
 
     def __post_init__(self) -> None:
         if self.input_format not in ("RGB", "BGR"):

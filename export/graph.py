@@ -4,6 +4,10 @@
 normalise (metadata mean/std) -> network -> fused heads (their own upsampling to the output
 resolution) -> outputs``. The same module is exported to ONNX, compiled by Torch-TensorRT and
 run eagerly by the PyTorch runtime, so every backend computes the same function.
+
+With ``ExportSettings.flip`` (``anomask export --flip``) the network and heads also run on
+the left-right flipped frames (one batch of twice the frames: twice the cost) and the
+anomaly score is the mean of the two (``flip_averaged``), Mask2Anomaly's official inference.
 """
 
 from __future__ import annotations
@@ -86,11 +90,14 @@ class DeployGraph(nn.Module):
         self.heads = heads
         self.head_inputs = HEAD_INPUTS[metadata.architecture.meta_arch]
         self.anomaly_dtype = torch.float16 if settings.anomaly_dtype == "float16" else torch.float32
+        self.flip = settings.flip
 
     def forward(self, frames: torch.Tensor, threshold: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.run_heads(self.run_network(frames), threshold)
 
     def run_network(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.flip:  # one batch of 2B: the frames, then their left-right flips
+            frames = torch.cat([frames, frames.flip(2)])
         images = self.preprocess(frames)
         if not self.network_half:
             return self.network(images)
@@ -99,7 +106,33 @@ class DeployGraph(nn.Module):
 
     def run_heads(self, network_out: dict[str, torch.Tensor], threshold: torch.Tensor) -> dict[str, torch.Tensor]:
         heads_out = self.heads(*(network_out[name] for name in self.head_inputs), threshold)
+        if self.flip:
+            batch = heads_out["anomaly"].shape[0] // 2
+            heads_out = flip_averaged(
+                {name: value[:batch] for name, value in heads_out.items()},
+                {name: value[batch:] for name, value in heads_out.items()},
+                threshold,
+            )
         return order_outputs(heads_out, self.anomaly_dtype)
+
+
+def flip_averaged(
+    out: dict[str, torch.Tensor], flipped: dict[str, torch.Tensor], threshold: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """``out`` with its anomaly score averaged with the flipped frame's, flipped back
+    (Mask2Anomaly's official inference, ``heads.official.flip_average``), and ``open_set``
+    redone at ``threshold`` from the averaged score, as the official code thresholds it (a
+    pixel refined in one view only can be unknown). Every other output is the unflipped
+    frame's."""
+    from anomask.models.heads import open_set_semantic
+    from anomask.models.heads.official import flip_average
+
+    anomaly = flip_average(out["anomaly"].float(), flipped["anomaly"].float())
+    return {
+        **out,
+        "anomaly": anomaly.to(out["anomaly"].dtype),
+        "open_set": open_set_semantic(out["semantic"], anomaly, threshold.to(torch.float32)),
+    }
 
 
 def order_outputs(heads_out: Mapping[str, torch.Tensor], anomaly_dtype: torch.dtype) -> dict[str, torch.Tensor]:

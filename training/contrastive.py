@@ -21,18 +21,61 @@ being pushed once its best known-class score is below 0.25. The test
 ``test_contrastive_steps_widen_the_gap`` shows a few steps widen the outlier-inlier gap.
 
 Reduction follows the official code: the mean over inlier pixels plus the mean over
-outlier pixels, halved (the two sets are balanced although outliers are rare). Unlike the
-official code, ignore pixels (255) count in neither set.
+outlier pixels, halved (the two sets are balanced although outliers are rare).
+
+``ContrastiveOptions`` (``loss.contrastive_*`` settings) chooses between anomask's defaults and
+the official code (``mask2former/modeling/criterion.py``, ``SetCriterion.loss_ood``,
+``ood_loss == "margin"``, with the ``ood_mask`` of ``MaskFormerSemanticDatasetMapper.__call__``);
+``ContrastiveOptions.official()`` sets all four to the code's:
+
+- ``form``: ``anomask`` applies eq. 13 to ``s = 1 - max_k S_k`` (inliers to 0, outliers to
+  at least m); ``official`` applies it to ``l_N = -max_k S_k`` as written (both terms push
+  ``max_k S_k`` towards 0).
+- ``margin``: 0.75 (paper, §7.3) vs the code's 1.0 (``MODEL.MASK_FORMER.MARGIN``'s default,
+  which ``anomaly_ft.yaml`` does not override).
+- ``align_corners`` of the score's resize to the label size: False (as every resize in
+  anomask) vs the code's True.
+- ``void_as_inlier``: False, ignore pixels (255) count in neither set, vs the code's True
+  (``ood_mask = sem_seg == 254``: void and padding are inliers).
+
+The published tables come from the official code; docs/training.md says why the defaults
+differ.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
+from anomask.errors import AnomaskError
 from anomask.training.targets import ImageTargets, outlier_target
+
+CONTRASTIVE_FORMS = ("anomask", "official")
+
+
+@dataclass(frozen=True)
+class ContrastiveOptions:
+    """The mask contrastive loss's choices (module docstring table)."""
+
+    form: Literal["anomask", "official"] = "anomask"
+    margin: float = 0.75
+    align_corners: bool = False
+    void_as_inlier: bool = False
+
+    def __post_init__(self) -> None:
+        if self.form not in CONTRASTIVE_FORMS:
+            raise AnomaskError(f"contrastive form must be one of {', '.join(CONTRASTIVE_FORMS)}, got {self.form!r}")
+        if self.margin <= 0:
+            raise AnomaskError(f"contrastive margin must be positive, got {self.margin}")
+
+    @classmethod
+    def official(cls) -> ContrastiveOptions:
+        """The official Mask2Anomaly code's loss (``SetCriterion.loss_ood``)."""
+        return cls(form="official", margin=1.0, align_corners=True, void_as_inlier=True)
 
 
 def known_class_scores(class_logits: torch.Tensor, mask_logits: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -54,17 +97,21 @@ def mask_contrastive_loss(
     mask_logits: torch.Tensor,
     targets: Sequence[ImageTargets],
     num_classes: int,
-    margin: float = 0.75,
+    options: ContrastiveOptions = ContrastiveOptions(),
 ) -> torch.Tensor:
-    """Eq. 13 on ``s = 1 - max_k S_k`` (see the module docstring for the sign)."""
+    """Eq. 13 on ``s = 1 - max_k S_k`` (``form="anomask"``) or on ``l_N = s - 1`` as the
+    official code writes it (``form="official"``); see the module docstring."""
     ood = torch.stack([outlier_target(t, num_classes) for t in targets]).to(mask_logits.device)
     score = msp_anomaly(class_logits, mask_logits, num_classes)
-    score = F.interpolate(score[:, None], size=ood.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    inlier = score[ood == 0]
+    if options.form == "official":
+        score = score - 1.0  # l_N = -max_k S_k
+    score = F.interpolate(score[:, None], size=ood.shape[-2:], mode="bilinear", align_corners=options.align_corners)
+    score = score[:, 0]
+    inlier = score[(ood != 1) if options.void_as_inlier else (ood == 0)]
     outlier = score[ood == 1]
     loss = score.new_zeros(())
     if inlier.numel():
         loss = loss + inlier.pow(2).mean()
     if outlier.numel():
-        loss = loss + (margin - outlier).clamp(min=0.0).pow(2).mean()
+        loss = loss + (options.margin - outlier).clamp(min=0.0).pow(2).mean()
     return 0.5 * loss

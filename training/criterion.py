@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anomask.training.contrastive import mask_contrastive_loss
+from anomask.training.contrastive import ContrastiveOptions, mask_contrastive_loss
 from anomask.training.distributed import all_reduce_sum, world_size
 from anomask.training.matcher import CostWeights, hungarian_match, matching_cost
 from anomask.training.point_sampling import PointConfig, point_sample, uncertain_points
@@ -48,6 +49,23 @@ class MaskLossConfig:
     contrastive_weight: float = 0.0
     """0 disables the mask contrastive loss (closed-set, EAM, UNO); 1.0 for Mask2Anomaly."""
     contrastive_margin: float = 0.75
+    """Mask2Anomaly (Rai et al., 2024), §7.3; the official code's default is 1.0."""
+    contrastive_form: Literal["anomask", "official"] = "anomask"
+    """``anomask`` (eq. 13 on ``1 - max``) or ``official`` (on ``-max``, as the code);
+    ``training.contrastive``."""
+    contrastive_align_corners: bool = False
+    """The official code resizes the score with ``align_corners=True``."""
+    contrastive_void_as_inlier: bool = False
+    """The official code counts void pixels as inliers."""
+
+    @property
+    def contrastive(self) -> ContrastiveOptions:
+        return ContrastiveOptions(
+            self.contrastive_form,
+            self.contrastive_margin,
+            self.contrastive_align_corners,
+            self.contrastive_void_as_inlier,
+        )
 
     @property
     def points(self) -> PointConfig:
@@ -143,7 +161,7 @@ class MaskCriterion(nn.Module):
         }
         if config.contrastive_weight > 0:
             contrastive = mask_contrastive_loss(
-                class_logits, mask_logits, targets, self.num_classes, config.contrastive_margin
+                class_logits, mask_logits, targets, self.num_classes, config.contrastive
             )
             losses["loss_contrastive"] = config.contrastive_weight * contrastive
         return losses

@@ -29,9 +29,10 @@ Which details follow the official SMIYC code (``road_anomaly_benchmark``,
   so a predicted component's size is its size inside the region of interest.
 * The binary prediction: SMIYC thresholds the scores at the pixel-F1-optimal threshold of
   the dataset's PR curve, i.e. two passes over the data. We take that threshold from
-  ``PixelAnomalyResult.best_f1_threshold`` and predict ``score >= threshold`` (SMIYC: ``>``
-  on a threshold read off its binned curve), so the binary map is exactly the best pixel-F1
-  operating point of our exact curve.
+  ``PixelAnomalyResult.best_f1_threshold`` and predict ``score >= threshold``, so the binary
+  map is exactly the best pixel-F1 operating point of our exact curve (whose points count
+  ``score >= t``). SMIYC's instancer predicts ``score > threshold`` with a threshold read off
+  its binned curve; the two differ only on pixels scored exactly at the threshold.
 
 Memory: per image only connected-component labels; the dataset totals are a handful of sums
 and counts per tau.

@@ -29,8 +29,11 @@ Conventions (ties, crossing) -- and the sklearn ones the papers' code uses
   step of the ROC curve), exactly as ``sklearn.metrics.roc_curve`` groups equal scores.
 * AP = sum over the distinct thresholds t (descending) of (R(t) - R(t_prev)) * P(t), a step
   function, no interpolation: identical to ``sklearn.metrics.average_precision_score``
-  (used by Mask2Anomaly's ``anomaly_inference.py``). The SMIYC benchmark code integrates the
-  PR curve of per-frame quantile bins with the trapezoid rule instead; we do not.
+  (used by Mask2Anomaly's ``anomaly_inference.py``). The SMIYC benchmark code
+  (``road_anomaly_benchmark/metrics/pixel_classification_curves.py``, ``curves_from_cmats``)
+  has summed ``sum(diff(recall) * precision[1:])`` the same way since its 2023-08 change
+  (before: the trapezoid rule), on a curve of per-frame threshold bins, so it differs from
+  ours only by that binning.
 * AUROC = trapezoid rule over the ROC points from (0, 0) to (1, 1), ties as diagonal
   segments: identical to ``sklearn.metrics.roc_auc_score``.
 * ``fpr95`` = FPR at gamma*, the highest threshold whose TPR >= 0.95 (checked in integers:

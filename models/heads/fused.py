@@ -17,6 +17,11 @@ Two ways to reach ``output_size`` (``upsample``):
   and the winning / preferred mask indices (nearest). Semantic and anomaly maps stay smooth;
   panoptic segment *identities* change only in 4x4 blocks along mask boundaries. Agreement
   with ``"masks"`` is measured by ``anomask bench heads``.
+
+``protocol="official"`` (``models/heads/official.py``) reproduces each method's official
+code instead: ``"masks"`` upsampling and Mask2Anomaly's official refinement rule (two masks
+at least, ``P_i m_i >= 0.5``, Cityscapes classes 2-10, refined value 0 in the code's units).
+Flip averaging needs a second network run; the caller does it (``official.flip_average``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,12 @@ from anomask.errors import AnomaskError
 from anomask.models.heads.calibration import threshold_key
 from anomask.models.heads.checks import check_mask_outputs, check_metadata, check_threshold
 from anomask.models.heads.evidence import closed_set_semantic, resize_fields, upsample_mask_logits
+from anomask.models.heads.official import (
+    check_protocol,
+    official_claimed,
+    official_refined_value,
+    official_refinement_ids,
+)
 from anomask.models.heads.open_panoptic import class_set_entropy
 from anomask.models.heads.open_set import open_set_semantic
 from anomask.models.heads.panoptic import panoptic_fields
@@ -85,6 +96,8 @@ class FusedHeads(nn.Module):
         object_mask_threshold: Mask2Former's panoptic keep threshold (0.8).
         refine_confidence: class probability a refinement mask needs (Mask2Anomaly, §4.4: 0.95).
         background_threshold: binarises Mask2Anomaly's background map, eq. 17 (0.5).
+        protocol: ``"anomask"`` (default, as above) or ``"official"`` (the official code's
+            inference: masks-first upsampling and refinement rule; ``official`` module).
     """
 
     def __init__(
@@ -97,6 +110,7 @@ class FusedHeads(nn.Module):
         object_mask_threshold: float = 0.8,
         refine_confidence: float = 0.95,
         background_threshold: float = 0.5,
+        protocol: Literal["anomask", "official"] = "anomask",
     ) -> None:
         super().__init__()
         check_metadata(metadata)
@@ -109,12 +123,15 @@ class FusedHeads(nn.Module):
         self.score = score
         self.refine = refine
         self.output_size = None if output_size is None else (int(output_size[0]), int(output_size[1]))
-        self.upsample = upsample
+        self.protocol = check_protocol(protocol)
+        self.upsample = "masks" if protocol == "official" else upsample
         self.object_mask_threshold = object_mask_threshold
         self.refine_confidence = refine_confidence
         self.background_threshold = background_threshold
         lut = torch.zeros(metadata.architecture.num_outputs, dtype=torch.bool)
-        lut[metadata.refinement_ids()] = True
+        lut[official_refinement_ids(metadata) if protocol == "official" else metadata.refinement_ids()] = True
+        self.refined_value = official_refined_value(score) if protocol == "official" and refine else None
+        """The official refined value (0 in the official code's units) in anomask's units."""
         self.register_buffer("refinement_lut", lut, persistent=False)
         things = set(metadata.thing_ids)
         stuff = [k for k in range(metadata.num_classes) if k not in things]
@@ -143,7 +160,10 @@ class FusedHeads(nn.Module):
             panoptic.best.unsqueeze(1),
             panoptic.winner_logit.unsqueeze(1),
         ]
-        if self.refine:
+        official_claim = None
+        if self.refine and self.refined_value is not None:
+            official_claim = official_claimed(evidence.probs, mask_logits, self.refinement_lut, self.refine_confidence)
+        elif self.refine:
             class_filter = refinement_class_filter(evidence.probs, self.refinement_lut, self.refine_confidence)
             continuous.append(claim_logit(mask_logits, class_filter).unsqueeze(1))
         fields = torch.cat(continuous, dim=1)
@@ -157,7 +177,10 @@ class FusedHeads(nn.Module):
         semantic = closed_set_semantic(fields[:, :num_classes])
         anomaly = fields[:, num_classes]
         claimed = None
-        if self.refine:
+        if official_claim is not None:
+            claimed = official_claim
+            anomaly = anomaly.masked_fill(claimed, self.refined_value)
+        elif self.refine:
             claimed = fields[:, num_classes + 3] > 0
             anomaly = refine(anomaly, claimed, self.spec, num_masks, num_classes)
         anomaly = anomaly.to(torch.float32)

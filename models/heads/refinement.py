@@ -13,10 +13,14 @@ rather than ``m_i > 0.5``; we follow the paper (the two differ only for m_i in
 (default: stuff except road; the official Cityscapes code also spares sidewalk — set
 ``refinement_classes`` to reproduce it).
 
-Multiplying by zero is the floor only for a non-negative score such as Mask2Anomaly's
-``1 - max``; our scores may be negative, so claimed pixels take the score's lower bound
-instead (``AnomalyScore.floor``), which ranks them below every unclaimed pixel as the paper
-intends.
+Refined value: the code multiplies ``1 - max_k S_k`` by zero. That is not the score's floor:
+``S_k = sum_i m_i P_i(k)`` is a sum over masks and can exceed 1, so ``1 - max`` can be
+negative and some unrefined pixels rank below the refined ones. anomask gives claimed
+pixels the score's lower bound instead (``AnomalyScore.floor``), which ranks them below
+every unclaimed pixel as the paper intends. The code also refines only when at least two
+masks pass (``sem_seg[19:].shape[0] > 1`` in ``anomaly_inference.py``); anomask refines with
+one. ``FusedHeads(protocol="official")`` reproduces the code (``official.official_claimed``);
+docs/heads.md lists both and which one reproduces the published tables.
 """
 
 from __future__ import annotations

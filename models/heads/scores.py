@@ -102,8 +102,9 @@ class AnomalyScore:
     needs_negative: bool = False
     floor: Callable[[int, int], float] | None = None
     """Lower bound of the score given (N masks, K classes): the value refined pixels take
-    (Mask2Anomaly (Rai et al., 2024), eq. 15, zeroes a non-negative score; ours may be
-    negative). None: unbounded, refined pixels take the image's minimum instead."""
+    (Mask2Anomaly (Rai et al., 2024), eq. 15, zeroes ``1 - max``, which is not its lower
+    bound: a sum over masks can exceed 1; ``refinement`` module). None: unbounded, refined
+    pixels take the image's minimum instead."""
 
 
 def _ensemble_score(

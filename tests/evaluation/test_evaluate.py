@@ -383,3 +383,30 @@ def test_plots_of_an_earlier_run_are_removed(tmp_path, tiny_synthetic, tiny_chec
     assert "panel_synthetic_anomaly_0.png" in plots and "panel_synthetic_anomaly_3.png" not in plots
     assert "curves_fishyscapes_static.png" not in plots
     assert all(f"(plots/{name})" in report for name in plots)
+
+
+def test_the_protocol_is_recorded_and_official_uses_the_official_heads(
+    tmp_path, tiny_synthetic, tiny_checkpoint, one_thread
+):
+    spec = f"synthetic-anomaly={tiny_synthetic}"
+    settings = EvalSettings(tasks=("anomaly",), panels=0, progress=False)
+    default = evaluate(tiny_checkpoint, [spec], ["eam"], tmp_path / "default", settings=settings)
+    official = evaluate(tiny_checkpoint, [spec], ["eam"], tmp_path / "official", settings=settings, protocol="official")
+    assert default["settings"]["protocol"] == "anomask" and official["settings"]["protocol"] == "official"
+    assert "| protocol | official (" in (tmp_path / "official" / "report.md").read_text()
+    assert json.loads((tmp_path / "official" / "metrics.json").read_text())["settings"]["protocol"] == "official"
+    # The official numbers are those of the masks-first heads on every image.
+    direct = Direct(tiny_checkpoint)
+    data = SyntheticAnomalyDataset(tiny_synthetic)
+    scores, labels = [], []
+    for sample in data:
+        x = (torch.from_numpy(sample["image"]).permute(2, 0, 1)[None].float() - direct.mean) / direct.std
+        with torch.inference_mode():
+            out = direct.network(x)
+            heads = FusedHeads(direct.metadata, score="eam", output_size=(64, 128), protocol="official")
+            scores.append(heads(out["pred_logits"], out["pred_masks"], torch.tensor(0.0))["anomaly"][0].numpy())
+        labels.append(sample["anomaly"])
+    expected = pixel_anomaly_metrics(np.stack(scores), np.stack(labels))
+    got = official["datasets"]["synthetic-anomaly"]["anomaly"]["synthetic-anomaly"]["eam"]
+    assert got["ap"] == pytest.approx(expected.ap, abs=1e-12)
+    assert got["ap"] != default["datasets"]["synthetic-anomaly"]["anomaly"]["synthetic-anomaly"]["eam"]["ap"]

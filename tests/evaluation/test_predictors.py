@@ -87,3 +87,46 @@ def test_scores_sizes_and_files(tmp_path, tiny_checkpoint):
     (tmp_path / "model.onnx").touch()
     with pytest.raises(AnomaskError, match="fixes its input size"):
         open_predictor(tmp_path / "model.onnx", size=(64, 64))
+
+
+def test_official_protocol_averages_the_flip_for_mask2anomaly_only(tiny_checkpoint, one_thread):
+    # Mask2Anomaly's anomaly_utils/anomaly_inference.py: the score of np.fliplr(img), flipped
+    # back with np.flip(..., 1), averaged with the image's own: (outputs_lr + outputs_na) / 2.
+    image = RNG.integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    predictor = CheckpointPredictor(tiny_checkpoint, ["msp+refined", "eam"], protocol="official")
+    assert predictor.flipped == ("msp+refined",) and predictor.protocol == "official"
+    calls = []
+    predictor.network.register_forward_hook(lambda *args: calls.append(1))
+    out = predictor.predict(image)
+    assert len(calls) == 2
+    network, metadata = load_checkpoint(tiny_checkpoint)
+
+    def official(img, score, refine=False):
+        x = (
+            torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
+            - torch.tensor(metadata.mean).view(1, 3, 1, 1)
+        ) / torch.tensor(metadata.std).view(1, 3, 1, 1)
+        x = torch.nn.functional.pad(x, (0, 26, 0, 14))  # padded after flipping, as the code pads its input
+        with torch.inference_mode():
+            raw = network(x)
+            heads = FusedHeads(metadata, score=score, refine=refine, output_size=(64, 96), protocol="official")
+            return heads(raw["pred_logits"], raw["pred_masks"], torch.tensor(0.0))["anomaly"][0, :50, :70].numpy()
+
+    expected = (official(image, "msp", True) + np.flip(official(np.fliplr(image), "msp", True), 1)) / 2
+    np.testing.assert_allclose(out.scores["msp+refined"], expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(out.heads["anomaly"], out.scores["msp+refined"])
+    np.testing.assert_array_equal(out.scores["eam"], official(image, "eam"))
+    default = CheckpointPredictor(tiny_checkpoint, ["eam"]).predict(image)
+    assert not np.array_equal(default.scores["eam"], out.scores["eam"])  # scores upsampled vs masks first
+
+
+def test_exported_models_refuse_the_official_protocol(tmp_path):
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"")
+    with pytest.raises(AnomaskError, match="--protocol official"):
+        open_predictor(model, protocol="official")
+
+
+def test_official_refinement_only_for_mask2anomaly(tiny_checkpoint):
+    with pytest.raises(AnomaskError, match="'eam' has no official refinement"):
+        CheckpointPredictor(tiny_checkpoint, ["eam+refined"], protocol="official")
