@@ -131,7 +131,7 @@ def test_replay_gives_the_offline_metrics_and_replay_timing(small_model, replaye
     assert "miou" in metrics["semantic"] and "open_miou" in metrics["open_set"] and "groups" in metrics["panoptic"]
     assert replay["latency_ms"]["frames"] == FRAMES and 0 < replay["latency_ms"]["p50"] < 5000
     assert replay["age_ms"]["frames"] == FRAMES and 0 <= replay["age_ms"]["p50"] < 5000
-    node = replay["node_diagnostics"]["anomask: camera front"]["values"]  # its last report, up to a second old
+    node = replay["node_diagnostics"]["camera front"]["values"]  # its last report, up to a second old
     assert 0 < int(node["published"]) <= FRAMES and node["dropped"] == "0"
     report = (root / "replay_eval" / "report.md").read_text()
     for heading in ("## Frames", "## Timing (ms)", "## Anomaly (pixels)", "## Semantic and open-set", "## Panoptic"):
