@@ -263,10 +263,15 @@ def test_batching_superseded_frames_failure_budget_and_alarm(harness) -> None:
 
 
 def test_parameters_read_only_ranges_and_start_up_errors(harness, ros_context, fake_runtime) -> None:
-    h = harness(cameras=["p"], outputs=["semantic"], calibrated_threshold="eam@tpr95")
-    assert h.node.get_parameter("anomaly_threshold").value == 0.25  # from the model metadata
+    h = harness(cameras=["p"], outputs=["semantic"])  # calibrated_threshold auto: the model's eam@tpr95
+    assert h.node.get_parameter("anomaly_threshold").value == 0.25 == h.node.limits.anomaly_threshold
+    assert h.node.info.threshold_source == "model metadata eam@tpr95 (calibrated_threshold auto)"
     assert h.node.set_parameters([Parameter("anomaly_threshold", value=0.7)])[0].successful
     assert h.node.limits.anomaly_threshold == 0.7
+    assert h.node.info.threshold_source == "anomaly_threshold (set at run time)"
+    for calibrated, given, expected in (("eam@tpr95", 0.6, 0.25), ("", 0.6, 0.6)):
+        node = harness(cameras=["p"], outputs=["semantic"], calibrated_threshold=calibrated, anomaly_threshold=given)
+        assert node.node.limits.anomaly_threshold == expected, calibrated
     assert not h.node.set_parameters([Parameter("backend", value="pytorch")])[0].successful  # read-only
     assert not h.node.set_parameters([Parameter("anomaly_alarm_share", value=1.5)])[0].successful  # range
     result = h.node.set_parameters([Parameter("anomaly_color_range", value=[1.0, 0.0])])[0]
