@@ -194,7 +194,7 @@ def declare(node: Node) -> None:
         node.declare_parameter(spec.name, spec.default, _descriptor(spec))
 
 
-def _qos(reliability: str, depth: int) -> QoSProfile:
+def qos_profile(reliability: str, depth: int) -> QoSProfile:
     policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=policy)
 
@@ -256,8 +256,8 @@ def read_settings(node: Node) -> Settings:
         cameras=cameras,
         input_transport=value["input_transport"],
         input_encodings=tuple(value["input_encodings"]),
-        input_qos=_qos(value["input_reliability"], value["input_depth"]),
-        output_qos=_qos(value["output_reliability"], value["output_depth"]),
+        input_qos=qos_profile(value["input_reliability"], value["input_depth"]),
+        output_qos=qos_profile(value["output_reliability"], value["output_depth"]),
         output_resolution=value["output_resolution"],
         outputs=tuple(value["outputs"]),
         label_encoding=value["label_encoding"],
