@@ -27,6 +27,7 @@ DEFAULT_SETTINGS = (
     "best_effort:LARGE_DATA",
     "reliable:LARGE_DATA",
     "best_effort:LARGE_DATA+sub",
+    "reliable:LARGE_DATA+sub",
 )
 _DONE = "published"
 

@@ -3,10 +3,12 @@
 Threads: the executor runs the subscription callbacks, which only store the message in
 its camera's newest-frame slot (never blocking on inference), and the diagnostics timer
 (on the steady clock, so it runs under ``use_sim_time`` before any ``/clock``). One worker
-thread handles every batch the same way: take the waiting frames (``frame_slots``), decode
+thread handles every batch the same way: take the waiting frames (``frame_slots``: newest
+frame per camera, cameras served round robin), decode
 them (``image_codec.decode``), run them (``Segmenter.run``: everything to publish plus its
 timings) and publish (messages from ``OutputBuilder``). The offline bag evaluation
 (``anomask_ros.bag.eval``) runs the same decode and ``Segmenter.run``.
+Once spinning, the node publishes ``~/ready`` (latched) and logs ``running: ...``.
 SIGINT / SIGTERM shut the context down (rclpy's handlers); the worker is then stopped and
 joined and the runtime dropped before the process exits.
 """
