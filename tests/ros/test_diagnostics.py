@@ -101,6 +101,10 @@ def test_a_camera_whose_output_rate_falls_below_the_share_of_its_input_rate_warn
     assert rear.level == DiagnosticStatus.WARN and "camera starved" in rear.message, rear.message
     idle = _statuses(NodeStats(("idle",)))["camera idle"]  # no input: nothing to judge
     assert idle.level == DiagnosticStatus.OK
+    starting = NodeStats(("new",))
+    for i in range(9):  # nine frames in, none out yet: the stream is starting
+        starting.received("new", 0.1 * i)
+    assert _statuses(starting)["camera new"].level == DiagnosticStatus.OK
 
 
 def test_device_of_each_backend() -> None:

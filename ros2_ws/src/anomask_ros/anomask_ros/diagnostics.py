@@ -30,6 +30,8 @@ reached the node are counted apart (``missed``)."""
 
 
 INFERENCE = "inference"
+MIN_FRAMES_FOR_SHARE = 10
+"""A camera's output share is judged from its 10th frame on (not while its stream starts)."""
 
 
 def camera_task(camera: str) -> str:
@@ -138,7 +140,8 @@ def camera_status(camera: str, snap: CameraSnapshot, info: ModelInfo, limits: Th
     share = snap.anomalous_share
     values.append(_kv("anomalous share", share if share is not None else "n/a"))
     warnings = []
-    if snap.input_hz > 0 and snap.output_hz < limits.min_output_share * snap.input_hz:
+    judged = snap.received >= MIN_FRAMES_FOR_SHARE and snap.input_hz > 0
+    if judged and snap.output_hz < limits.min_output_share * snap.input_hz:
         warnings.append(
             f"output {snap.output_hz:.1f} Hz < {limits.min_output_share:.2f} x input {snap.input_hz:.1f} Hz: "
             f"camera starved or model too slow"
