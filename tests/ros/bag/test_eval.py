@@ -137,6 +137,10 @@ def test_replay_gives_the_offline_metrics_and_replay_timing(small_model, replaye
     for heading in ("## Frames", "## Timing (ms)", "## Anomaly (pixels)", "## Semantic and open-set", "## Panoptic"):
         assert heading in report
     assert "| front | 5 | 5 | 0 | - |" in report
+    # Both sides say which threshold they ran: the small model has no calibrated one.
+    source = "anomaly_threshold (calibrated_threshold auto: the model metadata has no eam@tpr95)"
+    assert offline["threshold"] == 0.5 and offline["threshold_source"] == source
+    assert f"- the node's threshold: 0.500 (from {source})" in report
 
 
 def test_bag_without_ground_truth_gives_rates_and_latency_only(replayed) -> None:
