@@ -40,6 +40,7 @@ BENCHMARKS: tuple[Command, ...] = (
     Command("heads", "anomask.bench.heads", "cost of the fused heads relative to the forward"),
     Command("runtime", "anomask.bench.runtime", "per-stage latency of every runtime backend"),
     Command("node", "anomask.bench.node", "publisher -> node -> subscriber latency and overhead"),
+    Command("transport", "anomask.bench.transport", "camera frames of each size delivered per input QoS"),
     Command("eval", "anomask.bench.eval", "streaming metric memory and speed"),
     Command("quality", "anomask.bench.quality.cli", "the papers' findings on the synthetic default"),
     Command("tables", "anomask.bench.tables", "rewrite the docs' benchmark tables from docs/results/*.json"),

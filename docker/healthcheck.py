@@ -1,10 +1,12 @@
 """Container healthcheck: healthy while the node's diagnostics say it is.
 
-Listens to ``/diagnostics`` for up to ``--timeout`` seconds; healthy (exit 0) when an
-``anomask: inference`` status arrives with level OK or WARN and no ``anomask: camera``
-status is ERROR or STALE (a WARN, e.g. a high anomalous share, is a finding about the
-scene, not a broken container). Unhealthy (exit 1) otherwise, including when no
-diagnostics arrive: the node is down or not publishing.
+Listens to ``/diagnostics`` for up to ``--timeout`` seconds; healthy (exit 0) when the node's
+``<node>: inference`` status arrives with level OK or WARN and none of its ``<node>: camera C``
+statuses is ERROR or STALE (a WARN, e.g. a high anomalous share, is a finding about the
+scene, not a broken container). ``<node>`` is the node's fully qualified name: ``--node``
+(e.g. ``/front/segmentation_node``), by default any node named ``segmentation_node`` in any
+namespace. Unhealthy (exit 1) otherwise, including when no diagnostics arrive: the node is
+down or not publishing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 import time
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
+NODE_NAME = "segmentation_node"
 
 
 def level(status) -> int:
@@ -22,17 +25,25 @@ def level(status) -> int:
     return value[0] if isinstance(value, (bytes, bytearray)) else int(value)
 
 
-def verdict(statuses) -> tuple[bool, str] | None:
+def ours(node_part: str, node: str | None) -> bool:
+    """Whether a status name's node part is the watched node."""
+    return node_part == node if node else node_part.rsplit("/", 1)[-1] == NODE_NAME
+
+
+def verdict(statuses, node: str | None = None) -> tuple[bool, str] | None:
     """``(healthy, reason)`` from one DiagnosticArray's statuses; None when it holds no
-    anomask inference status."""
-    inference = [s for s in statuses if s.name.endswith("anomask: inference")]
+    inference status of the watched node (``node``: fully qualified name, None: any
+    ``segmentation_node``)."""
+    split = [(s, *s.name.split(": ", 1)) for s in statuses if ": " in s.name]
+    mine = [(s, task) for s, node_part, task in split if ours(node_part, node)]
+    inference = [s for s, task in mine if task == "inference"]
     if not inference:
         return None
     worst = max(level(s) for s in inference)
     if worst >= ERROR:
         return False, f"inference level {worst}: {inference[0].message}"
-    for status in statuses:
-        if "anomask: camera" in status.name and level(status) >= ERROR:
+    for status, task in mine:
+        if task.startswith("camera ") and level(status) >= ERROR:
             return False, f"{status.name} level {level(status)}: {status.message}"
     return True, "inference " + ("OK" if worst == OK else "WARN")
 
@@ -40,6 +51,7 @@ def verdict(statuses) -> tuple[bool, str] | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--node", help=f"fully qualified node name (default: any {NODE_NAME})")
     args = parser.parse_args(argv)
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -48,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     node = rclpy.create_node("anomask_healthcheck")
     result: list[tuple[bool, str]] = []
     node.create_subscription(
-        DiagnosticArray, "/diagnostics", lambda msg: result.extend(filter(None, [verdict(msg.status)])), 10
+        DiagnosticArray, "/diagnostics", lambda msg: result.extend(filter(None, [verdict(msg.status, args.node)])), 10
     )
     deadline = time.monotonic() + args.timeout
     try:

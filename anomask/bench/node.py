@@ -36,6 +36,7 @@ from std_msgs.msg import Header
 from anomask.bench.results import add_out_argument, write_result
 from anomask.errors import AnomaskError
 from anomask_ros.bag.replay import READY_LINE, SpinningNode, node_command, start_logged, stop, wait_for_line
+from anomask_ros.diagnostics import INFERENCE, task_of
 from anomask_ros.image_codec import array_to_image
 from anomask_ros.params import DEFAULT_OUTPUTS, OUTPUTS
 
@@ -157,7 +158,7 @@ class Loop(SpinningNode):
         values = {
             kv.key: kv.value
             for status in self.diagnostics.status
-            if status.name == "anomask: inference"
+            if task_of(status.name) == INFERENCE
             for kv in status.values
         }
         return {

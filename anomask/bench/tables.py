@@ -72,6 +72,20 @@ def _node(r: dict[str, Any]) -> Table:
     return ["stage", "p50 ms", "p99 ms"], rows
 
 
+def _transport(r: dict[str, Any]) -> Table:
+    sizes = list(r["rows"][0]["received"])
+    header = ["input_reliability", "FASTDDS_BUILTIN_TRANSPORTS", *(f"{size} received" for size in sizes)]
+    rows = [
+        [
+            row["reliability"],
+            row["transport"] + ("" if row["both_sides"] else " (node side only)"),
+            *(f"{row['received'][size]} / {r['frames']}" for size in sizes),
+        ]
+        for row in r["rows"]
+    ]
+    return header, rows
+
+
 def _eval(r: dict[str, Any]) -> Table:
     header = ["images", "peak RSS MB", *(f"{metric} ms/image" for metric in r["metrics"])]
     rows = [[row["images"], row["peak_rss_mb"], *(row["ms_per_image"][m] for m in r["metrics"])] for row in r["rows"]]
@@ -87,6 +101,7 @@ TABLES: dict[str, Callable[[dict[str, Any]], Table]] = {
     "heads": _heads,
     "runtime": _runtime,
     "node": _node,
+    "transport": _transport,
     "eval": _eval,
     "quality": _quality,
 }

@@ -170,7 +170,7 @@ def latency_section(out: Path, summaries: dict[str, dict]) -> list[str]:
             "offline: decode + inference + panoptic + resize per frame (ONNX Runtime)", offline.get("processing_ms")
         ),
     ]
-    status = (replay.get("node_diagnostics") or {}).get("anomask: inference")
+    status = (replay.get("node_diagnostics") or {}).get("inference")
     if status:
         values = status["values"]
         for stage in NODE_STAGES:

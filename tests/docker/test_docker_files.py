@@ -244,11 +244,16 @@ class Status:
 
 def test_healthcheck_reads_the_node_diagnostics():
     check = _load_healthcheck()
-    assert check.verdict([Status("segmentation_node: anomask: camera front", 0)]) is None
-    assert check.verdict([Status("segmentation_node: anomask: inference", 0)]) == (True, "inference OK")
-    assert check.verdict([Status("x: anomask: inference", 1), Status("x: anomask: camera front", 1)])[0]
-    assert not check.verdict([Status("x: anomask: inference", 2, "inference failed")])[0]
-    assert not check.verdict([Status("x: anomask: inference", 0), Status("x: anomask: camera rear", 3, "stale")])[0]
+    node = "/car/segmentation_node"
+    assert check.verdict([Status(f"{node}: camera front", 0)]) is None
+    assert check.verdict([Status("/car/other_node: inference", 0)]) is None  # another node's task
+    assert check.verdict([Status(f"{node}: inference", 0)]) == (True, "inference OK")
+    assert check.verdict([Status(f"{node}: inference", 1), Status(f"{node}: camera front", 1)])[0]
+    assert not check.verdict([Status(f"{node}: inference", 2, "inference failed")])[0]
+    assert not check.verdict([Status(f"{node}: inference", 0), Status(f"{node}: camera rear", 3, "stale")])[0]
+    assert check.verdict([Status(f"{node}: inference", 0), Status("/b/segmentation_node: camera r", 3)])[0] is False
+    assert check.verdict([Status(f"{node}: inference", 0), Status("/b/segmentation_node: camera r", 3)], node)[0]
+    assert check.verdict([Status("/b/segmentation_node: inference", 0)], node) is None
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from anomask.export.export_info import PANOPTIC_OUTPUTS, REQUIRED_OUTPUTS
+from anomask.export.export_info import PANOPTIC_OUTPUTS, REQUIRED_OUTPUTS, ExportInfo, ExportSettings
 from anomask.models.config import ModelConfig
 from anomask.models.metadata import ClassInfo, ModelMetadata
 from anomask_ros.segmenter import Segmenter
@@ -35,6 +35,7 @@ class FakeRuntime:
         self, input_size: tuple[int, int] = (16, 24), input_format: str = "RGB", max_batch: int = 4, panoptic=True
     ) -> None:
         self.output_names = (*REQUIRED_OUTPUTS, *(PANOPTIC_OUTPUTS if panoptic else ()))
+        self.info = ExportInfo(METADATA, ExportSettings(input_size, input_size, input_size), self.output_names)
         self.metadata = METADATA
         self.input_size = input_size
         self.input_format = input_format

@@ -124,7 +124,7 @@ def harness(ros_context, spin_until, fake_runtime, request):
 
 
 def test_every_output_has_the_input_header_encoding_and_content(harness) -> None:
-    h = harness(cameras=["front"], outputs=list(OUTPUTS), anomaly_threshold=0.5)
+    h = harness(cameras=["front"], outputs=list(OUTPUTS), anomaly_threshold=0.5, calibrated_threshold="")
     pixels = scene()
     expected_semantic = (pixels[..., 0] // 64).astype(np.int32)
     expected_anomaly = pixels[..., 1].astype(np.float32) / 255
@@ -214,7 +214,7 @@ def test_bad_frames_are_counted_per_reason_and_the_next_good_one_is_processed(ha
     assert h.count("front") == len(bad)
     h.node.publish_diagnostics()
     h.wait(lambda: h.diagnostics)
-    camera = next(s for s in h.diagnostics[-1].status if s.name == "anomask: camera front")
+    camera = next(s for s in h.diagnostics[-1].status if s.name == "/t/segmentation_node: camera front")
     values = {kv.key: kv.value for kv in camera.values}
     assert all(values[f"dropped {reason}"] == "1" for reason in bad)
     assert values["published"] == str(len(bad))
@@ -240,33 +240,38 @@ def test_batching_superseded_frames_failure_budget_and_alarm(harness) -> None:
         h.diagnostics.clear()
         h.node.publish_diagnostics()
         h.wait(lambda: h.diagnostics)
-        return next(s for s in h.diagnostics[-1].status if s.name == name)
+        return next(s for s in h.diagnostics[-1].status if s.name == f"/t/segmentation_node: {name}")
 
     h.runtime.delay_s = 0.0
-    assert status("anomask: inference").level == DiagnosticStatus.OK
+    assert status("inference").level == DiagnosticStatus.OK
     h.node.set_parameters([Parameter("latency_budget_ms", value=0.0)])  # run-time change
     h.send("a", frame_msg(scene(), "rgb8", 4))
     h.send("a", frame_msg(scene(), "rgb8", 5))
-    assert status("anomask: inference").level == DiagnosticStatus.WARN
+    assert status("inference").level == DiagnosticStatus.WARN
 
     h.runtime.error = "device lost"
     h.send("a", frame_msg(scene(), "rgb8", 6), expect_output=False)
     h.wait(lambda: h.drops("a").get("inference") == 1)
-    failed = status("anomask: inference")
+    failed = status("inference")
     assert failed.level == DiagnosticStatus.ERROR and "device lost" in failed.message
     h.runtime.error = None
     bright = np.full((16, 24, 3), 255, np.uint8)  # anomaly 1.0 everywhere
     h.send("a", frame_msg(bright, "rgb8", 7))
-    assert status("anomask: inference").level != DiagnosticStatus.ERROR
-    alarm = status("anomask: camera a")
+    assert status("inference").level != DiagnosticStatus.ERROR
+    alarm = status("camera a")
     assert alarm.level == DiagnosticStatus.WARN and "anomalous share 1.000" in alarm.message
 
 
 def test_parameters_read_only_ranges_and_start_up_errors(harness, ros_context, fake_runtime) -> None:
-    h = harness(cameras=["p"], outputs=["semantic"], calibrated_threshold="eam@tpr95")
-    assert h.node.get_parameter("anomaly_threshold").value == 0.25  # from the model metadata
+    h = harness(cameras=["p"], outputs=["semantic"])  # calibrated_threshold auto: the model's eam@tpr95
+    assert h.node.get_parameter("anomaly_threshold").value == 0.25 == h.node.limits.anomaly_threshold
+    assert h.node.info.threshold_source == "model metadata eam@tpr95 (calibrated_threshold auto)"
     assert h.node.set_parameters([Parameter("anomaly_threshold", value=0.7)])[0].successful
     assert h.node.limits.anomaly_threshold == 0.7
+    assert h.node.info.threshold_source == "anomaly_threshold (set at run time)"
+    for calibrated, given, expected in (("eam@tpr95", 0.6, 0.25), ("", 0.6, 0.6)):
+        node = harness(cameras=["p"], outputs=["semantic"], calibrated_threshold=calibrated, anomaly_threshold=given)
+        assert node.node.limits.anomaly_threshold == expected, calibrated
     assert not h.node.set_parameters([Parameter("backend", value="pytorch")])[0].successful  # read-only
     assert not h.node.set_parameters([Parameter("anomaly_alarm_share", value=1.5)])[0].successful  # range
     result = h.node.set_parameters([Parameter("anomaly_color_range", value=[1.0, 0.0])])[0]
@@ -333,7 +338,9 @@ def test_the_node_and_the_offline_bag_evaluation_give_the_same_maps_through_one_
 
     monkeypatch.setattr(Segmenter, "run", recorded)
     names = ("semantic", "anomaly", "open_set", "panoptic")
-    h = harness(cameras=["front"], outputs=list(names), anomaly_threshold=0.4, panoptic_method="mining")
+    h = harness(
+        cameras=["front"], outputs=list(names), anomaly_threshold=0.4, calibrated_threshold="", panoptic_method="mining"
+    )
     offline = Segmenter(fake_runtime.FakeRuntime(), fake_runtime.fake_panoptic)
     counts = ReplayCounts()
     for frame, maps in offline_frames(tmp_path / "bag", offline, 0.4, "mining", None, counts):

@@ -74,12 +74,12 @@ class Io(SpinningNode):
     def values(self, camera: str) -> dict[str, str]:
         """The newest /diagnostics values of ``camera`` and of its node's inference status
         (both nodes publish /diagnostics)."""
-        name = f"anomask: camera {camera}"
+        name = f"/segmentation_node: camera {camera}"
         with self.lock:
             array = next(a for a in reversed(self.diagnostics) if any(s.name == name for s in a.status))
         statuses = {s.name: s for s in array.status}
         values = {kv.key: kv.value for kv in statuses[name].values}
-        values.update({kv.key: kv.value for kv in statuses["anomask: inference"].values})
+        values.update({kv.key: kv.value for kv in statuses["/segmentation_node: inference"].values})
         return values
 
 

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from anomask_ros.stats import LatencyWindow, NodeStats, RateMeter
+from anomask_ros.stats import LatencyWindow, NodeStats, RateMeter, ScoreRange, SequenceGaps
 
 
 def test_rate_meter_measures_and_decays() -> None:
@@ -61,3 +61,29 @@ def test_batch_records_size_and_clears_the_error() -> None:
     stats.batch(1, None)
     snap = stats.snapshot(0.0)
     assert snap.inference_error is None and snap.batches == 2 and snap.frames_per_batch == 1.5
+
+
+def test_a_threshold_outside_the_first_frames_score_range_is_told() -> None:
+    scores = ScoreRange(frames=2)
+    scores.add(np.array([-0.4, -0.2], np.float32))
+    assert scores.outside(0.5) is None  # not enough frames yet
+    scores.add(np.array([-0.3, -0.1], np.float32))
+    assert "no pixel can be anomalous" in scores.outside(0.5)  # UNO's scores with the 0.5 default
+    assert "every pixel is anomalous" in scores.outside(-0.5)
+    assert scores.outside(-0.115) is None
+    scores.add(np.array([5.0], np.float32))  # later frames do not move the range
+    assert scores.outside(0.5) is not None
+
+
+def test_sequence_gaps_count_frames_that_never_arrived_per_publisher() -> None:
+    gaps = SequenceGaps()
+
+    def info(sequence: int, gid: bytes) -> dict:
+        return {"publication_sequence_number": sequence, "publisher_gid": {"data": gid}}
+
+    assert gaps.missed("front", info(5, b"a")) == 0  # the first frame seen: nothing known before
+    assert gaps.missed("front", info(6, b"a")) == 0
+    assert gaps.missed("front", info(9, b"a")) == 2
+    assert gaps.missed("front", info(1, b"b")) == 0  # another publisher counts on its own
+    assert gaps.missed("rear", info(3, b"a")) == 0
+    assert gaps.missed("front", {"publication_sequence_number": None, "publisher_gid": None}) == 0

@@ -131,12 +131,16 @@ def test_replay_gives_the_offline_metrics_and_replay_timing(small_model, replaye
     assert "miou" in metrics["semantic"] and "open_miou" in metrics["open_set"] and "groups" in metrics["panoptic"]
     assert replay["latency_ms"]["frames"] == FRAMES and 0 < replay["latency_ms"]["p50"] < 5000
     assert replay["age_ms"]["frames"] == FRAMES and 0 <= replay["age_ms"]["p50"] < 5000
-    node = replay["node_diagnostics"]["anomask: camera front"]["values"]  # its last report, up to a second old
+    node = replay["node_diagnostics"]["camera front"]["values"]  # its last report, up to a second old
     assert 0 < int(node["published"]) <= FRAMES and node["dropped"] == "0"
     report = (root / "replay_eval" / "report.md").read_text()
     for heading in ("## Frames", "## Timing (ms)", "## Anomaly (pixels)", "## Semantic and open-set", "## Panoptic"):
         assert heading in report
     assert "| front | 5 | 5 | 0 | - |" in report
+    # Both sides say which threshold they ran: the small model has no calibrated one.
+    source = "anomaly_threshold (calibrated_threshold auto: the model metadata has no eam@tpr95)"
+    assert offline["threshold"] == 0.5 and offline["threshold_source"] == source
+    assert f"- the node's threshold: 0.500 (from {source})" in report
 
 
 def test_bag_without_ground_truth_gives_rates_and_latency_only(replayed) -> None:

@@ -16,6 +16,8 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from anomask.errors import AnomaskError
 from anomask.export import runtime
+from anomask.models.heads import threshold_key
+from anomask.models.metadata import ModelMetadata
 from anomask.models.panoptic_methods import PANOPTIC_METHODS
 from anomask_ros.image_codec import COLOR_ENCODINGS, ImageLimits
 
@@ -24,6 +26,8 @@ BACKENDS = ("auto", *runtime.BACKENDS)
 TRANSPORTS = ("raw", "compressed")
 RELIABILITIES = ("reliable", "best_effort")
 RESOLUTIONS = ("input", "network")
+AUTO_THRESHOLD = "auto"
+"""``calibrated_threshold: auto``: the model's calibrated threshold for its own score."""
 LABEL_ENCODINGS = ("mono8", "16UC1")
 OUTPUTS = (
     "semantic",
@@ -61,7 +65,8 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "anomaly_threshold",
         0.5,
-        "anomaly score threshold for anomaly_mask and open-set unknowns",
+        "anomaly score threshold for anomaly_mask and open-set unknowns; used when calibrated_threshold is empty, "
+        "or auto and the model has no calibrated threshold for its score",
         read_only=False,
         low=-1.0e6,
         high=1.0e6,
@@ -75,9 +80,10 @@ SPECS: tuple[Spec, ...] = (
     ),
     Spec(
         "calibrated_threshold",
-        "",
-        "key of a calibrated threshold in the model metadata (e.g. eam@tpr95); when set it replaces "
-        "anomaly_threshold at start-up",
+        AUTO_THRESHOLD,
+        "auto: the model's calibrated threshold for its score (e.g. uno@tpr95) when its metadata has one, "
+        "anomaly_threshold otherwise; a key of the metadata's thresholds: that one; empty: anomaly_threshold. "
+        "It replaces anomaly_threshold at start-up",
     ),
     Spec(
         "cameras",
@@ -93,10 +99,21 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         "input_encodings", list(COLOR_ENCODINGS), "accepted raw image encodings; others are dropped (reason encoding)"
     ),
-    Spec("input_reliability", "best_effort", "input QoS reliability", choices=RELIABILITIES),
+    Spec(
+        "input_reliability",
+        "reliable",
+        "input QoS reliability; best_effort loses frames above ~0.5 MB on Fast DDS's default transports (docs/ros.md)",
+        choices=RELIABILITIES,
+    ),
     Spec("input_depth", 1, "input QoS history depth", low=1, high=100),
     Spec("output_reliability", "reliable", "output QoS reliability", choices=RELIABILITIES),
-    Spec("output_depth", 2, "output QoS history depth", low=1, high=100),
+    Spec(
+        "output_depth",
+        2,
+        "output QoS history depth: outputs a subscriber has not taken yet beyond this many are overwritten",
+        low=1,
+        high=100,
+    ),
     Spec(
         "output_resolution",
         "input",
@@ -144,6 +161,15 @@ SPECS: tuple[Spec, ...] = (
         low=0.0,
         high=1.0,
     ),
+    Spec(
+        "min_output_share",
+        0.1,
+        "diagnostics WARN when a camera's output rate falls below this share of its input rate (a starved "
+        "camera; 0 never)",
+        read_only=False,
+        low=0.0,
+        high=1.0,
+    ),
     Spec("anomaly_color_range", [0.0, 1.0], "score mapped to the ends of the anomaly_color heat map", read_only=False),
     Spec("diagnostics_period_s", 1.0, "period of /diagnostics", low=0.05, high=60.0),
 )
@@ -168,7 +194,7 @@ def declare(node: Node) -> None:
         node.declare_parameter(spec.name, spec.default, _descriptor(spec))
 
 
-def _qos(reliability: str, depth: int) -> QoSProfile:
+def qos_profile(reliability: str, depth: int) -> QoSProfile:
     policy = ReliabilityPolicy.RELIABLE if reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=policy)
 
@@ -230,8 +256,8 @@ def read_settings(node: Node) -> Settings:
         cameras=cameras,
         input_transport=value["input_transport"],
         input_encodings=tuple(value["input_encodings"]),
-        input_qos=_qos(value["input_reliability"], value["input_depth"]),
-        output_qos=_qos(value["output_reliability"], value["output_depth"]),
+        input_qos=qos_profile(value["input_reliability"], value["input_depth"]),
+        output_qos=qos_profile(value["output_reliability"], value["output_depth"]),
         output_resolution=value["output_resolution"],
         outputs=tuple(value["outputs"]),
         label_encoding=value["label_encoding"],
@@ -240,6 +266,27 @@ def read_settings(node: Node) -> Settings:
         max_batch=value["max_batch"],
         diagnostics_period_s=value["diagnostics_period_s"],
     )
+
+
+def choose_threshold(
+    metadata: ModelMetadata, refine: bool, calibrated: str, given: float, name: str = "parameter calibrated_threshold"
+) -> tuple[float, str]:
+    """The anomaly threshold to use and where it came from, following ``calibrated_threshold``
+    (``name``: how the caller's user set it, for the error): ``auto``, a key of
+    ``metadata.thresholds`` or empty (the ``given`` number). A key the metadata lacks is an
+    AnomaskError."""
+    thresholds = metadata.thresholds
+    if calibrated == AUTO_THRESHOLD:
+        key = threshold_key(metadata.score, refine)
+        if key in thresholds:
+            return float(thresholds[key]), f"model metadata {key} (calibrated_threshold auto)"
+        return given, f"anomaly_threshold (calibrated_threshold auto: the model metadata has no {key})"
+    if not calibrated:
+        return given, "anomaly_threshold"
+    if calibrated not in thresholds:
+        known = ", ".join(sorted(thresholds)) or "none"
+        raise AnomaskError(f"{name}={calibrated!r} is not in the model's thresholds (it has: {known})")
+    return float(thresholds[calibrated]), f"model metadata {calibrated}"
 
 
 def check_color_range(values: list[float]) -> None:

@@ -3,10 +3,12 @@
 Threads: the executor runs the subscription callbacks, which only store the message in
 its camera's newest-frame slot (never blocking on inference), and the diagnostics timer
 (on the steady clock, so it runs under ``use_sim_time`` before any ``/clock``). One worker
-thread handles every batch the same way: take the waiting frames (``frame_slots``), decode
+thread handles every batch the same way: take the waiting frames (``frame_slots``: newest
+frame per camera, cameras served round robin), decode
 them (``image_codec.decode``), run them (``Segmenter.run``: everything to publish plus its
 timings) and publish (messages from ``OutputBuilder``). The offline bag evaluation
 (``anomask_ros.bag.eval``) runs the same decode and ``Segmenter.run``.
+Once spinning, the node publishes ``~/ready`` (latched) and logs ``running: ...``.
 SIGINT / SIGTERM shut the context down (rclpy's handlers); the worker is then stopped and
 joined and the runtime dropped before the process exits.
 """
@@ -27,22 +29,30 @@ from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValu
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.subscription import MessageInfo
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Bool
 
 from anomask.errors import AnomaskError
 from anomask_ros import params
-from anomask_ros.diagnostics import ModelInfo, Thresholds, diagnostic_array
+from anomask_ros.diagnostics import ModelInfo, Thresholds, device_of, diagnostic_array
 from anomask_ros.frame_slots import LatestFrameSlots, Waiting
 from anomask_ros.image_codec import Frame, ImageError, decode
 from anomask_ros.outputs import FrameOutputs, OutputBuilder
 from anomask_ros.segmenter import Segmenter, Timings, open_segmenter
 from anomask_ros.shutdown import until_shutdown
-from anomask_ros.stats import NodeStats
+from anomask_ros.stats import NodeStats, ScoreRange, SequenceGaps
 
 NODE_NAME = "segmentation_node"
 OpenModel = Callable[[params.Settings], Segmenter]
 _LOG_THROTTLE_S = 5.0
+_THRESHOLD_THROTTLE_S = 60.0
+READY_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+"""``~/ready`` (std_msgs/Bool): latched, so a supervisor that subscribes later still gets it."""
+READY_LINE = "running: "
+"""What the node logs once it is spinning, with ``~/ready`` true."""
 
 
 def _topic(camera: str, name: str) -> str:
@@ -70,21 +80,37 @@ class SegmentationNode(Node):
                 f"parameter score={self.settings.score!r} but {self.settings.model_path} was exported with score "
                 f"{metadata.score!r}"
             )
-        self._apply_calibrated_threshold(metadata.thresholds)
+        threshold, source = params.choose_threshold(
+            metadata,
+            self.segmenter.runtime.info.settings.refine,
+            self.settings.calibrated_threshold,
+            self.get_parameter("anomaly_threshold").value,
+        )
+        self.set_parameters([Parameter("anomaly_threshold", value=threshold)])
+        self.get_logger().info(f"anomaly threshold {threshold:.4g} from {source}")
         self.info = ModelInfo(
-            self.segmenter.backend, self.settings.model_path, metadata.score, self.segmenter.input_size
+            node=self.get_fully_qualified_name(),
+            backend=self.segmenter.backend,
+            device=device_of(self.segmenter.runtime),
+            model=self.settings.model_path,
+            score=metadata.score,
+            input_size=self.segmenter.input_size,
+            threshold_source=source,
         )
         self.limits = Thresholds(
-            anomaly_threshold=self.get_parameter("anomaly_threshold").value,
+            anomaly_threshold=threshold,
             latency_budget_ms=self.get_parameter("latency_budget_ms").value,
             latency_budget_frames=self.get_parameter("latency_budget_frames").value,
             anomaly_alarm_share=self.get_parameter("anomaly_alarm_share").value,
+            min_output_share=self.get_parameter("min_output_share").value,
         )
+        self.score_range = ScoreRange()
         self.color_range = tuple(self.get_parameter("anomaly_color_range").value)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         cameras = self.settings.cameras
         self.stats = NodeStats(cameras)
+        self.gaps = SequenceGaps()
         self.slots: LatestFrameSlots[Image | CompressedImage] = LatestFrameSlots(cameras)
         self.builder = OutputBuilder(metadata, self.settings.outputs, self.settings.label_encoding)
         if self.builder.needs_panoptic() and not self.segmenter.has_panoptic:
@@ -109,6 +135,7 @@ class SegmentationNode(Node):
             for camera in cameras
         ]
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.ready_pub = self.create_publisher(Bool, "~/ready", READY_QOS)
         self.diagnostics_timer = self.create_timer(
             self.settings.diagnostics_period_s, self.publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME)
         )
@@ -125,16 +152,10 @@ class SegmentationNode(Node):
             f"{', '.join(self.settings.outputs)}"
         )
 
-    def _apply_calibrated_threshold(self, thresholds: dict[str, float]) -> None:
-        key = self.settings.calibrated_threshold
-        if not key:
-            return
-        if key not in thresholds:
-            known = ", ".join(sorted(thresholds)) or "none"
-            raise AnomaskError(
-                f"parameter calibrated_threshold={key!r} is not in the model's thresholds (it has: {known})"
-            )
-        self.set_parameters([Parameter("anomaly_threshold", value=float(thresholds[key]))])
+    def announce_ready(self) -> None:
+        """Model loaded, topics created: ``~/ready`` true (latched) and the ``running:`` log line."""
+        self.ready_pub.publish(Bool(data=True))
+        self.get_logger().info(f"{READY_LINE}{self.describe()}")
 
     def _on_set_parameters(self, changed: list[Parameter]) -> SetParametersResult:
         limits, color_range = self.limits, self.color_range
@@ -147,13 +168,18 @@ class SegmentationNode(Node):
                 color_range = tuple(parameter.value)
             elif parameter.name in Thresholds.__dataclass_fields__:
                 limits = replace(limits, **{parameter.name: parameter.value})
+        if limits.anomaly_threshold != self.limits.anomaly_threshold:
+            self.info = replace(self.info, threshold_source="anomaly_threshold (set at run time)")
         self.limits, self.color_range = limits, color_range
         return SetParametersResult(successful=True)
 
-    def _callback(self, camera: str) -> Callable[[Image | CompressedImage], None]:
-        def store(msg: Image | CompressedImage) -> None:
+    def _callback(self, camera: str) -> Callable[[Image | CompressedImage, MessageInfo], None]:
+        def store(msg: Image | CompressedImage, info: MessageInfo) -> None:
             now = time.monotonic()
             self.stats.received(camera, now)
+            missed = self.gaps.missed(camera, info)
+            if missed:
+                self.stats.missed(camera, missed)
             if self.slots.put(camera, msg, now):
                 self.stats.dropped(camera, "superseded")
 
@@ -189,9 +215,17 @@ class SegmentationNode(Node):
             self._failed(taken, error)
             return
         self.stats.batch(len(taken), None)
+        self._check_threshold(outputs, limits.anomaly_threshold)
         self.stats.stage("decode", (decoded - start) * 1e3 + timings.batch_ms)
         self.stats.stage("inference", timings.inference_ms)
         self._publish(taken, outputs, timings, start, limits)
+
+    def _check_threshold(self, outputs: list[FrameOutputs], threshold: float) -> None:
+        for maps in outputs:
+            self.score_range.add(maps.anomaly)
+        problem = self.score_range.outside(threshold)
+        if problem:
+            self.get_logger().warning(problem, throttle_duration_sec=_THRESHOLD_THROTTLE_S)
 
     def _decode(self, waiting: list[Waiting]) -> list[tuple[Waiting, Frame]]:
         """The decodable frames with their slot entries; the others are counted and logged."""
@@ -278,7 +312,7 @@ def main(argv: list[str] | None = None, open_model: OpenModel = open_model) -> i
         with until_shutdown():  # a stop signal may come as soon as "running" is logged, or during it
             executor = SingleThreadedExecutor()
             executor.add_node(node)
-            node.get_logger().info(f"running: {node.describe()}")
+            node.announce_ready()
             executor.spin()
     finally:
         node.close()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -67,6 +69,8 @@ class CameraSnapshot:
     input_hz: float
     output_hz: float
     received: int
+    missed: int
+    """Sent by a publisher, never received (lost in transport or in the input queue)."""
     published: int
     drops: dict[str, int]
     anomalous_share: float | None
@@ -90,6 +94,7 @@ class NodeStats:
         self._inputs = {c: RateMeter() for c in cameras}
         self._outputs = {c: RateMeter() for c in cameras}
         self._received = dict.fromkeys(cameras, 0)
+        self._missed = dict.fromkeys(cameras, 0)
         self._published = dict.fromkeys(cameras, 0)
         self._drops: dict[str, dict[str, int]] = {c: {} for c in cameras}
         self._share: dict[str, float | None] = dict.fromkeys(cameras)
@@ -108,6 +113,11 @@ class NodeStats:
         with self._lock:
             drops = self._drops[camera]
             drops[reason] = drops.get(reason, 0) + 1
+
+    def missed(self, camera: str, frames: int) -> None:
+        """Frames sent to ``camera`` that never reached the node (:class:`SequenceGaps`)."""
+        with self._lock:
+            self._missed[camera] += frames
 
     def published(self, camera: str, now: float, anomalous_share: float) -> None:
         with self._lock:
@@ -139,6 +149,7 @@ class NodeStats:
                     input_hz=self._inputs[c].rate(now),
                     output_hz=self._outputs[c].rate(now),
                     received=self._received[c],
+                    missed=self._missed[c],
                     published=self._published[c],
                     drops=dict(self._drops[c]),
                     anomalous_share=self._share[c],
@@ -154,3 +165,52 @@ class NodeStats:
                 batches=self._batches,
                 frames_per_batch=self._batched_frames / self._batches if self._batches else 0.0,
             )
+
+
+class ScoreRange:
+    """The anomaly score's range over the first ``frames`` frames, to tell a threshold that
+    can never (or always) fire: scores are model-specific (EAM and UNO are <= 0)."""
+
+    def __init__(self, frames: int = 10) -> None:
+        self.frames = frames
+        self._seen = 0
+        self._low = np.inf
+        self._high = -np.inf
+
+    def add(self, anomaly: np.ndarray) -> None:
+        if self._seen < self.frames and anomaly.size:
+            self._seen += 1
+            self._low = min(self._low, float(anomaly.min()))
+            self._high = max(self._high, float(anomaly.max()))
+
+    def outside(self, threshold: float) -> str | None:
+        """A sentence when the first frames are in and ``threshold`` lies outside their
+        range (every pixel, or none, would be anomalous); None otherwise."""
+        if self._seen < self.frames or self._low <= threshold < self._high:
+            return None
+        return (
+            f"anomaly threshold {threshold:.4g} is outside the score range [{self._low:.4g}, {self._high:.4g}] of the "
+            f"first {self.frames} frames: "
+            + ("no pixel can be anomalous" if threshold >= self._high else "every pixel is anomalous")
+        )
+
+
+class SequenceGaps:
+    """Frames a publisher sent that never reached the node's callback, from the gaps in its
+    publication sequence numbers (rclpy's message info): lost by a best-effort transport, or
+    overwritten in the middleware's input queue (``input_depth``) before the executor took
+    them. Frames sent before the subscription matched are not counted."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, bytes], int] = {}
+
+    def missed(self, camera: str, info: Mapping[str, Any]) -> int:
+        """How many of this publisher's frames were skipped before this one; 0 when the
+        middleware gives no sequence number."""
+        sequence, gid = info.get("publication_sequence_number"), info.get("publisher_gid")
+        if sequence is None or not gid:
+            return 0
+        key = (camera, bytes(gid["data"]))
+        last = self._last.get(key)
+        self._last[key] = sequence
+        return max(0, sequence - last - 1) if last is not None else 0

@@ -121,7 +121,10 @@ def _add_eval(parser: argparse.ArgumentParser) -> None:
     offline.add_argument("--backend", default="auto", choices=("auto", *BACKENDS))
     offline.add_argument("--threshold", type=float, default=0.5, help="anomaly_threshold (default: 0.5)")
     offline.add_argument(
-        "--calibrated-threshold", help="calibrated_threshold: a key of the model's thresholds, replaces --threshold"
+        "--calibrated-threshold",
+        default="auto",
+        help="calibrated_threshold: auto (the model's threshold for its score when it has one, else --threshold), "
+        "a key of the model's thresholds, or '' (--threshold) (default: auto)",
     )
     offline.add_argument("--panoptic-method", default="eam", choices=PANOPTIC_METHODS)
     offline.add_argument("--threads", type=int, default=0, help="runtime_threads (default: 0 = one per core)")

@@ -37,6 +37,7 @@ from anomask.errors import AnomaskError
 from anomask_ros.bag.frames import BagFrame, CameraTopics, find_cameras, read_frames
 from anomask_ros.bag.io import connections_for, header_stamp_ns, open_bag, read_raw
 from anomask_ros.bag.metrics import QualityMetrics, ReplayCounts
+from anomask_ros.diagnostics import task_of
 from anomask_ros.image_codec import ImageError, decode, image_view
 from anomask_ros.outputs import FrameOutputs, maps_at
 from anomask_ros.segmenter import Segmenter
@@ -142,14 +143,15 @@ def _side_topics(
 
 
 def _diagnostics_summary(data: bytes | None) -> dict | None:
-    """The node's last /diagnostics: every status's level, message and values."""
+    """The node's last /diagnostics: every status's level, message and values, by task
+    (``inference``, ``camera C``: the name without the node's)."""
     if data is None:
         return None
     from diagnostic_msgs.msg import DiagnosticArray
 
     array = deserialize_message(data, DiagnosticArray)
     return {
-        s.name: {
+        task_of(s.name): {
             "level": s.level[0] if isinstance(s.level, bytes) else int(s.level),
             "message": s.message,
             "values": {kv.key: kv.value for kv in s.values},

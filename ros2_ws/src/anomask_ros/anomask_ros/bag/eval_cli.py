@@ -8,24 +8,25 @@ from pathlib import Path
 from anomask.errors import AnomaskError
 from anomask_ros.bag.eval import evaluate_offline, evaluate_replay, model_metadata
 from anomask_ros.bag.report import write_report
+from anomask_ros.params import AUTO_THRESHOLD, choose_threshold
 from anomask_ros.segmenter import Segmenter, open_segmenter
 
 
 def open_offline_model(
     model, backend: str, threads: int, threshold: float, calibrated: str | None
-) -> tuple[Segmenter, float]:
-    """(segmenter, threshold) as the node would run them: ``calibrated`` replaces
-    ``threshold`` with the model's calibrated value, as the node's calibrated_threshold."""
+) -> tuple[Segmenter, float, str]:
+    """(segmenter, threshold, where the threshold came from) as the node would run them
+    (its calibrated_threshold rule, ``anomask_ros.params.choose_threshold``)."""
     segmenter = open_segmenter(str(model), backend, threads)
-    if calibrated:
-        thresholds = segmenter.metadata.thresholds
-        if calibrated not in thresholds:
-            raise AnomaskError(
-                f"--calibrated-threshold {calibrated!r} is not in {model}'s thresholds (it has: "
-                f"{', '.join(sorted(thresholds)) or 'none'})"
-            )
-        threshold = float(thresholds[calibrated])
-    return segmenter, threshold
+    try:
+        refine = segmenter.runtime.info.settings.refine
+        threshold, source = choose_threshold(
+            segmenter.metadata, refine, calibrated or "", threshold, name="--calibrated-threshold"
+        )
+    except AnomaskError:
+        segmenter.close()
+        raise
+    return segmenter, threshold, source
 
 
 def evaluate_bag(
@@ -38,7 +39,7 @@ def evaluate_bag(
     namespace: str = "",
     backend: str = "auto",
     threshold: float = 0.5,
-    calibrated_threshold: str | None = None,
+    calibrated_threshold: str | None = AUTO_THRESHOLD,
     panoptic_method: str = "eam",
     threads: int = 0,
 ) -> dict:
@@ -48,11 +49,12 @@ def evaluate_bag(
     if recording is None:
         if model is None:
             raise AnomaskError("the offline mode runs the model: pass --model")
-        segmenter, threshold = open_offline_model(model, backend, threads, threshold, calibrated_threshold)
+        segmenter, threshold, source = open_offline_model(model, backend, threads, threshold, calibrated_threshold)
         try:
             result = evaluate_offline(bag, segmenter, threshold, panoptic_method, cameras)
         finally:
             segmenter.close()
+        result["threshold_source"] = source
     else:
         metadata = model_metadata(model) if model else None
         result = evaluate_replay(bag, recording, metadata, cameras, namespace)
@@ -91,6 +93,8 @@ def run_eval(args: argparse.Namespace) -> dict:
         threads=args.threads,
     )
     print(f"frames in {result['frames_in']}, out {result['frames_out']}, dropped {result['dropped']}")
+    if "threshold_source" in result:
+        print(f"anomaly threshold {result['threshold']:.4g} from {result['threshold_source']}")
     for line in headline(result.get("metrics") or {}):
         print(line)
     print(f"wrote {args.out / 'report.md'} and {args.out / 'metrics.json'}")

@@ -38,9 +38,7 @@ from anomask.errors import AnomaskError
 from anomask_ros.bag.eval import EVAL_OUTPUTS, output_topic
 from anomask_ros.bag.frames import find_cameras
 from anomask_ros.bag.io import open_bag
-
-READY_LINE = "running: "
-"""What the node logs once it is spinning (segmentation_node.main)."""
+from anomask_ros.segmentation_node import READY_LINE
 
 
 def ros_arguments(parameters: dict[str, object]) -> list[str]:

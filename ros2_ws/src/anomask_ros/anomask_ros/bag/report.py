@@ -80,8 +80,12 @@ def report_markdown(result: dict) -> str:
     lines = [f"# Bag evaluation ({mode})", "", f"- bag: `{result['bag']}`"]
     if mode == "replay":
         lines.append(f"- recording: `{result['recording']}`")
+        node = ((result.get("node_diagnostics") or {}).get("inference") or {}).get("values", {})
+        if "anomaly threshold" in node:
+            lines.append(f"- the node's threshold: {node['anomaly threshold']} (from {node.get('threshold source')})")
     else:
-        lines.append(f"- threshold: {result['threshold']}, panoptic method: {result['panoptic_method']}")
+        source = f" (from {result['threshold_source']})" if "threshold_source" in result else ""
+        lines.append(f"- threshold: {result['threshold']:.4g}{source}, panoptic method: {result['panoptic_method']}")
     lines += [
         f"- cameras: {', '.join(result['cameras'])}",
         "",
