@@ -168,3 +168,12 @@ def test_truncated_recording_is_a_clear_error(small_model, replayed, tmp_path: P
     data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
     with pytest.raises(AnomaskError, match="truncated or corrupt"):
         evaluate_replay(bag, broken, model_metadata(small_model.onnx))
+
+
+def test_offline_eval_of_a_checkpoint(small_model, replayed) -> None:
+    """``anomask bag eval --offline --model model.safetensors``: the PyTorch backend serves it."""
+    root, bag, _, _ = replayed
+    out = cli("bag", "eval", str(bag), "--offline", "--model", str(small_model.checkpoint), "--out", str(root / "ck"))
+    result = json.loads((root / "ck" / "metrics.json").read_text())
+    assert result["frames_out"] == FRAMES and result["metrics"]["frames_evaluated"]["anomaly"] == FRAMES
+    assert "anomaly ap:" in out
