@@ -1,8 +1,8 @@
 """The deployed graph: uint8 camera frames in, labelled per-pixel outputs out.
 
 ``frames uint8 [B, H, W, 3] -> float NCHW (RGB) -> resize to the network resolution ->
-normalise (metadata mean/std) -> network -> fused heads (their own upsampling to the output
-resolution) -> outputs``. The same module is exported to ONNX, compiled by Torch-TensorRT and
+normalise (metadata mean/std) -> network -> fused heads (their own upsampling to the network
+resolution) -> [OutputResize to the output resolution] -> outputs``. The same module is exported to ONNX, compiled by Torch-TensorRT and
 run eagerly by the PyTorch runtime, so every backend computes the same function.
 """
 
@@ -50,12 +50,42 @@ HEAD_INPUTS = {"mask2former": ("pred_logits", "pred_masks"), "per_pixel": ("sem_
 def build_heads(metadata: ModelMetadata, settings: ExportSettings) -> nn.Module:
     """``FusedHeads`` (mask classification) or ``PerPixelHeads`` (the two-head model of
     noisy negatives (Bevandić et al., 2022), whose only score is OP x MSM) for the exported
-    score, refinement and output size."""
+    score and refinement, at the network size (``OutputResize`` brings the maps to the
+    output size)."""
     from anomask.models.heads import FusedHeads, PerPixelHeads
 
     if metadata.architecture.meta_arch == "per_pixel":
-        return PerPixelHeads(metadata, output_size=settings.output_size)
-    return FusedHeads(metadata, score=settings.score, refine=settings.refine, output_size=settings.output_size)
+        return PerPixelHeads(metadata, output_size=settings.network_size)
+    return FusedHeads(metadata, score=settings.score, refine=settings.refine, output_size=settings.network_size)
+
+
+RESIZED_OUTPUTS = {"semantic": "nearest", "open_set": "nearest", "anomaly": "bilinear"}
+"""The outputs ``OutputResize`` brings to the output size, and how: the node's CPU rule
+(``anomask.export.frames.resize_map``). The panoptic intermediates stay at the network size:
+the panoptic CPU step reads them there and its image is resized as a label map."""
+
+
+class OutputResize(nn.Module):
+    """``semantic``, ``open_set`` (nearest) and ``anomaly`` (bilinear, ``align_corners=False``)
+    from the network size to the output size, inside the graph (``anomask export
+    --output-size``, a fixed camera size): the maps the node would otherwise resize on the CPU,
+    with the same pixels (labels identical; the score within OpenCV's fixed-point bilinear
+    weights, ~1e-4 of its range)."""
+
+    def __init__(self, output_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.output_size = tuple(output_size)
+
+    def forward(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        resized = dict(outputs)
+        for name, mode in RESIZED_OUTPUTS.items():
+            value = outputs[name]
+            x = value[:, None] if mode == "bilinear" else value[:, None].to(torch.float32)
+            x = F.interpolate(
+                x, size=self.output_size, mode=mode, **({"align_corners": False} if mode == "bilinear" else {})
+            )
+            resized[name] = x[:, 0].to(value.dtype)
+        return resized
 
 
 class DeployGraph(nn.Module):
@@ -83,6 +113,8 @@ class DeployGraph(nn.Module):
         self.heads = heads
         self.head_inputs = HEAD_INPUTS[metadata.architecture.meta_arch]
         self.anomaly_dtype = torch.float16 if settings.anomaly_dtype == "float16" else torch.float32
+        resize = tuple(settings.output_size) != tuple(settings.network_size)
+        self.resize = OutputResize(settings.output_size) if resize else None
 
     def forward(self, frames: torch.Tensor, threshold: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.run_heads(self.run_network(frames), threshold)
@@ -96,6 +128,8 @@ class DeployGraph(nn.Module):
 
     def run_heads(self, network_out: dict[str, torch.Tensor], threshold: torch.Tensor) -> dict[str, torch.Tensor]:
         heads_out = self.heads(*(network_out[name] for name in self.head_inputs), threshold)
+        if self.resize is not None:
+            heads_out = self.resize(heads_out)
         return order_outputs(heads_out, self.anomaly_dtype)
 
 
