@@ -2,8 +2,9 @@
 
 ``frames uint8 [B, H, W, 3] -> float NCHW (RGB) -> resize to the network resolution ->
 normalise (metadata mean/std) -> network -> fused heads (their own upsampling to the network
-resolution) -> [OutputResize to the output resolution] -> outputs``. The same module is exported to ONNX, compiled by Torch-TensorRT and
-run eagerly by the PyTorch runtime, so every backend computes the same function.
+resolution) -> [OutputResize to the output resolution] -> outputs``. The same module is
+exported to ONNX, compiled by Torch-TensorRT and run eagerly by the PyTorch runtime, so every
+backend computes the same function.
 """
 
 from __future__ import annotations
