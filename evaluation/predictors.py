@@ -279,20 +279,20 @@ class ExportedPredictor(Predictor):
             frame = frame[..., ::-1]
         out = {name: value[0] for name, value in self.runtime.run(np.ascontiguousarray(frame)[None], 0.0).items()}
         out["anomaly"] = out["anomaly"].astype(np.float32)
-        # Per-pixel outputs from their own size (the panoptic intermediates stay at the network
-        # size when the graph resizes its maps, anomask.export.graph.OutputResize).
-        mask_size = out["mask_id"].shape if "mask_id" in out else None
-        out = {name: _resize_output(name, value, mask_size, (height, width)) for name, value in out.items()}
+        out_height, out_width = out["anomaly"].shape
+        if (out_height, out_width) != (height, width):
+            out = {
+                name: _resize_output(name, value, (out_height, out_width), (height, width))
+                for name, value in out.items()
+            }
         return ImageOutputs(heads=out, scores={self.primary: out["anomaly"]})
 
 
-def _resize_output(
-    name: str, value: np.ndarray, mask_size: tuple[int, int] | None, target: tuple[int, int]
-) -> np.ndarray:
+def _resize_output(name: str, value: np.ndarray, size: tuple[int, int], target: tuple[int, int]) -> np.ndarray:
     height, width = target
-    if name == "mask_area" and mask_size != target:
-        return np.round(value.astype(np.float64) * (height * width) / (mask_size[0] * mask_size[1])).astype(value.dtype)
-    if value.ndim != 2 or value.shape == target:
+    if name == "mask_area":
+        return np.round(value.astype(np.float64) * (height * width) / (size[0] * size[1])).astype(value.dtype)
+    if value.shape != size:
         return value
     if name == "anomaly":
         return resize_map(value, target, ids=False)

@@ -60,32 +60,31 @@ def build_heads(metadata: ModelMetadata, settings: ExportSettings) -> nn.Module:
     return FusedHeads(metadata, score=settings.score, refine=settings.refine, output_size=settings.network_size)
 
 
-RESIZED_OUTPUTS = {"semantic": "nearest", "open_set": "nearest", "anomaly": "bilinear"}
-"""The outputs ``OutputResize`` brings to the output size, and how: the node's CPU rule
-(``anomask.export.frames.resize_map``). The panoptic intermediates stay at the network size:
-the panoptic CPU step reads them there and its image is resized as a label map."""
-
-
 class OutputResize(nn.Module):
-    """``semantic``, ``open_set`` (nearest) and ``anomaly`` (bilinear, ``align_corners=False``)
-    from the network size to the output size, inside the graph (``anomask export
-    --output-size``, a fixed camera size): the maps the node would otherwise resize on the CPU,
-    with the same pixels (labels identical; the score within OpenCV's fixed-point bilinear
-    weights, ~1e-4 of its range)."""
+    """Every per-pixel output from the network size to the output size, inside the graph
+    (``anomask export --output-size``, a fixed camera size), by the node's CPU rule
+    (``anomask.export.frames.resize_map``): ``anomaly`` bilinear (``align_corners=False``),
+    the label, index and flag maps nearest; ``mask_area`` scaled by the area ratio, as the
+    heads do. ``semantic``, ``open_set`` and ``anomaly`` are then what the node would publish
+    from the network-size graph (labels identical; the score within OpenCV's fixed-point
+    bilinear weights, ~1e-4 of its range); the panoptic CPU step runs at the output size."""
 
-    def __init__(self, output_size: tuple[int, int]) -> None:
+    def __init__(self, network_size: tuple[int, int], output_size: tuple[int, int]) -> None:
         super().__init__()
         self.output_size = tuple(output_size)
+        self.area_ratio = (output_size[0] * output_size[1]) / (network_size[0] * network_size[1])
 
     def forward(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        resized = dict(outputs)
-        for name, mode in RESIZED_OUTPUTS.items():
-            value = outputs[name]
-            x = value[:, None] if mode == "bilinear" else value[:, None].to(torch.float32)
-            x = F.interpolate(
-                x, size=self.output_size, mode=mode, **({"align_corners": False} if mode == "bilinear" else {})
-            )
-            resized[name] = x[:, 0].to(value.dtype)
+        resized = {}
+        for name, value in outputs.items():
+            if name == "anomaly":
+                value = F.interpolate(value[:, None], size=self.output_size, mode="bilinear", align_corners=False)[:, 0]
+            elif name == "mask_area":
+                value = torch.round(value.to(torch.float32) * self.area_ratio).to(value.dtype)
+            elif value.dim() == 3:
+                x = F.interpolate(value[:, None].to(torch.float32), size=self.output_size, mode="nearest")
+                value = x[:, 0].to(value.dtype)
+            resized[name] = value
         return resized
 
 
@@ -115,7 +114,7 @@ class DeployGraph(nn.Module):
         self.head_inputs = HEAD_INPUTS[metadata.architecture.meta_arch]
         self.anomaly_dtype = torch.float16 if settings.anomaly_dtype == "float16" else torch.float32
         resize = tuple(settings.output_size) != tuple(settings.network_size)
-        self.resize = OutputResize(settings.output_size) if resize else None
+        self.resize = OutputResize(settings.network_size, settings.output_size) if resize else None
 
     def forward(self, frames: torch.Tensor, threshold: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.run_heads(self.run_network(frames), threshold)

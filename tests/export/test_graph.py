@@ -1,7 +1,6 @@
 """``OutputResize``: an exported graph with an output size other than the network's gives the
-maps the node's CPU path gives from the network-size graph (``resize_map``): labels
-identical, the score within OpenCV's fixed-point bilinear weights; the panoptic
-intermediates stay at the network size."""
+maps the node's CPU path gives from the network-size graph (``resize_map``): labels and
+panoptic intermediates identical, the score within OpenCV's fixed-point bilinear weights."""
 
 from dataclasses import replace
 
@@ -36,9 +35,11 @@ def assert_resized_like_the_node(graph, network, metadata, settings) -> None:
             np.testing.assert_array_equal(got[name][index], expected, err_msg=name)
         expected = resize_map(plain["anomaly"][index], settings.output_size, ids=False)
         np.testing.assert_allclose(got["anomaly"][index], expected, atol=3e-4 * max(1.0, np.abs(expected).max()))
-    for name in ("mask_id", "mask_fg", "background"):
-        assert got[name].shape[1:] == tuple(settings.network_size), name
-        np.testing.assert_array_equal(got[name], plain[name], err_msg=name)
+    for name in ("mask_id", "mask_fg", "preferred_mask", "background"):  # panoptic intermediates: nearest
+        expected = np.stack([resize_map(m.astype(np.uint8), settings.output_size, ids=True) for m in plain[name]])
+        np.testing.assert_array_equal(got[name], expected.astype(plain[name].dtype), err_msg=name)
+    ratio = np.prod(settings.output_size) / np.prod(settings.network_size)
+    np.testing.assert_array_equal(got["mask_area"], np.round(plain["mask_area"] * ratio))
 
 
 def test_a_camera_sized_graph_equals_the_node_resizing_the_network_sized_one(camera_sized) -> None:
