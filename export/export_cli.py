@@ -47,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         nargs=2,
         metavar=("H", "W"),
-        help="resolution of every output (default: the network size)",
+        help="resolution of every output, resized inside the graph as the node would: a fixed camera size "
+        "(default: the network size)",
     )
     graph.add_argument("--score", help="anomaly score fused into the graph (default: the checkpoint's)")
     graph.add_argument("--refine", action="store_true", help="apply the Mask2Anomaly refinement mask to the score")

@@ -23,11 +23,15 @@ def fit_frame(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(pixels, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-def resize_map(values: np.ndarray, size: tuple[int, int], ids: bool) -> np.ndarray:
+def resize_map(values: np.ndarray, size: tuple[int, int], ids: bool, out: np.ndarray | None = None) -> np.ndarray:
     """An output map at ``size`` = (height, width): nearest neighbour for id maps
-    (``ids=True``), bilinear for scores; the input itself when it fits."""
+    (``ids=True``), bilinear for scores; the input itself when it fits. ``out`` (an array of
+    ``values``' dtype at ``size``, e.g. a message's buffer) receives the result instead."""
     height, width = size
     if values.shape[:2] == (height, width):
-        return values
+        if out is None:
+            return values
+        np.copyto(out, values)
+        return out
     interpolation = cv2.INTER_NEAREST if ids else cv2.INTER_LINEAR
-    return cv2.resize(values, (width, height), interpolation=interpolation)
+    return cv2.resize(values, (width, height), dst=out, interpolation=interpolation)

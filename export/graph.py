@@ -1,9 +1,10 @@
 """The deployed graph: uint8 camera frames in, labelled per-pixel outputs out.
 
 ``frames uint8 [B, H, W, 3] -> float NCHW (RGB) -> resize to the network resolution ->
-normalise (metadata mean/std) -> network -> fused heads (their own upsampling to the output
-resolution) -> outputs``. The same module is exported to ONNX, compiled by Torch-TensorRT and
-run eagerly by the PyTorch runtime, so every backend computes the same function.
+normalise (metadata mean/std) -> network -> fused heads (their own upsampling to the network
+resolution) -> [OutputResize to the output resolution] -> outputs``. The same module is
+exported to ONNX, compiled by Torch-TensorRT and run eagerly by the PyTorch runtime, so every
+backend computes the same function.
 
 With ``ExportSettings.flip`` (``anomask export --flip``) the network and heads also run on
 the left-right flipped frames (one batch of twice the frames: twice the cost) and the
@@ -56,12 +57,41 @@ HEAD_INPUTS = {"mask2former": ("pred_logits", "pred_masks"), "per_pixel": ("sem_
 def build_heads(metadata: ModelMetadata, settings: ExportSettings) -> nn.Module:
     """``FusedHeads`` (mask classification) or ``PerPixelHeads`` (the two-head model of
     noisy negatives (Bevandić et al., 2022), whose only score is OP x MSM) for the exported
-    score, refinement and output size."""
+    score and refinement, at the network size (``OutputResize`` brings the maps to the
+    output size)."""
     from anomask.models.heads import FusedHeads, PerPixelHeads
 
     if metadata.architecture.meta_arch == "per_pixel":
-        return PerPixelHeads(metadata, output_size=settings.output_size)
-    return FusedHeads(metadata, score=settings.score, refine=settings.refine, output_size=settings.output_size)
+        return PerPixelHeads(metadata, output_size=settings.network_size)
+    return FusedHeads(metadata, score=settings.score, refine=settings.refine, output_size=settings.network_size)
+
+
+class OutputResize(nn.Module):
+    """Every per-pixel output from the network size to the output size, inside the graph
+    (``anomask export --output-size``, a fixed camera size), by the node's CPU rule
+    (``anomask.export.frames.resize_map``): ``anomaly`` bilinear (``align_corners=False``),
+    the label, index and flag maps nearest; ``mask_area`` scaled by the area ratio, as the
+    heads do. ``semantic``, ``open_set`` and ``anomaly`` are then what the node would publish
+    from the network-size graph (labels identical; the score within OpenCV's fixed-point
+    bilinear weights, ~1e-4 of its range); the panoptic CPU step runs at the output size."""
+
+    def __init__(self, network_size: tuple[int, int], output_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.output_size = tuple(output_size)
+        self.area_ratio = (output_size[0] * output_size[1]) / (network_size[0] * network_size[1])
+
+    def forward(self, outputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        resized = {}
+        for name, value in outputs.items():
+            if name == "anomaly":
+                value = F.interpolate(value[:, None], size=self.output_size, mode="bilinear", align_corners=False)[:, 0]
+            elif name == "mask_area":
+                value = torch.round(value.to(torch.float32) * self.area_ratio).to(value.dtype)
+            elif value.dim() == 3:
+                x = F.interpolate(value[:, None].to(torch.float32), size=self.output_size, mode="nearest")
+                value = x[:, 0].to(value.dtype)
+            resized[name] = value
+        return resized
 
 
 class DeployGraph(nn.Module):
@@ -91,6 +121,8 @@ class DeployGraph(nn.Module):
         self.head_inputs = HEAD_INPUTS[metadata.architecture.meta_arch]
         self.anomaly_dtype = torch.float16 if settings.anomaly_dtype == "float16" else torch.float32
         self.flip = settings.flip
+        resize = tuple(settings.output_size) != tuple(settings.network_size)
+        self.resize = OutputResize(settings.network_size, settings.output_size) if resize else None
 
     def forward(self, frames: torch.Tensor, threshold: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.run_heads(self.run_network(frames), threshold)
@@ -113,6 +145,8 @@ class DeployGraph(nn.Module):
                 {name: value[batch:] for name, value in heads_out.items()},
                 threshold,
             )
+        if self.resize is not None:
+            heads_out = self.resize(heads_out)
         return order_outputs(heads_out, self.anomaly_dtype)
 
 

@@ -33,7 +33,9 @@ def checkpoint_settings(
     anomaly_dtype: str = "float32",
 ) -> ExportSettings:
     """Export settings for running a checkpoint directly: sizes default to each other
-    (input -> network -> output), the score to the checkpoint's."""
+    (input -> network -> output), the score to the checkpoint's; batches of 1 to
+    ``max_batch`` (a dynamic batch when ``max_batch`` > 1, ``ExportSettings`` has no dynamic
+    batch of one)."""
     input_size = tuple(input_size or DEFAULT_INPUT_SIZE)
     network_size = tuple(network_size or input_size)
     return ExportSettings(
@@ -44,7 +46,7 @@ def checkpoint_settings(
         refine=refine,
         input_format=input_format,
         batch=max_batch,
-        dynamic_batch=True,
+        dynamic_batch=max_batch > 1,
         anomaly_dtype=anomaly_dtype,
     )
 

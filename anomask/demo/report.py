@@ -20,6 +20,7 @@ from anomask.errors import AnomaskError
 from anomask.evaluation.output_files import write_text
 from anomask.evaluation.report import DOWN, UP, Column, markdown_table
 from anomask.training.data.imageio import write_png
+from anomask_ros.bag.report import comparison_line
 
 PANOPTIC_METHOD = "eam"
 """The node's default ``panoptic_method``: the evaluation row shows the same method."""
@@ -105,9 +106,17 @@ def metrics_section(out: Path, summaries: dict[str, dict]) -> list[str]:
     replay = _load(out, summaries["bag_eval"]["metrics"])
     checkpoint, facts = evaluation_row(evaluation, score)
     frames = summaries["bag"]["frames"]
+    # The offline model on the frames the node answered (bag eval --compare), so that both rows
+    # score the same frames; an older bag_eval without it: the offline stage's, on every frame.
+    same_frames = replay.get("offline_metrics") is not None
+    offline_label = (
+        "ONNX, offline, the node's frames (`anomask bag eval --compare`)"
+        if same_frames
+        else "ONNX, offline (`anomask bag eval --offline`)"
+    )
     rows = {
         "checkpoint, PyTorch (`anomask eval`)": checkpoint,
-        "ONNX, offline (`anomask bag eval --offline`)": bag_row(offline),
+        offline_label: bag_row({"metrics": replay["offline_metrics"]} if same_frames else offline),
         "**node, ROS 2 replay** (`anomask bag eval`)": bag_row(replay),
     }
     threshold = summaries["offline"]["threshold_key"] or "the node's default anomaly_threshold"
@@ -118,7 +127,14 @@ def metrics_section(out: Path, summaries: dict[str, dict]) -> list[str]:
         "",
         markdown_table("model", COLUMNS, rows),
     ]
+    lines.append(
+        f"Dropped by the node: {replay['dropped']} of {replay['frames_in']} frames"
+        + (" (scored on neither side)." if same_frames else ".")
+    )
+    if "comparison" in replay:
+        lines += ["", comparison_line(replay)]
     lines += [
+        "",
         f"- Anomaly AP / FPR95 / AUROC: pixels of the test frames with **unseen** anomalies (objects never pasted in "
         f"training): {facts['unseen_images']} frames for the checkpoint, the same {frames} frames in the bag for "
         f"the node. "

@@ -142,3 +142,22 @@ def test_close_releases_the_backend_and_refuses_later_runs(standin_onnx):
     with pytest.raises(AnomaskError, match="this runtime was closed"):
         runtime.run(frames, 0.2)
     runtime.close()  # a second close is harmless
+
+
+@pytest.mark.parametrize("max_batch", [None, 2])
+def test_a_checkpoint_is_served_with_batch_one_or_n(small_model, max_batch):
+    """``open_runtime(model.safetensors)``: the default batch of one (a static batch; a dynamic
+    batch of one is refused by ``ExportSettings``) and batches of 1 to N, with the exported
+    graph's outputs."""
+    onnx_runtime = open_runtime(str(small_model.onnx))
+    sizes = {name: getattr(onnx_runtime.info.settings, name) for name in ("input_size", "network_size", "output_size")}
+    options = {} if max_batch is None else {"max_batch": max_batch}
+    runtime = open_runtime(str(small_model.checkpoint), **sizes, **options)
+    assert runtime.backend == "pytorch" and runtime.max_batch == (max_batch or 1)
+    assert runtime.info.settings.dynamic_batch == (max_batch is not None)
+    frames = np.concatenate([example_frames(onnx_runtime.info.settings, seed=s) for s in range(runtime.max_batch)])
+    together = runtime.run(frames, 0.4)
+    for index in range(runtime.max_batch):
+        alone = onnx_runtime.run(frames[index : index + 1], 0.4)
+        mine = {name: value[index : index + 1] for name, value in together.items()}
+        assert all(r.passed for r in compare_outputs(mine, alone))

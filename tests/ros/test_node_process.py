@@ -387,3 +387,46 @@ def test_missing_model_or_unusable_backend_is_a_clear_start_up_error(small_model
         assert proc.wait(timeout=120) == 2, (tmp_path / f"{name}.log").read_text()
         log = (tmp_path / f"{name}.log").read_text()
         assert "segmentation_node: error: " in log and runs[name][1] in log and "Traceback" not in log, log
+
+
+def test_a_checkpoint_is_served_by_the_node(small_model, tmp_path: Path) -> None:
+    """model_path a .safetensors checkpoint, max_batch as the shipped YAML has it (0): two
+    cameras share the PyTorch runtime (a batch of one frame per camera); each camera's maps
+    equal the offline pipeline's on the same checkpoint."""
+    from anomask_ros.image_codec import Frame
+    from anomask_ros.outputs import maps_at
+    from anomask_ros.segmenter import open_segmenter
+
+    params = {
+        "model_path": str(small_model.checkpoint),
+        "cameras": ["ck_front", "ck_rear"],
+        "input_reliability": "reliable",
+        "outputs": ["semantic", "anomaly"],
+        "latency_budget_ms": 1e5,
+    }
+    log = tmp_path / "node.log"
+    proc = start_logged(node_command(params), log)
+    io = None
+    try:
+        wait_for_line(proc, log, READY_LINE, 300, "checkpoint node")
+        assert "pytorch" in log.read_text()
+        io = Io()
+        for camera in ("ck_front", "ck_rear"):
+            io.camera(camera, ["semantic", "anomaly"])
+        wait(lambda: all(p.get_subscription_count() > 0 for p in io.pubs.values()), 60, "the node's subscriptions")
+        wait(lambda: io.node.count_publishers("/ck_rear/anomaly") > 0, 60, "the node's publishers")
+        offline = open_segmenter(str(small_model.checkpoint), "auto")
+        for seed, camera in enumerate(("ck_front", "ck_rear")):
+            pixels = scene(seed=seed)
+            io.pubs[camera].publish(raw_frame(pixels, "rgb8"))
+            wait(lambda c=camera: io.streams[c].count(("semantic", "anomaly")) == 1, 120, f"{camera}'s outputs")
+            (maps,), _ = offline.run([Frame(pixels, "rgb8")], 0.5)
+            expected = maps_at(maps, (HEIGHT, WIDTH))
+            got = {name: image_view(io.streams[camera].outputs[name][0][1]) for name in ("semantic", "anomaly")}
+            np.testing.assert_array_equal(got["semantic"], expected.semantic)
+            np.testing.assert_allclose(got["anomaly"], expected.anomaly, atol=1e-4)
+    finally:
+        if io is not None:
+            io.close()
+        status = stop(proc)
+    assert status == 0, log.read_text()[-2000:]

@@ -181,3 +181,66 @@ def test_printed_numbers_are_percent_and_say_so() -> None:
     quality = {"anomaly": {"ap": 0.0085}, "semantic": {"miou": 0.5}, "open_set": {"open_miou": 0.25}}
     assert headline(quality) == ["anomaly AP: 0.85 %", "semantic mIoU: 50.00 %", "Open-IoU: 25.00 %"]
     assert headline({"anomaly": {"unavailable": "no anomaly ground truth"}}) == []
+
+
+def test_offline_eval_of_a_checkpoint(small_model, replayed) -> None:
+    """``anomask bag eval --offline --model model.safetensors``: the PyTorch backend serves it."""
+    root, bag, _, _ = replayed
+    out = cli("bag", "eval", str(bag), "--offline", "--model", str(small_model.checkpoint), "--out", str(root / "ck"))
+    result = json.loads((root / "ck" / "metrics.json").read_text())
+    assert result["frames_out"] == FRAMES and result["metrics"]["frames_evaluated"]["anomaly"] == FRAMES
+    assert "anomaly AP:" in out
+
+
+def without_one_frame(recording: Path, out: Path) -> int:
+    """A copy of ``recording`` without the node's outputs for its third frame, as if the node
+    had dropped it; the dropped frame's header stamp (ns)."""
+    from anomask_ros.bag.io import add_topic, bag_writer, header_stamp_ns, open_bag, read_raw
+
+    with open_bag(recording) as reader:
+        stamps = sorted(
+            header_stamp_ns(data, "/front/semantic")
+            for _, _, data in read_raw(reader, [c for c in reader.connections if c.topic == "/front/semantic"], out)
+        )
+        dropped = stamps[2]
+        with bag_writer(out, "mcap") as writer:
+            connections = {c.topic: add_topic(writer, c.topic, c.msgtype) for c in reader.connections}
+            for connection, when, data in read_raw(reader, list(reader.connections), recording):
+                output = connection.topic.startswith("/front/") and connection.topic != "/front/image"
+                if not (output and header_stamp_ns(data, connection.topic) == dropped):
+                    writer.write(connections[connection.topic], when, bytes(data))
+    return dropped
+
+
+def test_replay_and_offline_are_compared_on_the_same_frames(small_model, replayed) -> None:
+    """The node dropped a frame: that frame is scored on neither side, the drop has its own
+    line, and every compared frame's outputs are identical (same backend and threads)."""
+    root, bag, _, run = replayed
+    without_one_frame(run.recording, root / "dropped_one")
+    out = root / "compared"
+    printed = cli(
+        "bag",
+        "eval",
+        str(bag),
+        "--recording",
+        str(root / "dropped_one"),
+        "--model",
+        str(small_model.onnx),
+        "--compare",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+    )
+    result = json.loads((out / "metrics.json").read_text())
+    assert (result["frames_in"], result["frames_out"], result["dropped"]) == (FRAMES, FRAMES - 1, 1)
+    comparison = result["comparison"]
+    assert comparison["frames"] == FRAMES - 1 and comparison["equal_frames"] == FRAMES - 1, comparison
+    assert comparison["same_backend"] and comparison["anomaly_max_abs_diff"] == 0.0
+    for side in ("metrics", "offline_metrics"):
+        assert result[side]["frames_evaluated"] == dict.fromkeys(("anomaly", "semantic", "panoptic"), FRAMES - 1)
+    assert json.dumps(result["metrics"], sort_keys=True) == json.dumps(result["offline_metrics"], sort_keys=True)
+    report = (out / "report.md").read_text()
+    assert "\nDropped: 1 of 5 frames (not scored on either side).\n" in report
+    assert "both onnxruntime): 4 of 4 frames with identical outputs" in report
+    assert "| offline, same frames |" in report and "4 of 4 frames with identical outputs" in printed

@@ -17,10 +17,12 @@ Zero copy, measured with rclpy (Kilted): a received message's ``data`` is an
 every 8-bit encoding, with or without row padding. Reordering channels is the one copy
 the node makes anyway, into its network-input batch (:func:`convert_channels`). Only a
 multi-byte image whose byte order
-differs from the machine's is copied. For outputs, rclpy's ``data`` setter
-copies whatever it is given into a new ``array.array`` (from ``bytes``: ~10 ms for a 1080p
-RGB frame; from an ``array.array``: a memcpy), so :func:`allocate_image` sets a zeroed
-buffer once and hands back a numpy view of the message's own buffer to write into.
+differs from the machine's is copied. For outputs, rclpy's ``data`` setter copies whatever
+it is given into a new ``array.array`` (from ``bytes``: ~10 ms for a 1080p RGB frame), except
+an ``array.array('B')`` when the message checks its fields (``check_fields=True``; always in
+Humble's generated code): that it keeps, so output messages are built without that copy, and
+:func:`allocate_image` hands back a numpy view of a zeroed buffer the message owns, to write
+(resize) into.
 
 Every malformed input raises a subclass of :class:`ImageError` whose ``reason`` the node
 counts in its diagnostics. :func:`decode` is the one entry for camera messages (the node and
@@ -273,10 +275,15 @@ def decode(
     return Frame(image_view(msg, limits, accepted), msg.encoding)
 
 
+_KEEP_DATA = {"check_fields": True} if "_check_fields" in Image.__slots__ else {}
+"""Constructor option with which ``Image.data = array.array('B', ...)`` keeps the buffer
+instead of copying it (Iron and later; Humble keeps it anyway)."""
+
+
 def _new_image(header: Header, height: int, width: int, encoding: str, data: array.array) -> Image:
     dtype, channels = ENCODINGS[encoding]
     step = width * channels * dtype.itemsize
-    msg = Image(height=height, width=width, encoding=encoding, is_bigendian=NATIVE_BIG_ENDIAN, step=step)
+    msg = Image(height=height, width=width, encoding=encoding, is_bigendian=NATIVE_BIG_ENDIAN, step=step, **_KEEP_DATA)
     msg.header = Header(stamp=header.stamp, frame_id=header.frame_id)
     msg.data = data
     return msg
@@ -289,15 +296,14 @@ def allocate_image(header: Header, height: int, width: int, encoding: str) -> tu
     msg = _new_image(
         header, height, width, encoding, array.array("B", [0]) * (height * width * channels * dtype.itemsize)
     )
-    # The setter stored a copy: view the buffer the message now owns.
-    view = np.frombuffer(msg.data, dtype=dtype)
+    view = np.frombuffer(msg.data, dtype=dtype)  # the buffer the message holds
     return msg, view.reshape(height, width, channels) if channels > 1 else view.reshape(height, width)
 
 
 def array_to_image(pixels: np.ndarray, encoding: str, header: Header) -> Image:
     """``Image`` holding ``pixels`` (dtype and channels must match ``encoding``), as
     cv_bridge's ``cv2_to_imgmsg``: dense rows, machine byte order, ``header`` copied.
-    Two memory passes: into an ``array.array``, and rclpy's setter copy."""
+    One memory pass, into the ``array.array`` the message keeps."""
     if encoding not in ENCODINGS:
         raise UnsupportedEncoding(f"image encoding {encoding!r} is not one of {', '.join(ENCODINGS)}")
     dtype, channels = ENCODINGS[encoding]

@@ -1,8 +1,10 @@
 """One frame's runtime outputs -> the node's output messages (and the optional rgb8 views).
 
 Sizes: ``output_resolution = input`` resizes every map back to the camera frame's size
-(nearest for ids, bilinear for the score); ``network`` publishes them as the runtime
-returned them. Every message carries the input's header.
+(nearest for ids, bilinear for the score), nothing when the graph already returns that size
+(``anomask export --output-size``, ``anomask.export.graph.OutputResize``); ``network``
+publishes them as the runtime returned them. Every map is resized (or copied) once, straight
+into its message's buffer. Every message carries the input's header.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from std_msgs.msg import Header
 
 from anomask.export.frames import resize_map
 from anomask.models.metadata import IGNORE_ID, UNKNOWN_ID, ModelMetadata
-from anomask_ros.image_codec import allocate_image, array_to_image
+from anomask_ros.image_codec import allocate_image
 
 UNKNOWN_COLOR = (255, 255, 255)
 IGNORE_COLOR = (0, 0, 0)
@@ -67,11 +69,30 @@ class OutputBuilder:
         lut[UNKNOWN_ID] = UNKNOWN_COLOR
         lut[IGNORE_ID] = IGNORE_COLOR
         self.lut = lut
+        self._messages: dict[tuple[str, tuple[int, int]], tuple[Image, np.ndarray]] = {}
 
-    def _labels(self, ids: np.ndarray, header: Header) -> Image:
-        return array_to_image(
-            ids if self.label_encoding == "mono8" else ids.astype(np.uint16), self.label_encoding, header
-        )
+    def _message(self, name: str, size: tuple[int, int], encoding: str, header: Header) -> tuple[Image, np.ndarray]:
+        """(message, a numpy view of its pixels) for output ``name`` at ``size``, stamped with
+        ``header``: one per output and size, reused by every frame (``publish`` has copied it
+        by the next call), so no frame pays for allocating and faulting in its buffers."""
+        key = (name, size)
+        if key not in self._messages:
+            self._messages[key] = allocate_image(header, *size, encoding)
+        msg, view = self._messages[key]
+        msg.header = Header(stamp=header.stamp, frame_id=header.frame_id)
+        return msg, view
+
+    def _map(
+        self, name: str, values: np.ndarray, size: tuple[int, int], ids: bool, encoding: str, header: Header
+    ) -> tuple[Image, np.ndarray]:
+        """``values`` at ``size`` (``resize_map``'s rule) written straight into the message
+        of output ``name``: one pass (mono8 ids widened on the way for 16UC1)."""
+        msg, view = self._message(name, size, encoding, header)
+        if view.dtype == values.dtype:
+            resize_map(values, size, ids, out=view)
+        else:
+            view[...] = resize_map(values, size, ids)
+        return msg, view
 
     def messages(
         self,
@@ -84,32 +105,35 @@ class OutputBuilder:
         """The wanted messages, and the frame's share of pixels scoring above
         ``threshold`` (the whole-frame alarm's input). Colour views are computed at the
         runtime's resolution and then resized (nearest), which for the id maps equals
-        colouring the resized ids, at a fraction of the pixels."""
-        anomaly = scores_at(frame.anomaly, size)
-        above = anomaly > threshold
-        share = float(np.count_nonzero(above)) / above.size
+        colouring the resized ids, at a fraction of the pixels. The messages are this
+        builder's own, rewritten by its next call: publish them before that."""
         out: dict[str, Image] = {}
-        if "semantic" in self.wanted:
-            out["semantic"] = self._labels(ids_at(frame.semantic, size), header)
-        if "anomaly" in self.wanted:
-            out["anomaly"] = array_to_image(anomaly, "32FC1", header)
+        scores = frame.anomaly.astype(np.float32, copy=False)
+        out["anomaly"], anomaly = self._map("anomaly", scores, size, False, "32FC1", header)
         if "anomaly_mask" in self.wanted:
-            msg, view = allocate_image(header, *size, "mono8")
-            np.multiply(above.view(np.uint8), 255, out=view)
-            out["anomaly_mask"] = msg
-        if "open_set" in self.wanted:
-            out["open_set"] = self._labels(ids_at(frame.open_set, size), header)
+            out["anomaly_mask"], mask = self._message("anomaly_mask", size, "mono8", header)
+            np.greater(anomaly, threshold, out=mask.view(bool))
+            share = np.count_nonzero(mask) / mask.size
+            mask *= 255
+        else:
+            share = np.count_nonzero(anomaly > threshold) / anomaly.size
+        for name in ("semantic", "open_set"):
+            if name in self.wanted:
+                out[name] = self._map(name, getattr(frame, name), size, True, self.label_encoding, header)[0]
         if frame.panoptic is not None and "panoptic" in self.wanted:
-            out["panoptic"] = array_to_image(ids_at(frame.panoptic.astype(np.int32, copy=False), size), "32SC1", header)
+            panoptic = frame.panoptic.astype(np.int32, copy=False)
+            out["panoptic"] = self._map("panoptic", panoptic, size, True, "32SC1", header)[0]
         views = {
             "semantic_color": lambda: self.lut[frame.semantic],
             "panoptic_color": lambda: self.panoptic_colors(frame.panoptic),
-            "anomaly_color": lambda: self.heat_map(frame.anomaly.astype(np.float32, copy=False), color_range),
+            "anomaly_color": lambda: self.heat_map(scores, color_range),
         }
         for name, colors in views.items():
             if name in self.wanted and (name != "panoptic_color" or frame.panoptic is not None):
-                out[name] = array_to_image(resize_map(colors(), size, ids=name != "anomaly_color"), "rgb8", header)
-        return out, share
+                out[name] = self._map(name, colors(), size, name != "anomaly_color", "rgb8", header)[0]
+        if "anomaly" not in self.wanted:
+            del out["anomaly"]
+        return out, float(share)
 
     def panoptic_colors(self, panoptic: np.ndarray) -> np.ndarray:
         """Class colour per segment; thing and unknown instances (value >= 1000) shifted

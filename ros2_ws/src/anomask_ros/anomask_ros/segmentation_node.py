@@ -60,7 +60,9 @@ def _topic(camera: str, name: str) -> str:
 
 
 def open_model(settings: params.Settings) -> Segmenter:
-    return open_segmenter(settings.model_path, settings.backend, settings.runtime_threads)
+    # A checkpoint has no batch of its own: max_batch, else one frame per camera.
+    batch = settings.max_batch or len(settings.cameras)
+    return open_segmenter(settings.model_path, settings.backend, settings.runtime_threads, batch)
 
 
 class SegmentationNode(Node):

@@ -183,16 +183,19 @@ class Segmenter:
         self._buffers.clear()
 
 
-def open_segmenter(model_path: str, backend: str, threads: int = 0) -> Segmenter:
+def open_segmenter(model_path: str, backend: str, threads: int = 0, max_batch: int = 1) -> Segmenter:
     """The model at ``model_path`` on ``backend``, warmed up; AnomaskError when the file is
     missing or the backend cannot load it. ``threads`` (> 0) sets ONNX Runtime's intra-op
-    threads."""
+    threads. ``max_batch`` is the most frames per run a checkpoint (PyTorch backend) is opened
+    for, at ``anomask.export.runtime_torch.DEFAULT_INPUT_SIZE``; an exported file fixes its own."""
     if not model_path:
         raise AnomaskError("parameter model_path is empty: set it to an exported model file")
     if not Path(model_path).is_file():
         raise AnomaskError(f"model file not found: {model_path}")
     chosen = backend_for(model_path, backend)
     options = {"threads": threads} if chosen == "onnxruntime" and threads > 0 else {}
+    if chosen == "pytorch":
+        options = {"max_batch": max(1, max_batch)}
     try:
         runtime = open_runtime(model_path, chosen, **options)
     except AnomaskError as error:

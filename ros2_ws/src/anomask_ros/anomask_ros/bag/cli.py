@@ -117,7 +117,13 @@ def _add_eval(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--cameras", help="comma-separated cameras to evaluate (default: every camera in the bag)")
     parser.add_argument("--namespace", default="", help="replay: namespace of the node's output topics (default: none)")
-    offline = parser.add_argument_group("offline mode (the node's parameters of the same name)")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="replay: also run --model here on the frames the node answered (the same frames on both sides) and "
+        "check each frame's outputs for equality; pass the node's parameters below",
+    )
+    offline = parser.add_argument_group("offline mode and --compare (the node's parameters of the same name)")
     offline.add_argument("--backend", default="auto", choices=("auto", *BACKENDS))
     offline.add_argument("--threshold", type=float, default=0.5, help="anomaly_threshold (default: 0.5)")
     offline.add_argument(

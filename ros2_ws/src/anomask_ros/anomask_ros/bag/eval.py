@@ -18,6 +18,12 @@ through the node's own calls, without ROS: ``image_codec.decode`` -> ``Segmenter
 ``maps_at`` (what ``output_resolution: input`` publishes), so both modes give the same
 metrics on the same frames.
 
+Replay mode with an offline model (``OfflineModel``, ``anomask bag eval --recording REC
+--model M --compare``) scores the node and the model run here on the SAME frames: only the
+frames the node answered, on both sides; the frames it dropped are counted on their own. Each
+compared frame's maps are checked for equality (identical on the same backend and thread
+count: the node's frame path is ``Segmenter.run`` too).
+
 Outputs travel one frame at a time: per camera the recorded outputs are consumed in stamp
 order (the node publishes each camera's frames in order), and only outputs not yet matched
 are held.
@@ -28,8 +34,10 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image
 
@@ -160,11 +168,78 @@ def _diagnostics_summary(data: bytes | None) -> dict | None:
     }
 
 
+@dataclass(frozen=True)
+class OfflineModel:
+    """The model run here beside a replay, as the node ran it."""
+
+    segmenter: Segmenter
+    threshold: float
+    panoptic_method: str = "eam"
+
+    def maps(self, frame: BagFrame, message_type: type) -> FrameOutputs:
+        """The frame's maps at its own size, by the node's calls (ImageError when undecodable)."""
+        method = self.panoptic_method if self.segmenter.has_panoptic else None
+        decoded = decode(deserialize_message(frame.image, message_type), self.segmenter.input_format)
+        (outputs,), _ = self.segmenter.run([decoded], self.threshold, method)
+        return maps_at(outputs, decoded.size)
+
+
+class FrameComparison:
+    """Per-frame equality of the node's maps and the offline model's, on the compared frames."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.differing: dict[str, list[str]] = {}
+        self.anomaly_max_abs_diff = 0.0
+
+    def add(self, node: FrameOutputs, offline: FrameOutputs, name: str) -> None:
+        self.frames += 1
+        node = maps_at(node, offline.semantic.shape[:2])
+        differs = []
+        for output in ("semantic", "anomaly", "open_set", "panoptic"):
+            mine, theirs = getattr(node, output), getattr(offline, output)
+            if mine is None or theirs is None:
+                continue
+            if output == "anomaly":
+                diff = np.abs(mine.astype(np.float64) - theirs.astype(np.float64))
+                self.anomaly_max_abs_diff = max(self.anomaly_max_abs_diff, float(diff.max(initial=0.0)))
+            if not np.array_equal(mine, theirs):
+                differs.append(output)
+        if differs:
+            self.differing[name] = differs
+
+    def to_dict(self, offline_backend: str, node_backend: str | None) -> dict:
+        return {
+            "frames": self.frames,
+            "equal_frames": self.frames - len(self.differing),
+            "differing": self.differing,
+            "anomaly_max_abs_diff": self.anomaly_max_abs_diff,
+            "offline_backend": offline_backend,
+            "node_backend": node_backend,
+            "same_backend": node_backend == offline_backend,
+        }
+
+
+def _node_backend(diagnostics: dict | None) -> str | None:
+    """The backend the node reported in /diagnostics (its inference status)."""
+    for status in (diagnostics or {}).values():
+        if "backend" in status["values"]:
+            return status["values"]["backend"]
+    return None
+
+
 def evaluate_replay(
-    bag: Path, recording: Path, metadata, cameras: list[str] | None = None, namespace: str = ""
+    bag: Path,
+    recording: Path,
+    metadata,
+    cameras: list[str] | None = None,
+    namespace: str = "",
+    offline: OfflineModel | None = None,
 ) -> dict:
     """Metrics of the node's recorded outputs against ``bag``'s ground truth; ``metadata``
-    (classes) may be None for a bag without ground truth."""
+    (classes) may be None for a bag without ground truth. With ``offline``, the same frames
+    (those the node answered) are also run through it: ``offline_metrics`` and the per-frame
+    ``comparison``."""
     counts = ReplayCounts()
     with open_bag(bag) as reader:
         topics = find_cameras(reader, Path(bag), cameras)
@@ -174,15 +249,23 @@ def evaluate_replay(
             f"bag {bag} has ground truth ({', '.join(sorted(truth_kinds))}): pass the model (--model) for its classes"
         )
     names = needed_outputs(truth_kinds)
+    if offline is not None:
+        with open_bag(recording) as out_reader:
+            recorded = {c.topic for c in out_reader.connections}
+        names = tuple(
+            n for n in EVAL_OUTPUTS if n in names or all(output_topic(namespace, c, n) in recorded for c in topics)
+        )
     output_topics = {output_topic(namespace, c, n): (c, n) for c in topics for n in names}
     metrics = QualityMetrics(metadata) if truth_kinds else None
+    offline_metrics = QualityMetrics(metadata) if truth_kinds and offline is not None else None
+    comparison = FrameComparison()
     try:
         with open_bag(recording) as side_reader:
             received, clock, diagnostics = _side_topics(side_reader, Path(recording), topics)
         clock_times = [when for when, _ in clock]
         with open_bag(bag) as reader, open_bag(recording) as out_reader:
             outputs = RecordedOutputs(out_reader, Path(recording), output_topics)
-            for frame in read_frames(reader, Path(bag), topics, with_images=False):
+            for frame in read_frames(reader, Path(bag), topics, with_images=offline is not None):
                 if not frame.has_image:
                     continue
                 counts.frame_in(frame.camera)
@@ -201,8 +284,14 @@ def evaluate_replay(
                     frame.camera, frame.stamp_ns, latency_ms=None if sent is None else (last - sent) / 1e6, age_ms=age
                 )
                 size = _truth_size(frame)
+                node_maps = _maps(messages)
                 if metrics is not None and size is not None:
-                    metrics.add(maps_at(_maps(messages), size), frame.truth, frame.name)
+                    metrics.add(maps_at(node_maps, size), frame.truth, frame.name)
+                if offline is not None:
+                    offline_maps = offline.maps(frame, topics[frame.camera].message_type)
+                    comparison.add(node_maps, offline_maps, frame.name)
+                    if offline_metrics is not None and size is not None:
+                        offline_metrics.add(maps_at(offline_maps, size), frame.truth, frame.name)
         result = {
             "mode": "replay",
             "bag": str(bag),
@@ -214,10 +303,16 @@ def evaluate_replay(
         result["node_diagnostics"] = _diagnostics_summary(diagnostics)
         result["per_frame"] = counts.per_frame
         result["metrics"] = metrics.result() if metrics else None
+        if offline is not None:
+            result["offline_metrics"] = offline_metrics.result() if offline_metrics else None
+            result["comparison"] = comparison.to_dict(
+                offline.segmenter.backend, _node_backend(result["node_diagnostics"])
+            )
         return result
     finally:
-        if metrics is not None:
-            metrics.close()
+        for accumulator in (metrics, offline_metrics):
+            if accumulator is not None:
+                accumulator.close()
 
 
 def offline_frames(
@@ -233,7 +328,7 @@ def offline_frames(
     ``Segmenter.run``, ``output_resolution: input``); undecodable frames are counted as
     dropped with the node's reasons. A model without panoptic intermediates gives no
     panoptic map (the node refuses the panoptic output for it)."""
-    method = panoptic_method if segmenter.has_panoptic else None
+    model = OfflineModel(segmenter, threshold, panoptic_method)
     with open_bag(bag) as reader:
         topics = find_cameras(reader, Path(bag), cameras)
         for frame in read_frames(reader, Path(bag), topics, with_images=True):
@@ -241,14 +336,11 @@ def offline_frames(
                 continue
             counts.frame_in(frame.camera)
             start = time.perf_counter()
-            message = deserialize_message(frame.image, topics[frame.camera].message_type)
             try:
-                decoded = decode(message, segmenter.input_format)
+                maps = model.maps(frame, topics[frame.camera].message_type)
             except ImageError as error:
                 counts.drop(frame.camera, error.reason)
                 continue
-            (outputs,), _ = segmenter.run([decoded], threshold, method)
-            maps = maps_at(outputs, decoded.size)
             counts.frame_out(frame.camera, frame.stamp_ns, processing_ms=(time.perf_counter() - start) * 1e3)
             yield frame, maps
 

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from anomask.errors import AnomaskError
-from anomask_ros.bag.eval import evaluate_offline, evaluate_replay, model_metadata
-from anomask_ros.bag.report import write_report
+from anomask_ros.bag.eval import OfflineModel, evaluate_offline, evaluate_replay, model_metadata
+from anomask_ros.bag.report import comparison_line, write_report
 from anomask_ros.params import AUTO_THRESHOLD, choose_threshold
 from anomask_ros.segmenter import Segmenter, open_segmenter
 
@@ -42,22 +42,29 @@ def evaluate_bag(
     calibrated_threshold: str | None = AUTO_THRESHOLD,
     panoptic_method: str = "eam",
     threads: int = 0,
+    compare: bool = False,
 ) -> dict:
     """``anomask bag eval`` as a function: replay mode with ``recording``, offline mode
-    without it (``model`` required); writes ``out/report.md`` and ``out/metrics.json`` and
-    returns what metrics.json holds."""
-    if recording is None:
-        if model is None:
-            raise AnomaskError("the offline mode runs the model: pass --model")
-        segmenter, threshold, source = open_offline_model(model, backend, threads, threshold, calibrated_threshold)
-        try:
+    without it (``model`` required); ``compare`` (replay mode) also runs ``model`` on the
+    frames the node answered. Writes ``out/report.md`` and ``out/metrics.json`` and returns
+    what metrics.json holds."""
+    if (recording is None or compare) and model is None:
+        raise AnomaskError("the offline mode and --compare run the model: pass --model")
+    segmenter, source = None, None
+    try:
+        if recording is None or compare:
+            segmenter, threshold, source = open_offline_model(model, backend, threads, threshold, calibrated_threshold)
+        if recording is None:
             result = evaluate_offline(bag, segmenter, threshold, panoptic_method, cameras)
-        finally:
+        else:
+            metadata = model_metadata(model) if model else None
+            offline = OfflineModel(segmenter, threshold, panoptic_method) if compare else None
+            result = evaluate_replay(bag, recording, metadata, cameras, namespace, offline)
+    finally:
+        if segmenter is not None:
             segmenter.close()
+    if recording is None:
         result["threshold_source"] = source
-    else:
-        metadata = model_metadata(model) if model else None
-        result = evaluate_replay(bag, recording, metadata, cameras, namespace)
     result["model"] = str(model) if model else None
     write_report(result, out)
     return result
@@ -91,10 +98,13 @@ def run_eval(args: argparse.Namespace) -> dict:
         calibrated_threshold=args.calibrated_threshold,
         panoptic_method=args.panoptic_method,
         threads=args.threads,
+        compare=args.compare,
     )
     print(f"frames in {result['frames_in']}, out {result['frames_out']}, dropped {result['dropped']}")
     if "threshold_source" in result:
         print(f"anomaly threshold {result['threshold']:.4g} from {result['threshold_source']}")
+    if "comparison" in result:
+        print(comparison_line(result))
     for line in headline(result.get("metrics") or {}):
         print(line)
     print(f"wrote {args.out / 'report.md'} and {args.out / 'metrics.json'}")

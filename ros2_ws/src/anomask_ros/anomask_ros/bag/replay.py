@@ -190,6 +190,9 @@ def run_replay(
         "cameras": list(topics),
         "input_transport": "compressed" if transports.pop() else "raw",
         "input_reliability": "reliable",
+        # Frames wait in DDS while the node's executor is busy; the node still keeps only the
+        # newest per camera and counts the others as superseded (depth 1 would lose them unseen).
+        "input_depth": 10,
         "output_depth": 100,  # outputs are kept until the recorder acknowledged them
         "outputs": list(EVAL_OUTPUTS),
         "use_sim_time": True,

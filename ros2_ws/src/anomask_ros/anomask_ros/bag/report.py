@@ -16,21 +16,26 @@ def _ms(summary: dict | None) -> list[str]:
     return [f"{summary[key]:.1f}" for key in ("p50", "p99", "mean", "max")]
 
 
-def _quality_lines(metrics: dict) -> list[str]:
+def _quality_lines(models: dict[str, dict]) -> list[str]:
+    """The quality tables, one row per model (``node``, and ``offline`` on the same frames)."""
     lines: list[str] = []
+    metrics = next(iter(models.values()))
     unavailable = {
         name: value["unavailable"]
         for name, value in metrics.items()
         if isinstance(value, dict) and "unavailable" in value
     }
+
+    def table(columns: list[Column], values) -> str:
+        return markdown_table("Model", columns, {label: values(m) for label, m in models.items()})
+
     anomaly, components = metrics["anomaly"], metrics["components"]
     if "unavailable" not in anomaly:
         lines += ["## Anomaly (pixels)", ""]
         lines.append(
-            markdown_table(
-                "Model",
+            table(
                 [Column("AP", UP), Column("AUROC", UP), Column("FPR95", DOWN)],
-                {"node": [anomaly["ap"], anomaly["auroc"], anomaly["fpr95"]]},
+                lambda m: [m["anomaly"]["ap"], m["anomaly"]["auroc"], m["anomaly"]["fpr95"]],
             )
         )
         lines.append(
@@ -40,10 +45,9 @@ def _quality_lines(metrics: dict) -> list[str]:
     if "unavailable" not in components:
         lines += ["## Anomaly (components, SMIYC)", ""]
         lines.append(
-            markdown_table(
-                "Model",
+            table(
                 [Column("sIoU", UP), Column("PPV", UP), Column("F1*", UP)],
-                {"node": [components["siou"], components["ppv"], components["f1_star"]]},
+                lambda m: [m["components"]["siou"], m["components"]["ppv"], m["components"]["f1_star"]],
             )
         )
         lines.append(
@@ -53,26 +57,51 @@ def _quality_lines(metrics: dict) -> list[str]:
     if "unavailable" not in metrics["semantic"]:
         lines += ["## Semantic and open-set", ""]
         lines.append(
-            markdown_table(
-                "Model",
+            table(
                 [Column("mIoU", UP), Column("Open-IoU", UP)],
-                {"node": [metrics["semantic"]["miou"], metrics["open_set"]["open_miou"]]},
+                lambda m: [m["semantic"]["miou"], m["open_set"]["open_miou"]],
             )
         )
         lines.append("In %; Open-IoU of the published `open_set` map (254 = unknown at the node's threshold).\n")
-    panoptic = metrics["panoptic"]
-    if "unavailable" not in panoptic:
+    if "unavailable" not in metrics["panoptic"]:
         lines += ["## Panoptic", ""]
         groups = ("things", "stuff", "known", "unknown", "all")
         columns = [Column(f"{m} {g}", UP) for g in groups for m in ("PQ", "SQ", "RQ")]
-        values = [panoptic["groups"][g][m] for g in groups for m in ("pq", "sq", "rq")]
-        lines.append(markdown_table("Model", columns, {"node": values}))
+        keys = [(g, k) for g in groups for k in ("pq", "sq", "rq")]
+        lines.append(table(columns, lambda m: [m["panoptic"]["groups"][g][k] for g, k in keys]))
         lines.append("In % (COCO rules).\n")
     if unavailable:
         lines += ["## Not computed", ""]
         lines += [f"- {name}: {reason}" for name, reason in unavailable.items()]
         lines.append("")
     return lines
+
+
+def dropped_line(result: dict) -> str:
+    """The frames the node (or the decoder) dropped, on a line of their own."""
+    return (
+        f"Dropped: {result['dropped']} of {result['frames_in']} frames"
+        + (" (not scored on either side)" if "comparison" in result else "")
+        + "."
+    )
+
+
+def comparison_line(result: dict) -> str:
+    """Node vs offline on the same frames: how many frames have identical outputs."""
+    c = result["comparison"]
+    backends = (
+        f"both {c['offline_backend']}"
+        if c["same_backend"]
+        else f"node {c['node_backend'] or 'unknown'}, offline {c['offline_backend']}"
+    )
+    line = (
+        f"Same frames, node vs offline ({backends}): {c['equal_frames']} of {c['frames']} frames with identical "
+        f"outputs; anomaly max |difference| {c['anomaly_max_abs_diff']:.3g}."
+    )
+    if c["differing"]:
+        shown = ", ".join(f"{name} ({', '.join(outputs)})" for name, outputs in list(c["differing"].items())[:5])
+        line += f" Differing: {shown}{' ...' if len(c['differing']) > 5 else ''}."
+    return line
 
 
 def report_markdown(result: dict) -> str:
@@ -97,6 +126,9 @@ def report_markdown(result: dict) -> str:
     for camera, counts in result["per_camera"].items():
         reasons = ", ".join(f"{reason} {n}" for reason, n in counts["dropped"].items()) or "-"
         lines.append(f"| {camera} | {counts['in']} | {counts['out']} | {counts['in'] - counts['out']} | {reasons} |")
+    lines += ["", dropped_line(result)]
+    if "comparison" in result:
+        lines += ["", comparison_line(result)]
     lines += ["", "## Timing (ms)", "", "| measure | p50 | p99 | mean | max |", "| --- | ---: | ---: | ---: | ---: |"]
     labels = {
         "latency_ms": "end-to-end latency (camera frame received -> last output received)",
@@ -108,7 +140,10 @@ def report_markdown(result: dict) -> str:
             lines.append(f"| {label} | " + " | ".join(_ms(result[key])) + " |")
     lines.append("")
     if result.get("metrics"):
-        lines += _quality_lines(result["metrics"])
+        models = {"node": result["metrics"]}
+        if result.get("offline_metrics"):
+            models["offline, same frames"] = result["offline_metrics"]
+        lines += _quality_lines(models)
     else:
         lines += ["No ground truth in the bag: frames and timing only.", ""]
     return "\n".join(lines)
