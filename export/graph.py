@@ -88,7 +88,8 @@ class OutputResize(nn.Module):
             elif name == "mask_area":
                 value = torch.round(value.to(torch.float32) * self.area_ratio).to(value.dtype)
             elif value.dim() == 3:
-                x = F.interpolate(value[:, None].to(torch.float32), size=self.output_size, mode="nearest")
+                # Cast before anything else: TensorRT takes a uint8 tensor only into a Cast.
+                x = F.interpolate(value.to(torch.float32)[:, None], size=self.output_size, mode="nearest")
                 value = x[:, 0].to(value.dtype)
             resized[name] = value
         return resized

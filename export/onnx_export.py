@@ -76,6 +76,7 @@ def export_onnx(
             optimizer_log.setLevel(level)
     model = program.model_proto
     _shapes_after_cast(model)
+    _skip_uint8_round_trips(model)
     if check_tensorrt:
         check_tensorrt_support(model, source=str(out_path))
     info = ExportInfo(
@@ -127,6 +128,39 @@ def _shapes_after_cast(model: onnx.ModelProto) -> None:
     rest = [n for n in model.graph.node if n not in casts]
     del model.graph.node[:]
     model.graph.node.extend([*casts, *rest])
+
+
+def _skip_uint8_round_trips(model: onnx.ModelProto) -> None:
+    """A uint8 map the graph reads again (``OutputResize`` resizes the heads' uint8 label maps)
+    is ``Cast(uint8)`` followed by ``Cast(float)``; TensorRT refuses the uint8 tensor between
+    them (``op_support``: uint8 only as a graph input or output). Those casts read the first
+    Cast's input instead, and a first Cast left without readers goes. Exact: anomask's uint8
+    maps are ids below 256 by construction (``models.heads.checks``), which every wider type
+    holds unchanged."""
+    outputs = {v.name for v in model.graph.output}
+    nodes = list(model.graph.node)
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in nodes:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    dropped = []
+    for node in nodes:
+        if node.op_type != "Cast" or _cast_to(node) != onnx.TensorProto.UINT8 or node.output[0] in outputs:
+            continue
+        following = readers.get(node.output[0], [])
+        if not following or any(n.op_type != "Cast" or _cast_to(n) == onnx.TensorProto.UINT8 for n in following):
+            continue
+        for reader in following:
+            reader.input[0] = node.input[0]
+        dropped.append(node)
+    if dropped:
+        kept = [n for n in nodes if all(n is not d for d in dropped)]
+        del model.graph.node[:]
+        model.graph.node.extend(kept)
+
+
+def _cast_to(node: onnx.NodeProto) -> int:
+    return next(a.i for a in node.attribute if a.name == "to")
 
 
 def set_export_info(model: onnx.ModelProto, info: ExportInfo) -> None:
