@@ -129,9 +129,9 @@ class DeployGraph(nn.Module):
         return self.run_heads(self.run_network(frames), threshold)
 
     def run_network(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
-        if self.flip:  # one batch of 2B: the frames, then their left-right flips
-            frames = torch.cat([frames, frames.flip(2)])
         images = self.preprocess(frames)
+        if self.flip:  # one batch of 2B: the frames, then their left-right flips (after the cast: TensorRT)
+            images = torch.cat([images, images.flip(3)])
         if not self.network_half:
             return self.network(images)
         out = self.network(images.half())
@@ -141,14 +141,19 @@ class DeployGraph(nn.Module):
         heads_out = self.heads(*(network_out[name] for name in self.head_inputs), threshold)
         if self.flip:
             batch = heads_out["anomaly"].shape[0] // 2
-            heads_out = flip_averaged(
-                {name: value[:batch] for name, value in heads_out.items()},
-                {name: value[batch:] for name, value in heads_out.items()},
-                threshold,
-            )
+            halves = {name: _halves(value, batch) for name, value in heads_out.items()}
+            out = {name: half[0] for name, half in halves.items()}
+            heads_out = flip_averaged(out, {name: half[1] for name, half in halves.items()}, threshold)
         if self.resize is not None:
             heads_out = self.resize(heads_out)
         return order_outputs(heads_out, self.anomaly_dtype)
+
+
+def _halves(value: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``value[:batch]`` and ``value[batch:]``; a uint8 map is sliced as int32 (TensorRT takes
+    uint8 only into and out of a Cast, ``op_support``)."""
+    wide = value.to(torch.int32) if value.dtype == torch.uint8 else value
+    return wide[:batch].to(value.dtype), wide[batch:].to(value.dtype)
 
 
 def flip_averaged(

@@ -35,6 +35,11 @@ TINY_MODEL = [
     "model.enc_dim_feedforward=64",
     "loss.num_points=128",
     "validation.max_images=2",
+    # A 2-iteration model's class scores are near-ties that the export stage's ONNX-vs-PyTorch
+    # parity (99.9 % equal labels) fails on with the pretrained EfficientNet-Lite0; the shipped
+    # backbone runs in `make demo` and in tests/models.
+    "model.backbone=resnet18",
+    "model.pretrained_backbone=false",
 ]
 TINY = [
     "--size",

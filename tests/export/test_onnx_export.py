@@ -103,7 +103,10 @@ def test_onnx_from_another_program_is_refused(tmp_path):
         [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
     )
     foreign = tmp_path / "foreign.onnx"
-    onnx.save(onnx.helper.make_model(graph, producer_name="someone-else"), str(foreign))
+    # IR version 10 (opset 18): what the installed ONNX Runtime loads, whatever onnx's default.
+    model = onnx.helper.make_model(graph, producer_name="someone-else", ir_version=10)
+    model.opset_import[0].version = 18
+    onnx.save(model, str(foreign))
     with pytest.raises(AnomaskError, match="no anomask metadata.*someone-else"):
         read_export_info_file(foreign)
     with pytest.raises(AnomaskError, match="no anomask metadata"):
