@@ -17,16 +17,9 @@ from anomask.errors import AnomaskError
 from anomask.models.panoptic_methods import PANOPTIC_METHODS
 from anomask.training.data.synthetic import SynthConfig, generate
 
-TINY_MODEL = [
-    "model.dec_layers=1",
-    "model.enc_layers=1",
-    "model.num_queries=6",
-    "model.hidden_dim=32",
-    "model.mask_dim=32",
-    "model.num_heads=2",
-    "model.dim_feedforward=64",
-    "model.enc_dim_feedforward=64",
-]
+from ..conftest import TINY_SETTINGS
+
+TINY_MODEL = [setting for setting in TINY_SETTINGS if setting.startswith("model.")]
 SECTIONS = (
     "### All models",
     "### EAM (Grcić et al., 2023), Table 5",

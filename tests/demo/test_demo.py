@@ -22,19 +22,10 @@ from anomask.demo.cli import (
 from anomask.demo.stages import MARKER, read_marker
 from anomask.training.recipes import load_recipe
 
+from ..conftest import TINY_SETTINGS
+
 TINY_MODEL = [
-    "data.crop=[64,128]",
-    "data.scales=[1.0]",
-    "model.dec_layers=1",
-    "model.enc_layers=1",
-    "model.num_queries=6",
-    "model.hidden_dim=32",
-    "model.mask_dim=32",
-    "model.num_heads=2",
-    "model.dim_feedforward=64",
-    "model.enc_dim_feedforward=64",
-    "loss.num_points=128",
-    "validation.max_images=2",
+    *(setting for setting in TINY_SETTINGS if not setting.startswith("solver.")),
     # A 2-iteration model's class scores are near-ties that the export stage's ONNX-vs-PyTorch
     # parity (99.9 % equal labels) fails on with the pretrained EfficientNet-Lite0; the shipped
     # backbone runs in `make demo` and in tests/models.
