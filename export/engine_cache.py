@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from anomask.errors import AnomaskError
+from anomask.export.export_info import GPU_INSTALL
 from anomask.files import write_bytes_atomic
 
 ENGINE_FORMAT = 1
@@ -189,9 +190,7 @@ def detect_target(device: int = 0) -> BuildTarget:
     try:
         import tensorrt as trt
     except ImportError as error:
-        raise AnomaskError(
-            "TensorRT is not installed: pip install -e '.[gpu]' on a machine with an NVIDIA GPU"
-        ) from error
+        raise AnomaskError(f"TensorRT is not installed: {GPU_INSTALL}") from error
     if not torch.cuda.is_available():
         raise AnomaskError("no CUDA device: TensorRT engines are built and run on an NVIDIA GPU")
     return BuildTarget(

@@ -42,6 +42,11 @@ PANOPTIC_OUTPUTS = (
 GOSS CPU parts (``anomask.models.heads.open_panoptic``); per-pixel models have none."""
 
 
+GPU_INSTALL = "pip install -e '.[gpu]' --extra-index-url https://pypi.nvidia.com on a machine with an NVIDIA GPU"
+"""How TensorRT and Torch-TensorRT get installed (the ``gpu`` extra; TensorRT's wheels come
+from NVIDIA's index, docs/deployment.md), for the errors that find them missing."""
+
+
 @dataclass(frozen=True)
 class ExportSettings:
     """The choices made at export time (``anomask export`` options)."""

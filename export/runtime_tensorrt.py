@@ -20,7 +20,7 @@ import numpy as np
 
 from anomask.errors import AnomaskError
 from anomask.export.engine_cache import detect_target, file_sha256, key_mismatch, read_sidecar
-from anomask.export.export_info import INPUT_FRAMES, INPUT_THRESHOLD, ExportInfo
+from anomask.export.export_info import GPU_INSTALL, INPUT_FRAMES, INPUT_THRESHOLD, ExportInfo
 from anomask.export.runtime import Runtime, StageTimer
 
 
@@ -48,9 +48,7 @@ class TensorRTRuntime(Runtime):
             import tensorrt as trt
             import torch
         except ImportError as error:
-            raise AnomaskError(
-                f"{path}: TensorRT is not installed (pip install -e '.[gpu]' on a machine with an NVIDIA GPU)"
-            ) from error
+            raise AnomaskError(f"{path}: TensorRT is not installed ({GPU_INSTALL})") from error
         mismatch = key_mismatch(_current_key(sidecar["key"], device), sidecar["key"])
         if mismatch:
             raise AnomaskError(

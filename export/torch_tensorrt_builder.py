@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from anomask.errors import AnomaskError
-from anomask.export.export_info import ExportSettings
+from anomask.export.export_info import GPU_INSTALL, ExportSettings
 from anomask.export.graph import DeployGraph, build_heads, threshold_tensor
 from anomask.export.onnx_export import example_frames
 from anomask.files import atomic_file
@@ -37,9 +37,7 @@ def compile_torch_tensorrt(
     try:
         import torch_tensorrt
     except ImportError as error:
-        raise AnomaskError(
-            "Torch-TensorRT is not installed: pip install -e '.[gpu]' on a machine with an NVIDIA GPU"
-        ) from error
+        raise AnomaskError(f"Torch-TensorRT is not installed: {GPU_INSTALL}") from error
     if precision not in ("fp16", "fp32"):
         raise AnomaskError(
             f"the Torch-TensorRT path builds fp16 or fp32, not {precision!r} (INT8: use the ONNX engine path)"

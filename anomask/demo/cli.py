@@ -43,6 +43,7 @@ from typing import Any
 from anomask.demo.stages import DEMO_FILE, Stage, StageContext, check_output_folder, run_stages
 from anomask.errors import AnomaskError
 from anomask.evaluation.output_files import write_json
+from anomask.export.export_info import GPU_INSTALL
 
 RECIPE = "uno"
 PRESET = "small"
@@ -560,7 +561,7 @@ def auto_threads() -> int:
 def tensorrt_unavailable() -> str | None:
     """Why no TensorRT engine can be built here, or None when it can."""
     if importlib.util.find_spec("tensorrt") is None:
-        return "TensorRT is not installed (pip install -e '.[gpu]' on a machine with an NVIDIA GPU)"
+        return f"TensorRT is not installed ({GPU_INSTALL})"
     import torch
 
     if not torch.cuda.is_available():
