@@ -42,6 +42,7 @@ BENCHMARKS: tuple[Command, ...] = (
     Command("node", "anomask.bench.node", "publisher -> node -> subscriber latency and overhead"),
     Command("transport", "anomask.bench.transport", "camera frames of each size delivered per input QoS"),
     Command("eval", "anomask.bench.eval", "streaming metric memory and speed"),
+    Command("int8", "anomask.bench.int8", "INT8 Q/DQ of a checkpoint: calibration memory, agreement with fp32"),
     Command("quality", "anomask.bench.quality.cli", "the papers' findings on the synthetic default"),
     Command("tables", "anomask.bench.tables", "rewrite the docs' benchmark tables from docs/results/*.json"),
 )

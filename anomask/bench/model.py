@@ -32,7 +32,7 @@ _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
-def _resolution(text: str) -> tuple[int, int]:
+def resolution(text: str) -> tuple[int, int]:
     try:
         height, width = (int(v) for v in text.lower().split("x"))
     except ValueError as error:
@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--resolutions",
-        type=lambda s: [_resolution(r) for r in s.split(",")],
+        type=lambda s: [resolution(r) for r in s.split(",")],
         default=[(512, 1024), (1024, 2048)],
         help="comma-separated HEIGHTxWIDTH (multiples of 32)",
     )
@@ -67,16 +67,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_out_argument(parser)
 
 
-def _reset_hwm() -> bool:
+def reset_hwm() -> bool:
     """Reset the process's resident-set high-water mark (Linux ``clear_refs`` 5)."""
     try:
         _CLEAR_REFS.write_text("5")
     except OSError:
         return False
-    return _read_hwm() is not None
+    return read_hwm() is not None
 
 
-def _read_hwm() -> int | None:
+def read_hwm() -> int | None:
     """``VmHWM`` in bytes, or None where /proc has no such line."""
     for line in _STATUS.read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -127,7 +127,7 @@ def measure(
         base = torch.cuda.memory_allocated(device)
     else:
         base = psutil.Process().memory_info().rss
-        hwm_ok = _reset_hwm()
+        hwm_ok = reset_hwm()
     times = []
     for _ in range(warmup):
         forward()
@@ -140,7 +140,7 @@ def measure(
     if cuda:
         peak = torch.cuda.max_memory_allocated(device) - base
     else:
-        hwm = _read_hwm() if hwm_ok else None
+        hwm = read_hwm() if hwm_ok else None
         peak = None if hwm is None else max(hwm - base, 0)
     return {
         "params": sum(p.numel() for p in model.parameters()),

@@ -92,6 +92,37 @@ def _eval(r: dict[str, Any]) -> Table:
     return header, rows
 
 
+def _int8(r: dict[str, Any]) -> Table:
+    def percent(value: float | None) -> float | None:
+        return None if value is None else 100 * value
+
+    header = [
+        "backbone",
+        "frames",
+        "calibration images",
+        "peak RSS MiB",
+        "CPU s",
+        "TensorRT problems",
+        "semantic agrees %",
+        "worst image %",
+        "open_set agrees %",
+        "anomaly mean abs change",
+    ]
+    row = [
+        r["backbone"],
+        r["size"],
+        r["calib_frames"],
+        r["peak_rss_mib"],
+        r["calibration_cpu_s"],
+        r["tensorrt_problems"],
+        percent(r["semantic_agreement"]),
+        percent(r["semantic_agreement_worst"]),
+        percent(r["open_set_agreement"]),
+        r["anomaly_mean_abs_change"],
+    ]
+    return header, [row]
+
+
 def _quality(r: dict[str, Any]) -> Table:
     return ["claim", "source", "verdict"], [[c["claim"], c["source"], c["verdict"]] for c in r["claims"]]
 
@@ -103,6 +134,7 @@ TABLES: dict[str, Callable[[dict[str, Any]], Table]] = {
     "node": _node,
     "transport": _transport,
     "eval": _eval,
+    "int8": _int8,
     "quality": _quality,
 }
 
