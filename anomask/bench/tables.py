@@ -108,19 +108,22 @@ def _int8(r: dict[str, Any]) -> Table:
         "open_set agrees %",
         "anomaly mean abs change",
     ]
-    row = [
-        r["backbone"],
-        r["size"],
-        r["calib_frames"],
-        r["peak_rss_mib"],
-        r["calibration_cpu_s"],
-        r["tensorrt_problems"],
-        percent(r["semantic_agreement"]),
-        percent(r["semantic_agreement_worst"]),
-        percent(r["open_set_agreement"]),
-        r["anomaly_mean_abs_change"],
+    rows = [
+        [
+            row["backbone"],
+            row["size"],
+            row["calib_frames"],
+            row["peak_rss_mib"],
+            row["calibration_cpu_s"],
+            row["tensorrt_problems"],
+            percent(row["semantic_agreement"]),
+            percent(row["semantic_agreement_worst"]),
+            percent(row["open_set_agreement"]),
+            row["anomaly_mean_abs_change"],
+        ]
+        for row in r["rows"]
     ]
-    return header, [row]
+    return header, rows
 
 
 def _quality(r: dict[str, Any]) -> Table:
