@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -127,7 +128,35 @@ def _int8(r: dict[str, Any]) -> Table:
 
 
 def _quality(r: dict[str, Any]) -> Table:
-    return ["claim", "source", "verdict"], [[c["claim"], c["source"], c["verdict"]] for c in r["claims"]]
+    rows = [[c["claim"], c["source"], c["verdict"], c["why"] or ""] for c in r["claims"]]
+    return ["claim", "source", "verdict", "why not (measured)"], rows
+
+
+def _quality_models(r: dict[str, Any]) -> Table:
+    """Every model and score of a quality run (the per-pixel models: their terms too): anomaly
+    metrics (%) on the test split and its seen / unseen groups, mIoU (%) on ``val``."""
+    from anomask.bench.quality.metrics import value
+    from anomask.bench.quality.per_pixel import PER_PIXEL_TERMS
+    from anomask.bench.quality.plan import MODELS
+
+    results = r["models"]
+    header = ["model", "score", "AP", "AP seen", "AP unseen", "FPR95 unseen", "AUROC unseen", "mIoU"]
+    rows = []
+    for model in (m for m in MODELS if m.name in results):
+        for score in PER_PIXEL_TERMS if model.per_pixel else model.scores:
+            metrics = [
+                value(results, model.name, score, metric, subset)
+                for metric, subset in (
+                    ("ap", "all"),
+                    ("ap", "seen"),
+                    ("ap", "unseen"),
+                    ("fpr95", "unseen"),
+                    ("auroc", "unseen"),
+                    ("miou", "all"),
+                )
+            ]
+            rows.append([model.name, score, *(100 * v for v in metrics)])
+    return header, rows
 
 
 TABLES: dict[str, Callable[[dict[str, Any]], Table]] = {
@@ -139,12 +168,15 @@ TABLES: dict[str, Callable[[dict[str, Any]], Table]] = {
     "eval": _eval,
     "int8": _int8,
     "quality": _quality,
+    "quality-models": _quality_models,
 }
+SOURCES = {"quality-models": "quality"}
+"""Tables made from another benchmark's result file (default: the file named as the table)."""
 
 
 # -- rendering -------------------------------------------------------------------------------
 def _cell(value: Any) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     if isinstance(value, float):
         return f"{value:.1f}" if abs(value) >= 1 or value == 0 else f"{value:.3g}"
@@ -162,7 +194,7 @@ def render(name: str, record: dict[str, Any] | None) -> str:
     """The block's content: the table and its measured-line, or "not measured yet"."""
     if record is None:
         how = f"`anomask bench {name} --out {RESULTS / name}.json`"
-        if name == "quality":  # its --out is a folder; its result file is the folder's quality.json
+        if SOURCES.get(name, name) == "quality":  # its --out is a folder; its result file is the folder's quality.json
             how = f"`anomask bench quality --out DIR`, then DIR/quality.json to {RESULTS}/quality.json"
         return f"_Not measured yet_ ({how}).\n"
     if name not in TABLES:
@@ -186,7 +218,7 @@ def read_record(results_dir: Path, name: str) -> dict[str, Any] | None:
 
 def rewrite(text: str, results_dir: Path) -> str:
     """``text`` with every marked block made from the result files."""
-    return BLOCK.sub(lambda m: m[1] + render(m[2], read_record(results_dir, m[2])) + m[3], text)
+    return BLOCK.sub(lambda m: m[1] + render(m[2], read_record(results_dir, SOURCES.get(m[2], m[2]))) + m[3], text)
 
 
 def doc_pages(root: Path) -> list[Path]:

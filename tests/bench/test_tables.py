@@ -65,3 +65,30 @@ def test_tables_are_rendered_from_the_result_files_and_a_stale_one_fails_the_che
     remeasured = {**RECORD, "results": {**RECORD["results"], "end_to_end_ms": [41.0, 52.5]}}
     (tmp_path / RESULTS / "node.json").write_text(json.dumps(remeasured))
     assert main(["bench", "tables", "--root", str(tmp_path), "--check"]) == 1
+
+
+def _pixel(ap):
+    return {"ap": ap, "fpr95": 0.5, "auroc": 0.75}
+
+
+def test_the_quality_models_table_is_made_from_the_quality_result_file(tmp_path):
+    anomaly = {
+        "synthetic-anomaly": {"uno": _pixel(0.6)},
+        "synthetic-anomaly (seen)": {"uno": _pixel(0.8)},
+        "synthetic-anomaly (unseen)": {"uno": _pixel(0.4)},
+    }
+    datasets = {"synthetic-val": {"semantic": {"miou": 0.7}}, "synthetic-anomaly": {"anomaly": anomaly}}
+    results = {"claims": [], "models": {"m2f-uno": {"metrics": {"datasets": datasets}}}}
+    (tmp_path / RESULTS).mkdir(parents=True)
+    (tmp_path / RESULTS / "quality.json").write_text(json.dumps({**RECORD, "results": results}))
+    (tmp_path / "README.md").write_text("<!-- bench-table: quality-models -->\n<!-- /bench-table -->\n")
+    assert main(["bench", "tables", "--root", str(tmp_path)]) == 0
+    lines = (tmp_path / "README.md").read_text().splitlines()
+    assert lines[1] == "| model | score | AP | AP seen | AP unseen | FPR95 unseen | AUROC unseen | mIoU |"
+    # uno_unc, uno_no and msp were not in the file: their numbers do not exist
+    assert lines[3:7] == [
+        "| m2f-uno | uno | 60.0 | 80.0 | 40.0 | 50.0 | 75.0 | 70.0 |",
+        "| m2f-uno | uno_unc | n/a | n/a | n/a | n/a | n/a | 70.0 |",
+        "| m2f-uno | uno_no | n/a | n/a | n/a | n/a | n/a | 70.0 |",
+        "| m2f-uno | msp | n/a | n/a | n/a | n/a | n/a | 70.0 |",
+    ]
