@@ -129,7 +129,7 @@ def _int8(r: dict[str, Any]) -> Table:
 
 def _quality(r: dict[str, Any]) -> Table:
     rows = [[c["claim"], c["source"], c["verdict"], c["why"] or ""] for c in r["claims"]]
-    return ["claim", "source", "verdict", "why not (measured)"], rows
+    return ["claim", "source", "verdict", "why not"], rows
 
 
 def _quality_models(r: dict[str, Any]) -> Table:
