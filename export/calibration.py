@@ -19,6 +19,7 @@ import numpy as np
 from anomask.errors import AnomaskError
 from anomask.export.export_info import ExportSettings
 from anomask.export.frames import fit_frame
+from anomask.images import read_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
@@ -36,10 +37,7 @@ def calibration_images(folder: str | os.PathLike, limit: int) -> list[Path]:
 
 def load_frame(path: Path, settings: ExportSettings) -> np.ndarray:
     """One image as a graph input frame: uint8 [H, W, 3] at the input size, input channel order."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)  # BGR
-    if image is None:
-        raise AnomaskError(f"{path}: not a readable image")
-    image = fit_frame(image, settings.input_size)
+    image = fit_frame(read_image(path, cv2.IMREAD_COLOR), settings.input_size)  # BGR
     if settings.input_format == "RGB":
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(image)

@@ -43,5 +43,14 @@ def test_limit_and_errors(folder, tmp_path_factory):
     with pytest.raises(AnomaskError, match="no calibration images"):
         list(calibration_batches(tmp_path_factory.mktemp("empty"), _settings()))
     (folder / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(AnomaskError, match="broken.png: not a readable image"):
+    with pytest.raises(AnomaskError, match="broken.png: missing or not a readable image"):
         list(calibration_batches(folder, _settings(batch=6)))
+
+
+def test_a_truncated_calibration_image_is_refused_not_calibrated_on(tmp_path):
+    """libjpeg decodes a truncated JPEG with its missing part grey and only warns: calibrating on
+    it would set activation ranges from a grey block."""
+    ok, jpeg = cv2.imencode(".jpg", np.full((24, 32, 3), 90, np.uint8))
+    (tmp_path / "cut.jpg").write_bytes(jpeg.tobytes()[: len(jpeg) // 2])
+    with pytest.raises(AnomaskError, match="cut.jpg: truncated JPEG"):
+        list(calibration_batches(tmp_path, _settings(batch=1)))

@@ -1,14 +1,11 @@
 """Reading and writing images and label maps; every failure names the file.
 
-Reads refuse truncated files (which OpenCV would decode partly grey, or refuse after libpng
-noise on stderr). Writes are atomic (``anomask.files.write_bytes_atomic``), so a failed run
-never leaves a half-written PNG behind.
+Reads refuse truncated files (``anomask.images.read_image``). Writes are atomic
+(``anomask.files.write_bytes_atomic``), so a failed run never leaves a half-written PNG behind.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,57 +14,10 @@ import numpy as np
 
 from anomask.errors import AnomaskError
 from anomask.files import write_bytes_atomic
+from anomask.images import read_image
 
 PNG_COMPRESSION = 1
 """zlib level for written PNGs: nearly the size of level 3 at two thirds of the time."""
-
-
-JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
-PNG_START = b"\x89PNG\r\n\x1a\n"
-
-
-def _png_problem(data: bytes) -> str | None:
-    """What is wrong with a PNG's chunk sequence (each chunk's length and CRC, up to
-    ``IEND``), or None: found here, libpng never gets to print its error."""
-    view, offset = memoryview(data), len(PNG_START)
-    while offset + 12 <= len(data):
-        length, kind = struct.unpack(">I4s", view[offset : offset + 8])
-        end = offset + 12 + length
-        if end > len(data):
-            break
-        if zlib.crc32(view[offset + 4 : end - 4]) != int.from_bytes(view[end - 4 : end], "big"):
-            return f"damaged PNG ({len(data)} bytes, its {kind.decode('latin-1')} chunk fails its CRC check)"
-        if kind == b"IEND":
-            return None
-        offset = end
-    return f"truncated PNG ({len(data)} bytes, no IEND chunk)"
-
-
-def check_complete(data: bytes, path: Path) -> None:
-    """Refuse a truncated JPEG or a truncated or damaged PNG. libjpeg decodes a truncated JPEG
-    with the missing part grey and only warns on stderr, naming no file; libpng prints an
-    error on stderr before OpenCV gives up. A complete JPEG ends with its end-of-image marker
-    ``FFD9`` (possibly followed by zero padding)."""
-    if data.startswith(JPEG_START) and not data[-64:].rstrip(b"\x00").endswith(JPEG_END):
-        raise AnomaskError(f"{path}: truncated JPEG ({len(data)} bytes, no end-of-image marker), refused")
-    if data.startswith(PNG_START) and (problem := _png_problem(data)):
-        raise AnomaskError(f"{path}: {problem}, refused")
-
-
-def read_image(path: Path, flags: int) -> np.ndarray:
-    """The decoded image (``cv2.IMREAD_*`` ``flags``) of a complete image file; a missing,
-    empty, truncated or undecodable file is refused naming it."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise AnomaskError(f"{path}: missing or not a readable image ({error.strerror})") from error
-    if not data:
-        raise AnomaskError(f"{path}: empty file, not an image")
-    check_complete(data, path)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-    if image is None:
-        raise AnomaskError(f"{path}: missing or not a readable image")
-    return image
 
 
 def read_rgb(path: Path) -> np.ndarray:

@@ -27,7 +27,7 @@ from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
 
 from anomask.errors import AnomaskError
-from anomask.training.data.imageio import check_complete, read_image
+from anomask.images import check_complete, read_image
 from anomask_ros.bag.io import add_topic, bag_writer, stamp
 from anomask_ros.image_codec import array_to_image
 
