@@ -12,7 +12,9 @@ comma := ,
 STAMP := $(VENV)/.anomask-installed-$(subst $(comma),-,$(EXTRAS))
 NVIDIA_INDEX := $(if $(findstring gpu,$(EXTRAS)),--extra-index-url https://pypi.nvidia.com)
 OTHER_ORT := $(if $(findstring gpu,$(EXTRAS)),onnxruntime,onnxruntime-gpu)
-PYTEST_ARGS ?=
+# One pytest worker per core of the 2-core CI machine (pytest-xdist): most tests use one core.
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?= --numprocesses $(PYTEST_WORKERS)
 
 .PHONY: install lint test demo gpu-check lock clean
 

@@ -1,8 +1,8 @@
 """Suite-wide settings and the small models several test folders share.
 
-Every test process gets its own ROS domain, on loopback only: several pytest runs (and
-developers) may share a machine; a private ``ROS_DOMAIN_ID`` per pytest process keeps their
-nodes from hearing each other. Subprocesses inherit it.
+Every pytest run, and each of its xdist workers, gets its own ROS domain, on loopback only:
+several pytest runs (and developers) may share a machine; a private ``ROS_DOMAIN_ID`` per test
+process keeps their nodes from hearing each other. Subprocesses inherit it.
 
 The dynamo exporter is slow (seconds per graph, tens of seconds for a real network), so the
 graphs that the export, ROS and benchmark tests all use are exported ONCE per session here:
@@ -32,11 +32,14 @@ from anomask.export.export_info import ExportSettings
 from anomask.models.config import ModelConfig
 from anomask.models.metadata import ClassInfo, ModelMetadata
 
-if "ANOMASK_TEST_DOMAIN_SET" not in os.environ:
-    # Domains 1..101 map to DDS ports that stay clear of Linux ephemeral ports.
-    os.environ["ROS_DOMAIN_ID"] = str(random.Random(os.getpid()).randint(1, 101))
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ["ANOMASK_TEST_DOMAIN_SET"] = "1"
+if "ANOMASK_TEST_DOMAIN_BASE" not in os.environ:
+    # Chosen once per pytest run; its xdist workers and every subprocess inherit it.
+    os.environ["ANOMASK_TEST_DOMAIN_BASE"] = str(random.Random(os.getpid()).randrange(101))
+# Domains 1..101 map to DDS ports that stay clear of Linux ephemeral ports; each xdist worker
+# (gw0, gw1, ...) takes the next one, so parallel workers never hear each other.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+os.environ["ROS_DOMAIN_ID"] = str((int(os.environ["ANOMASK_TEST_DOMAIN_BASE"]) + _WORKER) % 101 + 1)
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
 # pytest's log capture listens at DEBUG, which makes torch.export build its structured trace
 # payloads for every node (slow); the export tests do not need them.
