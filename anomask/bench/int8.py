@@ -25,13 +25,19 @@ import multiprocessing
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from anomask.bench.model import read_hwm, reset_hwm, resolution
 from anomask.bench.results import add_out_argument, write_result
 from anomask.errors import AnomaskError
+
+if TYPE_CHECKING:
+    import onnx
+
+    from anomask.export.export_info import ExportSettings
+    from anomask.models.metadata import ModelMetadata
 
 MIB = 2**20
 DEFAULT_SIZE = (512, 1024)
@@ -67,7 +73,9 @@ def _split_images(dataset: Path, split: str) -> Path:
     return folder
 
 
-def _fp32_graph(source: Path, size: tuple[int, int] | None, network_size: tuple[int, int] | None, threads: int | None):
+def _fp32_graph(
+    source: Path, size: tuple[int, int] | None, network_size: tuple[int, int] | None, threads: int | None
+) -> tuple[onnx.ModelProto, ModelMetadata, ExportSettings]:
     """The fp32 graph, its model metadata and export settings: an exported ``.onnx`` as it is,
     or a checkpoint exported as ``anomask export`` does (batch 1, its own score)."""
     import onnx
