@@ -18,6 +18,7 @@ import pytest
 from anomask.cli import main
 from anomask.errors import AnomaskError
 from anomask_ros.bag.eval import evaluate_replay, model_metadata
+from anomask_ros.bag.record import EXPECTED_LINE
 from anomask_ros.bag.replay import run_replay
 
 FRAMES, HEIGHT, WIDTH = 5, 64, 128  # conftest.SMALL_INPUT
@@ -110,6 +111,8 @@ def test_replay_gives_the_offline_metrics_and_replay_timing(small_model, replaye
     replay = json.loads((root / "replay_eval" / "metrics.json").read_text())
     assert run.frames_out == run.frames_in == {"front": FRAMES}, (replay["node_diagnostics"], replay["per_frame"])
     assert run.node_status == 0
+    # the recorder had every output before its SIGINT (which would lose the ones still queued in it)
+    assert EXPECTED_LINE in (run.logs / "record.log").read_text()
     cli(
         "bag",
         "eval",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -125,3 +126,15 @@ def test_loop_replays_until_shutdown(tmp_path: Path) -> None:
         rclpy.try_shutdown(context=context)
     thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def test_record_refuses_an_unrecorded_or_malformed_expectation(tmp_path: Path, capsys) -> None:
+    from anomask.cli import main
+
+    out = str(tmp_path / "never")
+    assert main(["bag", "record", out, "--topics", "/a", "--expect", "/b=3"]) == 2
+    assert "--expect names /b, which --topics does not record" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["bag", "record", out, "--topics", "/a", "--expect", "/a"])
+    assert "'/a' is not TOPIC=N" in capsys.readouterr().err
+    assert not (tmp_path / "never").exists()

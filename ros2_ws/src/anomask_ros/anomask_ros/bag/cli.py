@@ -87,6 +87,13 @@ def _add_play(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _topic_count(text: str) -> tuple[str, int]:
+    topic, _, count = text.rpartition("=")
+    if not topic or not count.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not TOPIC=N, e.g. /camera/semantic=25")
+    return topic, int(count)
+
+
 def _add_record(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="bag folder to create (must not exist)")
     parser.add_argument(
@@ -98,6 +105,15 @@ def _add_record(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
     parser.add_argument("--duration", type=float, help="stop after S seconds")
     parser.add_argument("--count", type=int, help="stop once every topic has N messages")
+    parser.add_argument(
+        "--expect",
+        nargs="+",
+        default=[],
+        type=_topic_count,
+        metavar="TOPIC=N",
+        help="print 'received every expected message' once each of these topics has N messages (for a caller "
+        "that stops the recorder with SIGINT)",
+    )
     parser.add_argument(
         "--discovery-timeout", type=float, default=10.0, help="wait up to S s for the topics' publishers (default: 10)"
     )
@@ -228,7 +244,13 @@ def run(args: argparse.Namespace) -> int:
         from anomask_ros.bag.record import RecordOptions, record_bag
 
         options = RecordOptions(
-            tuple(args.topics), args.storage, args.duration, args.count, args.discovery_timeout, args.use_sim_time
+            tuple(args.topics),
+            args.storage,
+            args.duration,
+            args.count,
+            args.discovery_timeout,
+            args.use_sim_time,
+            tuple(args.expect),
         )
         _print_counts(f"recorded {args.out} ({args.storage})", record_bag(args.out, options))
     else:

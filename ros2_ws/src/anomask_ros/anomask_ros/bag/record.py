@@ -8,7 +8,10 @@ go into the bag unchanged, stamped with the receive time on the node's clock (``
 with ``use_sim_time``), as ``ros2 bag record`` does. A topic is subscribed best-effort when
 any of its publishers offers only best-effort, reliable otherwise. Recording stops after
 ``duration_s``, once every topic has ``count`` messages, or on SIGINT / SIGTERM; the bag
-is closed and moved into place in every case.
+is closed and moved into place in every case. A SIGINT ends the spin at once, losing what
+DDS delivered but the executor had not taken yet: a caller that knows how many messages are
+coming passes ``expect`` and sends its SIGINT only after the recorder printed
+``EXPECTED_LINE``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ class RecordOptions:
     count: int | None = None
     discovery_timeout_s: float = 10.0
     use_sim_time: bool = False
+    expect: tuple[tuple[str, int], ...] = ()
+    """(topic, messages) pairs: print ``EXPECTED_LINE`` once each of these topics has that many."""
+
+
+EXPECTED_LINE = "received every expected message"
 
 
 def split_topic(spec: str) -> tuple[str, str | None]:
@@ -74,11 +82,15 @@ def _spin_until_done(
     executor: SingleThreadedExecutor, context: rclpy.Context, counts: dict[str, int], options: RecordOptions
 ) -> None:
     stop_at = time.monotonic() + options.duration_s if options.duration_s else None
+    waiting = bool(options.expect)
     while rclpy.ok(context=context):
         if stop_at is not None and time.monotonic() >= stop_at:
             return
         if options.count is not None and min(counts.values()) >= options.count:
             return
+        if waiting and all(counts[topic] >= n for topic, n in options.expect):
+            print(EXPECTED_LINE, flush=True)
+            waiting = False
         executor.spin_once(timeout_sec=0.05)
 
 
@@ -87,6 +99,9 @@ def record_bag(out: Path, options: RecordOptions, args: list[str] | None = None)
     if not options.topics:
         raise AnomaskError("name at least one topic to record")
     specs = dict(split_topic(spec) for spec in options.topics)
+    unknown = [topic for topic, _ in options.expect if topic not in specs]
+    if unknown:
+        raise AnomaskError(f"--expect names {', '.join(unknown)}, which --topics does not record")
     context = rclpy.Context()
     rclpy.init(args=args, context=context)
     counts = dict.fromkeys(specs, 0)

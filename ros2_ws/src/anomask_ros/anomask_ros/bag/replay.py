@@ -17,6 +17,7 @@ measured on the bag clock.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -38,6 +39,7 @@ from anomask.errors import AnomaskError
 from anomask_ros.bag.eval import EVAL_OUTPUTS, output_topic
 from anomask_ros.bag.frames import find_cameras
 from anomask_ros.bag.io import open_bag
+from anomask_ros.bag.record import EXPECTED_LINE
 from anomask_ros.segmentation_node import READY_LINE
 
 
@@ -219,8 +221,12 @@ def run_replay(
             "/clock:rosgraph_msgs/msg/Clock",
             "/diagnostics:diagnostic_msgs/msg/DiagnosticArray",
         ]
+        # Every output the node can publish: the recorder says when it has them all (a SIGINT
+        # before that loses those still queued in it when the machine is busy).
+        expect = [f"{t}={frames_in[c]}" for t, c in output_topics.items()]
         recorder = start_logged(
-            bag_command("record", str(out), "--topics", *recorded, "--storage", storage), logs / "record.log"
+            bag_command("record", str(out), "--topics", *recorded, "--storage", storage, "--expect", *expect),
+            logs / "record.log",
         )
         processes.append(recorder)
         wait_for_line(recorder, logs / "record.log", "recording ", start_timeout_s, "anomask bag record")
@@ -265,7 +271,10 @@ def run_replay(
         done = lambda: all(counter.frames(c, len(outputs)) >= n for c, n in frames_in.items())  # noqa: E731
         while not done() and time.monotonic() - counter.last_output < settle_s and node.poll() is None:
             time.sleep(0.1)
-        time.sleep(0.5)  # the recorder's copies of the last outputs
+        if done():
+            with contextlib.suppress(AnomaskError):  # frames the node superseded never come
+                wait_for_line(recorder, logs / "record.log", EXPECTED_LINE, settle_s, "anomask bag record")
+        time.sleep(0.5)  # the recorder's copies of the last outputs and /diagnostics
         if stop(recorder) != 0:
             raise AnomaskError(
                 f"anomask bag record failed (status {recorder.returncode}):\n{_tail(logs / 'record.log')}"
